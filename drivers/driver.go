@@ -1,0 +1,165 @@
+// Package drivers defines the interface every task driver implements
+// (raw_exec, exec, docker, java) and the types that cross it. The client's
+// task runner is the only caller; drivers never talk to servers.
+package drivers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+
+	"github.com/orch-project/orch/structs"
+)
+
+// ErrTaskNotFound is returned for a task ID the driver does not know.
+var ErrTaskNotFound = errors.New("task not found")
+
+// Driver runs tasks of one kind. Implementations must be safe for concurrent
+// use: the client calls them from one goroutine per task.
+type Driver interface {
+	// Name is the value of a task's `driver` field.
+	Name() string
+
+	// Fingerprint reports whether the driver can run here and its node
+	// attributes (driver.<name>.*). Called at start and periodically, so a
+	// driver whose dependency (a daemon, a JVM) comes and goes changes health.
+	Fingerprint(ctx context.Context) *structs.DriverInfo
+
+	// ConfigSpec is the schema of the task's `config {}` block. The jobspec
+	// decodes the block against it so unknown or mistyped keys are reported
+	// with their file:line:col.
+	ConfigSpec() hcldec.Spec
+
+	// ValidateConfig checks a decoded config map (as it arrives over the API)
+	// beyond what the schema can say.
+	ValidateConfig(cfg map[string]any) error
+
+	// Start launches the task and returns a handle to persist; the task keeps
+	// running if the client process dies.
+	Start(ctx context.Context, cfg *TaskConfig) (*TaskHandle, error)
+
+	// Recover re-attaches to a task started by an earlier client process from
+	// its persisted handle. It returns ErrTaskNotFound when the task is gone
+	// and its exit status cannot be learned.
+	Recover(ctx context.Context, h *TaskHandle) error
+
+	// Wait returns a channel that yields the task's exit once.
+	Wait(ctx context.Context, taskID string) (<-chan *ExitResult, error)
+
+	// Stop sends signal (empty: the driver's default, SIGTERM for processes)
+	// and, if the task has not exited after timeout, kills it.
+	Stop(taskID string, timeout time.Duration, signal string) error
+
+	// Signal delivers a signal without stopping the task.
+	Signal(taskID string, signal string) error
+
+	// Destroy frees everything the task held (processes, containers, cgroups,
+	// mounts). force kills a still running task first.
+	Destroy(taskID string, force bool) error
+
+	// Inspect reports the task's current state.
+	Inspect(taskID string) (*TaskStatus, error)
+
+	// Stats samples the task's resource usage.
+	Stats(ctx context.Context, taskID string) (*TaskResourceUsage, error)
+}
+
+// TaskConfig is everything a driver needs to start one task. The client has
+// already interpolated ${...} in Config and Env.
+type TaskConfig struct {
+	// ID is unique per task instance on the node: "<allocID>/<task>".
+	ID        string
+	AllocID   string
+	Namespace string
+	JobName   string
+	JobID     string
+	Group     string
+	Name      string // task name
+
+	Config map[string]any
+	Env    map[string]string
+	User   string
+
+	// Resources is the scheduler's grant for this task.
+	Resources *structs.AllocatedTaskResources
+	// Ports are the group's ports mapped onto the node.
+	Ports []structs.AllocatedPort
+
+	// AllocDir is the host path of the shared alloc dir (mounted as /alloc);
+	// TaskDir is <AllocDir>/<task>, with local/, secrets/ and tmp/ inside.
+	AllocDir string
+	TaskDir  string
+
+	// StdoutPath and StderrPath are FIFOs owned by the client's log
+	// collector. Drivers open them for writing; the collector rotates what it
+	// reads into alloc/logs. Opening them read-write keeps the pipe alive
+	// while the client restarts.
+	StdoutPath string
+	StderrPath string
+}
+
+// LocalDir returns the task's local/ directory.
+func (c *TaskConfig) LocalDir() string { return c.TaskDir + "/local" }
+
+// SecretsDir returns the task's secrets/ directory.
+func (c *TaskConfig) SecretsDir() string { return c.TaskDir + "/secrets" }
+
+// TmpDir returns the task's tmp/ directory.
+func (c *TaskConfig) TmpDir() string { return c.TaskDir + "/tmp" }
+
+// TaskHandle is what the client persists to find a running task again.
+type TaskHandle struct {
+	// Version lets a driver change DriverState's format.
+	Version int         `json:"Version"`
+	Driver  string      `json:"Driver"`
+	Config  *TaskConfig `json:"Config"`
+	// DriverState is the driver's own encoded state (pid, container ID, ...).
+	DriverState []byte    `json:"DriverState"`
+	StartedAt   time.Time `json:"StartedAt"`
+}
+
+// ExitResult is how a task ended.
+type ExitResult struct {
+	ExitCode  int
+	Signal    int
+	OOMKilled bool
+	// Err is set when the driver lost track of the task.
+	Err error
+}
+
+// Successful reports a clean exit.
+func (r *ExitResult) Successful() bool {
+	return r.ExitCode == 0 && r.Signal == 0 && !r.OOMKilled && r.Err == nil
+}
+
+// Task states reported by Inspect.
+const (
+	TaskStateUnknown = "unknown"
+	TaskStateRunning = "running"
+	TaskStateExited  = "exited"
+)
+
+// TaskStatus is a task's current state.
+type TaskStatus struct {
+	ID          string
+	Name        string
+	State       string
+	StartedAt   time.Time
+	CompletedAt time.Time
+	ExitResult  *ExitResult
+	// Attributes are driver facts, e.g. the container ID or pid.
+	Attributes map[string]string
+}
+
+// TaskResourceUsage is one stats sample.
+type TaskResourceUsage struct {
+	Timestamp     int64
+	CPUPercent    float64
+	CPUTotalTicks float64
+	MemoryRSS     uint64
+	MemoryCache   uint64
+	MemoryMaxRSS  uint64
+	Pids          map[string]uint64 // pid -> RSS
+}
