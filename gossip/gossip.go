@@ -1,0 +1,315 @@
+// Package gossip is the membership pool every agent joins, server or client.
+// Members advertise tags (role, region, datacenter, HTTP and Raft addresses,
+// node ID); servers learn their peers from it and clients learn the servers.
+// Failure detection is memberlist's: a member that stops answering probes is
+// declared dead and subscribers hear about it.
+package gossip
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// DefaultPort is the gossip port when an address names none.
+const DefaultPort = 4648
+
+// Config configures a Pool.
+type Config struct {
+	// Name is unique in the pool; the agent's -node name.
+	Name string
+	// BindAddr is the address gossip listens on and advertises.
+	BindAddr string
+	Port     int
+	Tags     map[string]string
+	// Fast tunes probes for a single machine (dev mode): quicker failure
+	// detection at the cost of more traffic.
+	Fast   bool
+	Logger *slog.Logger
+}
+
+// Member statuses.
+const (
+	StatusAlive   = "alive"
+	StatusLeaving = "leaving"
+	StatusLeft    = "left"
+	StatusFailed  = "failed"
+)
+
+// Member is one agent in the pool.
+type Member struct {
+	Name   string
+	Addr   string
+	Port   uint16
+	Tags   map[string]string
+	Status string
+}
+
+// EventType says what happened to a member.
+type EventType int
+
+// Event types.
+const (
+	EventJoin EventType = iota
+	EventLeave
+	EventFailed
+	EventUpdate
+)
+
+// Event is a membership change.
+type Event struct {
+	Type   EventType
+	Member Member
+}
+
+// Pool is this agent's view of the gossip pool.
+type Pool struct {
+	ml     *memberlist.Memberlist
+	logger *slog.Logger
+
+	mu   sync.Mutex
+	tags []byte
+	subs []*subscriber
+}
+
+// New starts gossip on cfg.BindAddr:cfg.Port.
+func New(cfg Config) (*Pool, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Pool{logger: cfg.Logger.With("component", "gossip")}
+	tags, err := encodeTags(cfg.Tags)
+	if err != nil {
+		return nil, err
+	}
+	p.tags = tags
+
+	mc := memberlist.DefaultLANConfig()
+	if cfg.Fast {
+		mc = memberlist.DefaultLocalConfig()
+	}
+	mc.Name = cfg.Name
+	mc.BindAddr = cfg.BindAddr
+	mc.BindPort = cfg.Port
+	mc.AdvertiseAddr = cfg.BindAddr
+	mc.AdvertisePort = cfg.Port
+	mc.Delegate = (*delegate)(p)
+	mc.Events = (*events)(p)
+	mc.Logger = slog.NewLogLogger(p.logger.Handler(), slog.LevelDebug)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("starting gossip on %s: %w", net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.Port)), err)
+	}
+	p.ml = ml
+	return p, nil
+}
+
+// Join contacts the given addresses ("host" or "host:port") and merges pools.
+func (p *Pool) Join(addrs []string) (int, error) {
+	norm := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			a = net.JoinHostPort(a, strconv.Itoa(DefaultPort))
+		}
+		norm = append(norm, a)
+	}
+	n, err := p.ml.Join(norm)
+	if err != nil {
+		return n, fmt.Errorf("joining gossip pool via %v: %w", norm, err)
+	}
+	return n, nil
+}
+
+// Members returns every member this agent knows of, alive or not.
+func (p *Pool) Members() []Member {
+	nodes := p.ml.Members()
+	out := make([]Member, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, toMember(n))
+	}
+	return out
+}
+
+// LocalMember returns this agent's own entry.
+func (p *Pool) LocalMember() Member { return toMember(p.ml.LocalNode()) }
+
+// SetTags replaces this agent's tags and gossips the change.
+func (p *Pool) SetTags(tags map[string]string) error {
+	b, err := encodeTags(tags)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.tags = b
+	p.mu.Unlock()
+	return p.ml.UpdateNode(5 * time.Second)
+}
+
+// Subscribe returns a channel of membership events. Events are queued
+// without bound so a slow subscriber never stalls gossip.
+func (p *Pool) Subscribe() <-chan Event {
+	s := newSubscriber()
+	p.mu.Lock()
+	p.subs = append(p.subs, s)
+	p.mu.Unlock()
+	return s.out
+}
+
+// Leave announces a graceful departure, then stops gossip.
+func (p *Pool) Leave(timeout time.Duration) error {
+	if err := p.ml.Leave(timeout); err != nil {
+		p.logger.Warn("leaving gossip pool", "error", err)
+	}
+	return p.Shutdown()
+}
+
+// Shutdown stops gossip without announcing it, as a crash would.
+func (p *Pool) Shutdown() error {
+	err := p.ml.Shutdown()
+	p.mu.Lock()
+	for _, s := range p.subs {
+		s.close()
+	}
+	p.subs = nil
+	p.mu.Unlock()
+	return err
+}
+
+func (p *Pool) publish(e Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.subs {
+		s.push(e)
+	}
+}
+
+func toMember(n *memberlist.Node) Member {
+	m := Member{Name: n.Name, Addr: n.Addr.String(), Port: n.Port, Tags: decodeTags(n.Meta)}
+	switch n.State {
+	case memberlist.StateAlive, memberlist.StateSuspect:
+		m.Status = StatusAlive
+	case memberlist.StateLeft:
+		m.Status = StatusLeft
+	default:
+		m.Status = StatusFailed
+	}
+	return m
+}
+
+func encodeTags(tags map[string]string) ([]byte, error) {
+	b, err := json.Marshal(tags)
+	if err != nil {
+		return nil, fmt.Errorf("encoding gossip tags: %w", err)
+	}
+	if len(b) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("gossip tags are %d bytes, more than memberlist's %d", len(b), memberlist.MetaMaxSize)
+	}
+	return b, nil
+}
+
+func decodeTags(b []byte) map[string]string {
+	tags := map[string]string{}
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &tags) // a peer with unreadable tags is treated as untagged
+	}
+	return tags
+}
+
+// delegate serves this agent's tags to memberlist.
+type delegate Pool
+
+func (d *delegate) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.tags) > limit {
+		return nil
+	}
+	return d.tags
+}
+func (d *delegate) NotifyMsg([]byte)                           {}
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (d *delegate) LocalState(join bool) []byte                { return nil }
+func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// events turns memberlist callbacks into Events.
+type events Pool
+
+func (e *events) NotifyJoin(n *memberlist.Node) {
+	(*Pool)(e).publish(Event{Type: EventJoin, Member: toMember(n)})
+}
+
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	t := EventFailed
+	if n.State == memberlist.StateLeft {
+		t = EventLeave
+	}
+	(*Pool)(e).publish(Event{Type: t, Member: toMember(n)})
+}
+
+func (e *events) NotifyUpdate(n *memberlist.Node) {
+	(*Pool)(e).publish(Event{Type: EventUpdate, Member: toMember(n)})
+}
+
+// subscriber is an unbounded queue in front of a channel.
+type subscriber struct {
+	mu     sync.Mutex
+	queue  []Event
+	wake   chan struct{}
+	out    chan Event
+	closed bool
+}
+
+func newSubscriber() *subscriber {
+	s := &subscriber{wake: make(chan struct{}, 1), out: make(chan Event)}
+	go s.run()
+	return s
+}
+
+func (s *subscriber) push(e Event) {
+	s.mu.Lock()
+	if !s.closed {
+		s.queue = append(s.queue, e)
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *subscriber) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *subscriber) run() {
+	defer close(s.out)
+	for range s.wake {
+		for {
+			s.mu.Lock()
+			if len(s.queue) == 0 {
+				closed := s.closed
+				s.mu.Unlock()
+				if closed {
+					return
+				}
+				break
+			}
+			e := s.queue[0]
+			s.queue = s.queue[1:]
+			s.mu.Unlock()
+			s.out <- e
+		}
+	}
+}

@@ -1,0 +1,188 @@
+package raftfsm
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+	"github.com/orch-project/orch/state"
+	"github.com/orch-project/orch/structs"
+)
+
+// Snapshot stream format: JSON lines, one frame per line. The first frame
+// is {"Type":"header","Data":{"Version":1}}, the last
+// {"Type":"end","Data":{"Count":N}} with the number of objects, so a
+// snapshot cut at a line boundary is still detected as incomplete. Every
+// frame in between holds one state object, Type naming its kind
+// (state.Kind*). Objects come table by table in a fixed order, so equal
+// states persist to identical bytes.
+const (
+	snapshotVersion = 1
+	frameHeader     = "header"
+	frameEnd        = "end"
+)
+
+type frame struct {
+	Type string          `json:"Type"`
+	Data json.RawMessage `json:"Data"`
+}
+
+type outFrame struct {
+	Type string `json:"Type"`
+	Data any    `json:"Data"`
+}
+
+type header struct {
+	Version int `json:"Version"`
+}
+
+type trailer struct {
+	Count int `json:"Count"`
+}
+
+// fsmSnapshot is a point-in-time view; raft persists it concurrently with
+// further Apply calls, which the memdb snapshot isolates it from.
+type fsmSnapshot struct {
+	snap *state.Snapshot
+}
+
+// Snapshot captures the current state for raft to persist.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{snap: f.store.Snapshot()}, nil
+}
+
+// Persist writes every object to sink and closes it, or cancels the sink on
+// error.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := writeState(s.snap, sink); err != nil {
+		if cerr := sink.Cancel(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cancel snapshot sink: %w", cerr))
+		}
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("close snapshot sink: %w", err)
+	}
+	return nil
+}
+
+// Release is a no-op: a memdb snapshot holds no resources.
+func (s *fsmSnapshot) Release() {}
+
+func writeState(snap *state.Snapshot, w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(outFrame{Type: frameHeader, Data: header{Version: snapshotVersion}}); err != nil {
+		return fmt.Errorf("write header: %w", err)
+	}
+	count := 0
+	err := snap.Walk(func(kind string, obj any) error {
+		if err := enc.Encode(outFrame{Type: kind, Data: obj}); err != nil {
+			return fmt.Errorf("write %s: %w", kind, err)
+		}
+		count++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := enc.Encode(outFrame{Type: frameEnd, Data: trailer{Count: count}}); err != nil {
+		return fmt.Errorf("write trailer: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("flush snapshot: %w", err)
+	}
+	return nil
+}
+
+// Restore replaces the whole state with the snapshot read from rc. The
+// store is only swapped once the snapshot was read completely; a bad
+// snapshot leaves the current state untouched.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	r, err := f.store.Restore()
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	defer r.Abort()
+	if err := readState(bufio.NewReaderSize(rc, 64<<10), r); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	if err := r.Commit(); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	f.logger.Info("state restored from snapshot")
+	return nil
+}
+
+func readState(rd io.Reader, r *state.Restore) error {
+	dec := json.NewDecoder(rd)
+	var fr frame
+	if err := dec.Decode(&fr); err != nil {
+		return fmt.Errorf("read header: %w", err)
+	}
+	var h header
+	if fr.Type != frameHeader {
+		return fmt.Errorf("first frame is %q, want %q", fr.Type, frameHeader)
+	}
+	if err := json.Unmarshal(fr.Data, &h); err != nil {
+		return fmt.Errorf("decode header: %w", err)
+	}
+	if h.Version != snapshotVersion {
+		return fmt.Errorf("unsupported snapshot version %d", h.Version)
+	}
+	for n := 1; ; n++ {
+		fr = frame{}
+		if err := dec.Decode(&fr); err == io.EOF {
+			return errors.New("snapshot ends without trailer: truncated")
+		} else if err != nil {
+			return fmt.Errorf("read frame %d: %w", n, err)
+		}
+		if fr.Type == frameEnd {
+			var tr trailer
+			if err := json.Unmarshal(fr.Data, &tr); err != nil {
+				return fmt.Errorf("decode trailer: %w", err)
+			}
+			if tr.Count != n-1 {
+				return fmt.Errorf("snapshot has %d objects, trailer says %d", n-1, tr.Count)
+			}
+			if err := dec.Decode(&fr); err != io.EOF {
+				return errors.New("data after snapshot trailer")
+			}
+			return nil
+		}
+		if err := restoreFrame(r, fr); err != nil {
+			return fmt.Errorf("frame %d: %w", n, err)
+		}
+	}
+}
+
+func restoreFrame(r *state.Restore, fr frame) error {
+	switch fr.Type {
+	case state.KindIndex:
+		return decodeInto(fr, &state.IndexEntry{}, r.IndexRestore)
+	case state.KindJob:
+		return decodeInto(fr, &structs.Job{}, r.JobRestore)
+	case state.KindJobVersion:
+		return decodeInto(fr, &structs.Job{}, r.JobVersionRestore)
+	case state.KindJobSummary:
+		return decodeInto(fr, &structs.JobSummary{}, r.JobSummaryRestore)
+	case state.KindNode:
+		return decodeInto(fr, &structs.Node{}, r.NodeRestore)
+	case state.KindEval:
+		return decodeInto(fr, &structs.Evaluation{}, r.EvalRestore)
+	case state.KindAlloc:
+		return decodeInto(fr, &structs.Allocation{}, r.AllocRestore)
+	}
+	return fmt.Errorf("unknown object type %q", fr.Type)
+}
+
+func decodeInto[T any](fr frame, v *T, load func(*T) error) error {
+	if err := json.Unmarshal(fr.Data, v); err != nil {
+		return fmt.Errorf("decode %s: %w", fr.Type, err)
+	}
+	return load(v)
+}

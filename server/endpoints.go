@@ -1,0 +1,344 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/orch-project/orch/raftfsm"
+	"github.com/orch-project/orch/structs"
+)
+
+// The methods in this file are the server's write API. They run on the
+// leader only (ErrNotLeader elsewhere; the HTTP layer forwards), stamp
+// times, build the evaluations a change calls for, commit one Raft entry,
+// and hand the new evals to the broker.
+
+func (s *Server) now() int64 { return time.Now().UnixNano() }
+
+// RegisterJob stores a job (new or a new version) and evaluates it.
+func (s *Server) RegisterJob(ctx context.Context, req *structs.JobRegisterRequest) (*structs.JobRegisterResponse, error) {
+	if !s.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	job := req.Job
+	if job == nil {
+		return nil, fmt.Errorf("%w: job is missing", ErrBadInput)
+	}
+	if req.EnforceIndex {
+		existing, err := s.State().JobByID(nil, job.Namespace, job.ID)
+		if err != nil {
+			return nil, fmt.Errorf("reading job: %w", err)
+		}
+		var cur uint64
+		if existing != nil {
+			cur = existing.JobModifyIndex
+		}
+		if cur != req.JobModifyIndex {
+			return nil, fmt.Errorf("%w: enforcing job modify index %d: job exists with modify index %d", ErrConflict, req.JobModifyIndex, cur)
+		}
+	}
+	now := s.now()
+	var eval *structs.Evaluation
+	// Periodic and parameterized jobs are templates: nothing runs until
+	// they are launched or dispatched.
+	if !job.IsPeriodic() && !job.IsParameterized() {
+		prio := job.Priority
+		if req.EvalPriority > 0 {
+			prio = req.EvalPriority
+		}
+		eval = &structs.Evaluation{
+			ID: structs.GenerateUUID(), Namespace: job.Namespace, Priority: prio, Type: job.Type,
+			TriggeredBy: structs.EvalTriggerJobRegister, JobID: job.ID,
+			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
+		}
+	}
+	index, err := s.raftApply(raftfsm.JobRegisterType, &raftfsm.JobRegister{
+		Job: job, Eval: eval, Submission: req.Submission, SubmitTime: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := &structs.JobRegisterResponse{JobModifyIndex: index, Index: index}
+	if stored, _ := s.State().JobByID(nil, job.Namespace, job.ID); stored != nil {
+		resp.JobModifyIndex = stored.JobModifyIndex
+	}
+	if eval != nil {
+		resp.EvalID = eval.ID
+		resp.EvalCreateIndex = index
+		s.enqueueEvals(eval.ID)
+	}
+	return resp, nil
+}
+
+// DeregisterJob stops a job, or removes it with purge, and evaluates it so
+// its allocations stop.
+func (s *Server) DeregisterJob(ctx context.Context, ns, id string, purge bool) (*structs.JobDeregisterResponse, error) {
+	if !s.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	job, err := s.State().JobByID(nil, ns, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading job: %w", err)
+	}
+	if job == nil {
+		return nil, fmt.Errorf("%w: job %q", ErrNotFound, id)
+	}
+	now := s.now()
+	eval := &structs.Evaluation{
+		ID: structs.GenerateUUID(), Namespace: ns, Priority: job.Priority, Type: job.Type,
+		TriggeredBy: structs.EvalTriggerJobDeregister, JobID: id,
+		Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
+	}
+	index, err := s.raftApply(raftfsm.JobDeregisterType, &raftfsm.JobDeregister{
+		Namespace: ns, JobID: id, Purge: purge, Eval: eval, Time: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.blocked.Untrack(ns, id)
+	s.enqueueEvals(eval.ID)
+	return &structs.JobDeregisterResponse{EvalID: eval.ID, EvalCreateIndex: index, JobModifyIndex: index, Index: index}, nil
+}
+
+// RegisterNode records a client's node. A node that is new, back from down,
+// or changed gets evaluations for the system jobs, and blocked evals are
+// retried since capacity may have appeared.
+func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs.NodeUpdateResponse, error) {
+	if !s.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	if node == nil || node.ID == "" {
+		return nil, fmt.Errorf("%w: node ID is missing", ErrBadInput)
+	}
+	existing, err := s.State().NodeByID(nil, node.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reading node: %w", err)
+	}
+	n := *node
+	if n.Status == "" {
+		n.Status = structs.NodeStatusReady
+	}
+	if n.SchedulingEligibility == "" {
+		n.SchedulingEligibility = structs.NodeSchedulingEligible
+	}
+	if n.NodePool == "" {
+		n.NodePool = structs.DefaultNodePool
+	}
+	now := time.Now()
+	changed := existing == nil || existing.Status != n.Status || nodeCapacityChanged(existing, &n)
+	if existing != nil && !changed {
+		n.StatusUpdatedAt = existing.StatusUpdatedAt
+	} else {
+		n.StatusUpdatedAt = now.Unix()
+	}
+	var evals []*structs.Evaluation
+	if changed && n.Status == structs.NodeStatusReady {
+		evals, err = s.nodeEvals(n.ID, true, now.UnixNano())
+		if err != nil {
+			return nil, err
+		}
+	}
+	index, err := s.raftApply(raftfsm.NodeRegisterType, &raftfsm.NodeRegister{Node: &n, Evals: evals, Time: now.UnixNano()})
+	if err != nil {
+		return nil, err
+	}
+	resp := &structs.NodeUpdateResponse{Index: index, Servers: s.ServerHTTPAddrs()}
+	for _, e := range evals {
+		resp.EvalIDs = append(resp.EvalIDs, e.ID)
+	}
+	s.enqueueEvals(resp.EvalIDs...)
+	if changed {
+		s.blocked.Unblock()
+	}
+	return resp, nil
+}
+
+func nodeCapacityChanged(a, b *structs.Node) bool {
+	if a.Comparable() != b.Comparable() || a.Datacenter != b.Datacenter || a.NodeClass != b.NodeClass ||
+		a.NodePool != b.NodePool || len(a.Drivers) != len(b.Drivers) || len(a.Attributes) != len(b.Attributes) {
+		return true
+	}
+	for name, d := range a.Drivers {
+		o := b.Drivers[name]
+		if o == nil || o.Detected != d.Detected || o.Healthy != d.Healthy {
+			return true
+		}
+	}
+	for k, v := range a.Attributes {
+		if b.Attributes[k] != v {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeEvals builds one evaluation per job with work on the node, plus one
+// per system job when withSystem (a system job may now fit there).
+func (s *Server) nodeEvals(nodeID string, withSystem bool, now int64) ([]*structs.Evaluation, error) {
+	snap := s.State()
+	seen := map[structs.NamespacedID]bool{}
+	var evals []*structs.Evaluation
+	add := func(job *structs.Job) {
+		key := job.NamespacedID()
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		evals = append(evals, &structs.Evaluation{
+			ID: structs.GenerateUUID(), Namespace: job.Namespace, Priority: job.Priority, Type: job.Type,
+			TriggeredBy: structs.EvalTriggerNodeUpdate, JobID: job.ID, NodeID: nodeID,
+			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
+		})
+	}
+	allocs, err := snap.AllocsByNode(nil, nodeID)
+	if err != nil {
+		return nil, fmt.Errorf("reading node allocations: %w", err)
+	}
+	for _, a := range allocs {
+		if a.Job != nil && !a.TerminalStatus() {
+			add(a.Job)
+		}
+	}
+	if withSystem {
+		jobs, err := snap.JobsByIDPrefix(nil, "*", "")
+		if err != nil {
+			return nil, fmt.Errorf("listing jobs: %w", err)
+		}
+		for _, j := range jobs {
+			if (j.Type == structs.JobTypeSystem || j.Type == structs.JobTypeSysBatch) && !j.Stop {
+				add(j)
+			}
+		}
+	}
+	return evals, nil
+}
+
+// markNodeDown marks a node down, its allocations lost, and evaluates the
+// jobs that had work there so it is replaced elsewhere.
+func (s *Server) markNodeDown(nodeID, why string) {
+	node, err := s.State().NodeByID(nil, nodeID)
+	if err != nil || node == nil || node.Status == structs.NodeStatusDown {
+		return
+	}
+	now := s.now()
+	evals, err := s.nodeEvals(nodeID, false, now)
+	if err != nil {
+		s.logger.Error("building evals for down node", "node_id", nodeID, "error", err)
+		return
+	}
+	if _, err := s.raftApply(raftfsm.NodeStatusUpdateType, &raftfsm.NodeStatusUpdate{
+		NodeID: nodeID, Status: structs.NodeStatusDown, Evals: evals, Time: now,
+	}); err != nil {
+		s.logger.Error("marking node down", "node_id", nodeID, "error", err)
+		return
+	}
+	s.logger.Info("node marked down", "node_id", nodeID, "name", node.Name, "reason", why, "evals", len(evals))
+	ids := make([]string, 0, len(evals))
+	for _, e := range evals {
+		ids = append(ids, e.ID)
+	}
+	s.enqueueEvals(ids...)
+}
+
+// UpdateAllocsFromClient records what clients report about their
+// allocations. A failed allocation the scheduler wanted running gets its job
+// evaluated so it is rescheduled; any allocation that finished frees
+// capacity for blocked evals.
+func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.Allocation) (*structs.GenericResponse, error) {
+	if !s.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	snap := s.State()
+	now := s.now()
+	var evals []*structs.Evaluation
+	seen := map[structs.NamespacedID]bool{}
+	freed := false
+	for _, u := range allocs {
+		existing, err := snap.AllocByID(nil, u.ID)
+		if err != nil {
+			return nil, fmt.Errorf("reading allocation %s: %w", u.ID, err)
+		}
+		if existing == nil || existing.ClientTerminalStatus() {
+			continue
+		}
+		if u.ClientTerminalStatus() {
+			freed = true
+		}
+		if u.ClientStatus != structs.AllocClientStatusFailed || existing.DesiredStatus != structs.AllocDesiredStatusRun || existing.Job == nil {
+			continue
+		}
+		key := structs.NamespacedID{Namespace: existing.Namespace, ID: existing.JobID}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		evals = append(evals, &structs.Evaluation{
+			ID: structs.GenerateUUID(), Namespace: existing.Namespace, Priority: existing.Job.Priority,
+			Type: existing.Job.Type, TriggeredBy: structs.EvalTriggerRetryFailedAlloc, JobID: existing.JobID,
+			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
+		})
+	}
+	index, err := s.raftApply(raftfsm.AllocClientUpdateType, &raftfsm.AllocClientUpdate{Allocs: allocs, Evals: evals, Time: now})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(evals))
+	for _, e := range evals {
+		ids = append(ids, e.ID)
+	}
+	s.enqueueEvals(ids...)
+	if freed {
+		s.blocked.Unblock()
+	}
+	return &structs.GenericResponse{Index: index}, nil
+}
+
+// enqueueEvals hands committed evals to the broker, reading them back from
+// state so they carry their Raft indexes.
+func (s *Server) enqueueEvals(ids ...string) {
+	st := s.State()
+	for _, id := range ids {
+		e, err := st.EvalByID(nil, id)
+		if err != nil || e == nil {
+			continue
+		}
+		switch e.Status {
+		case structs.EvalStatusPending:
+			s.broker.Enqueue(e)
+		case structs.EvalStatusBlocked:
+			s.blocked.Block(e)
+		}
+	}
+}
+
+// failEval records an eval that failed delivery too often.
+func (s *Server) failEval(e *structs.Evaluation) {
+	u := e.Copy()
+	u.Status = structs.EvalStatusFailed
+	u.StatusDescription = "evaluation reached its delivery limit"
+	u.ModifyTime = s.now()
+	if _, err := s.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: []*structs.Evaluation{u}, Time: u.ModifyTime}); err != nil {
+		s.logger.Error("failing evaluation", "eval_id", e.ID, "error", err)
+	}
+}
+
+// cancelEvals records evals superseded by newer ones of the same job.
+func (s *Server) cancelEvals(evals []*structs.Evaluation) {
+	now := s.now()
+	out := make([]*structs.Evaluation, 0, len(evals))
+	for _, e := range evals {
+		u := e.Copy()
+		u.Status = structs.EvalStatusCancelled
+		u.StatusDescription = "superseded by a newer evaluation of the job"
+		u.ModifyTime = now
+		out = append(out, u)
+	}
+	// Called from broker paths that hold no locks, but may run on a
+	// worker's goroutine: commit asynchronously so the worker is not held.
+	go func() {
+		if _, err := s.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: out, Time: now}); err != nil {
+			s.logger.Warn("cancelling superseded evaluations", "count", len(out), "error", err)
+		}
+	}()
+}

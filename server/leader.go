@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/orch-project/orch/gossip"
+	"github.com/orch-project/orch/structs"
+)
+
+// monitorLeadership starts the leader's duties when this server wins an
+// election and stops them when it loses leadership.
+func (s *Server) monitorLeadership() {
+	defer s.wg.Done()
+	ch := s.raft.LeaderCh()
+	for {
+		select {
+		case <-s.ctx.Done():
+			s.revokeLeadership()
+			return
+		case isLeader := <-ch:
+			if isLeader {
+				s.establishLeadership()
+			} else {
+				s.revokeLeadership()
+			}
+		}
+	}
+}
+
+func (s *Server) establishLeadership() {
+	s.leaderMu.Lock()
+	defer s.leaderMu.Unlock()
+	if s.leaderCancel != nil {
+		return
+	}
+	// A barrier makes the FSM apply every entry of earlier terms, so the
+	// broker is restored from complete state.
+	if err := s.raft.Barrier(time.Minute).Error(); err != nil {
+		s.logger.Error("raft barrier failed on gaining leadership", "error", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.leaderCancel = cancel
+	s.logger.Info("gained cluster leadership", "raft_addr", s.raftAddr)
+	s.broker.SetEnabled(true)
+	s.blocked.SetEnabled(true)
+	s.planner.start(ctx)
+	s.restoreEvals()
+	for i := 0; i < s.cfg.NumWorkers; i++ {
+		w := &worker{srv: s, id: i}
+		go w.run(ctx)
+	}
+	go s.reconcileLoop(ctx)
+}
+
+func (s *Server) revokeLeadership() {
+	s.leaderMu.Lock()
+	defer s.leaderMu.Unlock()
+	if s.leaderCancel == nil {
+		return
+	}
+	s.logger.Info("lost cluster leadership")
+	s.leaderCancel()
+	s.leaderCancel = nil
+	s.broker.SetEnabled(false)
+	s.blocked.SetEnabled(false)
+}
+
+// restoreEvals re-enqueues every unfinished eval from state: the broker's
+// queues live only in the leader's memory.
+func (s *Server) restoreEvals() {
+	evals, err := s.State().EvalsByIDPrefix(nil, "*", "")
+	if err != nil {
+		s.logger.Error("listing evals to restore", "error", err)
+		return
+	}
+	for _, e := range evals {
+		switch e.Status {
+		case structs.EvalStatusPending:
+			s.broker.Enqueue(e)
+		case structs.EvalStatusBlocked:
+			s.blocked.Block(e)
+		}
+	}
+	// State changed while no leader watched: let blocked evals try again.
+	s.blocked.Unblock()
+}
+
+// reconcileLoop keeps Raft membership and node liveness in line with gossip,
+// catching events that happened while there was no leader.
+func (s *Server) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		s.reconcile()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) reconcile() {
+	if s.gossip == nil || !s.IsLeader() {
+		return
+	}
+	alive := map[string]bool{}
+	for _, m := range s.gossip.Members() {
+		if m.Status != gossip.StatusAlive {
+			continue
+		}
+		if id := m.Tags[structs.TagNodeID]; id != "" {
+			alive[id] = true
+		}
+		if m.Tags[structs.TagRole] == "server" && m.Tags[structs.TagRegion] == s.cfg.Region {
+			s.addRaftPeer(m)
+		}
+	}
+	nodes, err := s.State().NodesByIDPrefix(nil, "")
+	if err != nil {
+		s.logger.Error("listing nodes to reconcile", "error", err)
+		return
+	}
+	for _, n := range nodes {
+		if n.Status != structs.NodeStatusDown && !alive[n.ID] {
+			// A node registered through HTTP by a client we never heard
+			// gossip from gets a grace period after registration.
+			if time.Since(time.Unix(n.StatusUpdatedAt, 0)) < 30*time.Second {
+				continue
+			}
+			s.markNodeDown(n.ID, "node is not in the gossip pool")
+		}
+	}
+}
+
+// addRaftPeer makes a server that joined the pool a Raft voter.
+func (s *Server) addRaftPeer(m gossip.Member) {
+	addr := m.Tags[structs.TagRaftAddr]
+	if addr == "" || addr == s.raftAddr {
+		return
+	}
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.Address) == addr {
+			return
+		}
+	}
+	s.logger.Info("adding raft peer", "addr", addr, "name", m.Name)
+	if err := s.raft.AddVoter(raft.ServerID(addr), raft.ServerAddress(addr), 0, 10*time.Second).Error(); err != nil {
+		s.logger.Warn("adding raft peer failed", "addr", addr, "error", err)
+	}
+}
+
+// removeRaftPeer drops a server that left the pool gracefully.
+func (s *Server) removeRaftPeer(m gossip.Member) {
+	addr := m.Tags[structs.TagRaftAddr]
+	if addr == "" || addr == s.raftAddr || !s.IsLeader() {
+		return
+	}
+	s.logger.Info("removing raft peer that left", "addr", addr, "name", m.Name)
+	if err := s.raft.RemoveServer(raft.ServerID(addr), 0, 10*time.Second).Error(); err != nil {
+		s.logger.Warn("removing raft peer failed", "addr", addr, "error", err)
+	}
+}

@@ -1,0 +1,285 @@
+// Package server is the control plane of one orch server: Raft-replicated
+// state, the eval broker, scheduler workers and the plan applier. Only the
+// leader schedules; followers serve reads from their replica of the state
+// and the HTTP layer forwards their writes to the leader.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/orch-project/orch/gossip"
+	"github.com/orch-project/orch/raftfsm"
+	"github.com/orch-project/orch/state"
+	"github.com/orch-project/orch/structs"
+)
+
+// statusError is an error that tells the HTTP layer which status fits it.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string   { return e.msg }
+func (e *statusError) StatusCode() int { return e.code }
+
+// Errors of the write API; wrapped with detail, they keep their status.
+var (
+	ErrNotLeader error = &statusError{503, "not the cluster leader"}
+	ErrNotFound  error = &statusError{404, "not found"}
+	ErrConflict  error = &statusError{409, "conflict"}
+	ErrBadInput  error = &statusError{400, "invalid request"}
+)
+
+// Config configures a server.
+type Config struct {
+	DataDir    string
+	NodeName   string
+	Region     string
+	Datacenter string
+	// BindAddr is the address Raft listens on and advertises.
+	BindAddr string
+	RaftPort int
+	// HTTPAddr is this agent's advertised HTTP address (host:port), gossiped
+	// so followers can forward writes to the leader.
+	HTTPAddr string
+	// BootstrapExpect is how many servers to wait for before bootstrapping
+	// a new cluster; 1 bootstraps alone.
+	BootstrapExpect int
+	// Dev shortens Raft timings: a single local server elects itself at once.
+	Dev        bool
+	NumWorkers int
+	Gossip     *gossip.Pool
+	Logger     *slog.Logger
+}
+
+// Server is one orch server.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+
+	fsm       *raftfsm.FSM
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	logStore  *raftboltdb.BoltStore
+	raftAddr  string
+
+	broker  *EvalBroker
+	blocked *BlockedEvals
+	planner *planApplier
+
+	gossip      *gossip.Pool
+	bootstrapMu sync.Mutex
+	bootstrapped bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	leaderMu     sync.Mutex
+	leaderCancel context.CancelFunc
+}
+
+// New starts a server: opens Raft's stores under DataDir, replays the log
+// into the state store and begins taking part in elections.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RaftPort == 0 {
+		cfg.RaftPort = 4647
+	}
+	if cfg.Region == "" {
+		cfg.Region = structs.DefaultRegion
+	}
+	if cfg.NumWorkers <= 0 {
+		cfg.NumWorkers = runtime.NumCPU()
+	}
+	store, err := state.NewStore()
+	if err != nil {
+		return nil, fmt.Errorf("creating state store: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:    cfg,
+		logger: cfg.Logger.With("component", "server"),
+		fsm:    raftfsm.New(store, cfg.Logger),
+		gossip: cfg.Gossip,
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	s.broker = NewEvalBroker(time.Minute, 3)
+	s.blocked = NewBlockedEvals(s.broker)
+	s.broker.onFail = s.failEval
+	s.broker.onCancel = s.cancelEvals
+	s.blocked.onCancel = s.cancelEvals
+	s.planner = newPlanApplier(s)
+	if err := s.setupRaft(); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.monitorLeadership()
+	if s.gossip != nil {
+		events := s.gossip.Subscribe()
+		s.wg.Add(1)
+		go s.watchMembers(events)
+		s.maybeBootstrap()
+	}
+	return s, nil
+}
+
+func (s *Server) setupRaft() error {
+	dir := filepath.Join(s.cfg.DataDir, "server", "raft")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating raft dir: %w", err)
+	}
+	s.raftAddr = net.JoinHostPort(s.cfg.BindAddr, strconv.Itoa(s.cfg.RaftPort))
+	addr, err := net.ResolveTCPAddr("tcp", s.raftAddr)
+	if err != nil {
+		return fmt.Errorf("resolving raft address %s: %w", s.raftAddr, err)
+	}
+	rlog := newHCLogger("raft", s.cfg.Logger)
+	trans, err := raft.NewTCPTransportWithLogger(s.raftAddr, addr, 3, 10*time.Second, rlog)
+	if err != nil {
+		return fmt.Errorf("starting raft transport on %s: %w", s.raftAddr, err)
+	}
+	s.transport = trans
+	logStore, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		trans.Close()
+		return fmt.Errorf("opening raft log store: %w", err)
+	}
+	s.logStore = logStore
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, rlog)
+	if err != nil {
+		return fmt.Errorf("opening raft snapshot store: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.raftAddr)
+	rc.Logger = rlog
+	rc.CommitTimeout = 5 * time.Millisecond
+	if s.cfg.Dev || s.cfg.BootstrapExpect == 1 {
+		// A lone server has nobody to wait for; a short timeout makes it
+		// leader within a few hundred milliseconds of starting.
+		rc.HeartbeatTimeout = 100 * time.Millisecond
+		rc.ElectionTimeout = 100 * time.Millisecond
+		rc.LeaderLeaseTimeout = 100 * time.Millisecond
+	} else {
+		rc.HeartbeatTimeout = 1000 * time.Millisecond
+		rc.ElectionTimeout = 1000 * time.Millisecond
+		rc.LeaderLeaseTimeout = 500 * time.Millisecond
+	}
+	r, err := raft.NewRaft(rc, s.fsm, logStore, logStore, snaps, trans)
+	if err != nil {
+		logStore.Close()
+		trans.Close()
+		return fmt.Errorf("starting raft: %w", err)
+	}
+	s.raft = r
+	if s.cfg.Dev || s.cfg.BootstrapExpect == 1 {
+		has, err := raft.HasExistingState(logStore, logStore, snaps)
+		if err != nil {
+			return fmt.Errorf("reading raft state: %w", err)
+		}
+		if !has {
+			cfg := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
+			if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+				return fmt.Errorf("bootstrapping single-server cluster: %w", err)
+			}
+		}
+		s.bootstrapped = true
+	}
+	return nil
+}
+
+// State returns the replicated state store. The FSM may swap stores on a
+// snapshot restore, so callers fetch it each time rather than keep it.
+func (s *Server) State() *state.Store { return s.fsm.State() }
+
+// IsLeader reports whether this server is the Raft leader.
+func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Leader returns the leader's Raft address, "" when unknown.
+func (s *Server) Leader() string {
+	addr, _ := s.raft.LeaderWithID()
+	return string(addr)
+}
+
+// RaftAddr returns this server's Raft address.
+func (s *Server) RaftAddr() string { return s.raftAddr }
+
+// Peers returns the Raft addresses of the voting servers.
+func (s *Server) Peers() []string {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil
+	}
+	var out []string
+	for _, srv := range f.Configuration().Servers {
+		out = append(out, string(srv.Address))
+	}
+	return out
+}
+
+// Region, Datacenter and NodeName describe this server.
+func (s *Server) Region() string     { return s.cfg.Region }
+func (s *Server) Datacenter() string { return s.cfg.Datacenter }
+func (s *Server) NodeName() string   { return s.cfg.NodeName }
+
+// Stats reports broker and Raft figures for agent/self.
+func (s *Server) Stats() map[string]string {
+	ready, unacked, pending := s.broker.Stats()
+	st := s.raft.Stats()
+	st["broker_ready"] = strconv.Itoa(ready)
+	st["broker_unacked"] = strconv.Itoa(unacked)
+	st["broker_pending"] = strconv.Itoa(pending)
+	st["blocked_evals"] = strconv.Itoa(s.blocked.Len())
+	return st
+}
+
+// Shutdown stops the server. Raft's log is durable after every commit, so
+// nothing acknowledged is lost however the process ends.
+func (s *Server) Shutdown() error {
+	s.cancel()
+	s.broker.SetEnabled(false)
+	s.blocked.SetEnabled(false)
+	err := s.raft.Shutdown().Error()
+	s.wg.Wait()
+	s.transport.Close()
+	if cerr := s.logStore.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// raftApply commits one typed log entry and returns its index.
+func (s *Server) raftApply(t raftfsm.MessageType, body any) (uint64, error) {
+	buf, err := raftfsm.Encode(t, body)
+	if err != nil {
+		return 0, fmt.Errorf("encoding raft entry: %w", err)
+	}
+	f := s.raft.Apply(buf, 30*time.Second)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return 0, ErrNotLeader
+		}
+		return 0, fmt.Errorf("committing raft entry: %w", err)
+	}
+	if res, ok := f.Response().(*raftfsm.ApplyResult); ok && res != nil && res.Err != nil {
+		return f.Index(), fmt.Errorf("applying raft entry: %w", res.Err)
+	}
+	return f.Index(), nil
+}

@@ -1,0 +1,111 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/orch-project/orch/raftfsm"
+	"github.com/orch-project/orch/scheduler"
+	"github.com/orch-project/orch/structs"
+)
+
+// maxPlanAttempts bounds re-planning after partial commits; past it the
+// eval fails and a follow-up eval retries later.
+const maxPlanAttempts = 5
+
+// worker takes evals from the broker and runs the scheduler on them. The
+// scheduler itself is a pure function; the worker supplies a snapshot,
+// submits the resulting plan, and re-plans on a partial commit.
+type worker struct {
+	srv *Server
+	id  int
+}
+
+func (w *worker) run(ctx context.Context) {
+	log := w.srv.logger.With("worker", w.id)
+	for {
+		eval, token, err := w.srv.broker.Dequeue(ctx)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, ErrBrokerDisabled) {
+				log.Error("dequeueing evaluation", "error", err)
+			}
+			return
+		}
+		if err := w.process(ctx, eval); err != nil {
+			log.Warn("evaluation failed, returning it to the broker", "eval_id", eval.ID, "job_id", eval.JobID, "error", err)
+			_ = w.srv.broker.Nack(eval.ID, token)
+			continue
+		}
+		_ = w.srv.broker.Ack(eval.ID, token)
+	}
+}
+
+func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
+	for attempt := 0; attempt < maxPlanAttempts; attempt++ {
+		snap := w.srv.State().Snapshot()
+		now := time.Now().UnixNano()
+		res, err := scheduler.Schedule(snap, eval, scheduler.Config{
+			Now:  now,
+			// Seeded from the runtime's random source: allocation IDs come
+			// from this sequence and must not repeat across evals.
+			Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		})
+		if err != nil {
+			return fmt.Errorf("scheduling: %w", err)
+		}
+		evals := make([]*structs.Evaluation, 0, 1+len(res.CreateEvals))
+		if res.EvalUpdate != nil {
+			res.EvalUpdate.ModifyTime = now
+			evals = append(evals, res.EvalUpdate)
+		}
+		evals = append(evals, res.CreateEvals...)
+		if res.Plan == nil || res.Plan.IsNoOp() {
+			if _, err := w.srv.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: evals, Time: now}); err != nil {
+				return err
+			}
+			w.afterCommit(res, false)
+			return nil
+		}
+		result, err := w.srv.planner.Submit(ctx, res.Plan, evals)
+		if err != nil {
+			return fmt.Errorf("submitting plan: %w", err)
+		}
+		if full, _, _ := result.FullCommit(res.Plan); full {
+			w.afterCommit(res, len(res.Plan.NodeUpdate) > 0)
+			return nil
+		}
+		// Part of the plan no longer fit: plan again against newer state.
+	}
+	now := time.Now().UnixNano()
+	failed := eval.Copy()
+	failed.Status = structs.EvalStatusFailed
+	failed.StatusDescription = fmt.Sprintf("plan was only partly committed %d times", maxPlanAttempts)
+	failed.ModifyTime = now
+	followUp := &structs.Evaluation{
+		ID: structs.GenerateUUID(), Namespace: eval.Namespace, Priority: eval.Priority, Type: eval.Type,
+		TriggeredBy: structs.EvalTriggerMaxPlans, JobID: eval.JobID, PreviousEval: eval.ID,
+		Status: structs.EvalStatusBlocked, CreateTime: now, ModifyTime: now,
+	}
+	failed.NextEval = followUp.ID
+	if _, err := w.srv.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: []*structs.Evaluation{failed, followUp}, Time: now}); err != nil {
+		return err
+	}
+	w.srv.enqueueEvals(followUp.ID)
+	return nil
+}
+
+// afterCommit hands evals the scheduler created to the broker or the
+// blocked tracker, and retries blocked evals when the plan freed capacity.
+func (w *worker) afterCommit(res *scheduler.Result, freed bool) {
+	ids := make([]string, 0, len(res.CreateEvals))
+	for _, e := range res.CreateEvals {
+		ids = append(ids, e.ID)
+	}
+	w.srv.enqueueEvals(ids...)
+	if freed {
+		w.srv.blocked.Unblock()
+	}
+}

@@ -1,0 +1,127 @@
+package state
+
+import (
+	"fmt"
+
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// Table names. The string values double as keys of the "index" table, so
+// Index("jobs") answers which Raft entry last touched the jobs table.
+const (
+	TableJobs       = "jobs"
+	TableJobVersion = "job_version"
+	TableJobSummary = "job_summary"
+	TableNodes      = "nodes"
+	TableAllocs     = "allocs"
+	TableEvals      = "evals"
+	TableIndex      = "index"
+
+	// tableJobCounts is internal bookkeeping: per-job counts of live and
+	// total allocs/evals so a job's status is derived in O(1) instead of
+	// rescanning the job's allocations on every client update.
+	tableJobCounts = "job_counts"
+)
+
+// maxJobVersions is how many versions of a job are retained; Nomad keeps six.
+const maxJobVersions = 6
+
+// IndexEntry is one row of the "index" table: the last Raft index that
+// wrote the named table.
+type IndexEntry struct {
+	Key   string `json:"Key"`
+	Value uint64 `json:"Value"`
+}
+
+// jobCounts tracks a job's allocations and evaluations by namespace and job
+// ID. It is keyed independently of the job row because allocs and evals
+// outlive a purge, exactly as a rescan by job ID would see them.
+type jobCounts struct {
+	Namespace  string
+	JobID      string
+	Allocs     int
+	LiveAllocs int
+	Evals      int
+	LiveEvals  int
+}
+
+func nsIDIndex(nsField, idField string) *memdb.CompoundIndex {
+	return &memdb.CompoundIndex{Indexes: []memdb.Indexer{
+		&memdb.StringFieldIndex{Field: nsField},
+		&memdb.StringFieldIndex{Field: idField},
+	}}
+}
+
+func schema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		TableJobs: {
+			Name: TableJobs,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: nsIDIndex("Namespace", "ID")},
+				// jobid serves prefix lookups across all namespaces.
+				"jobid": {Name: "jobid", Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+			},
+		},
+		TableJobVersion: {
+			Name: TableJobVersion,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
+					&memdb.StringFieldIndex{Field: "Namespace"},
+					&memdb.StringFieldIndex{Field: "ID"},
+					&memdb.UintFieldIndex{Field: "Version"},
+				}}},
+				"job": {Name: "job", Indexer: nsIDIndex("Namespace", "ID")},
+			},
+		},
+		TableJobSummary: {
+			Name: TableJobSummary,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: nsIDIndex("Namespace", "JobID")},
+			},
+		},
+		TableNodes: {
+			Name: TableNodes,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+			},
+		},
+		TableAllocs: {
+			Name: TableAllocs,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id":    {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				"ns_id": {Name: "ns_id", Unique: true, Indexer: nsIDIndex("Namespace", "ID")},
+				"job":   {Name: "job", AllowMissing: true, Indexer: nsIDIndex("Namespace", "JobID")},
+				"node":  {Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
+				"eval":  {Name: "eval", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "EvalID"}},
+			},
+		},
+		TableEvals: {
+			Name: TableEvals,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id":    {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				"ns_id": {Name: "ns_id", Unique: true, Indexer: nsIDIndex("Namespace", "ID")},
+				"job":   {Name: "job", AllowMissing: true, Indexer: nsIDIndex("Namespace", "JobID")},
+			},
+		},
+		TableIndex: {
+			Name: TableIndex,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
+			},
+		},
+		tableJobCounts: {
+			Name: tableJobCounts,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: nsIDIndex("Namespace", "JobID")},
+			},
+		},
+	}}
+}
+
+func newMemDB() (*memdb.MemDB, error) {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, fmt.Errorf("create state database: %w", err)
+	}
+	return db, nil
+}
