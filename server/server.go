@@ -80,8 +80,8 @@ type Server struct {
 	blocked *BlockedEvals
 	planner *planApplier
 
-	gossip      *gossip.Pool
-	bootstrapMu sync.Mutex
+	gossip       *gossip.Pool
+	bootstrapMu  sync.Mutex
 	bootstrapped bool
 
 	ctx    context.Context

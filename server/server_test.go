@@ -13,7 +13,6 @@ import (
 	"github.com/orch-project/orch/structs"
 )
 
-
 // testServer starts a single dev-mode server with Raft on disk in dir.
 func testServer(t *testing.T, dir string) *Server {
 	t.Helper()
@@ -66,8 +65,8 @@ func testJob(id string, count int, mem int) *structs.Job {
 		Datacenters: []string{"dc1"},
 		TaskGroups: []*structs.TaskGroup{{
 			Name: "g", Count: count,
-			EphemeralDisk: &structs.EphemeralDisk{SizeMB: 10},
-			RestartPolicy: &structs.RestartPolicy{Attempts: 1, Interval: time.Minute, Delay: time.Second, Mode: "fail"},
+			EphemeralDisk:    &structs.EphemeralDisk{SizeMB: 10},
+			RestartPolicy:    &structs.RestartPolicy{Attempts: 1, Interval: time.Minute, Delay: time.Second, Mode: "fail"},
 			ReschedulePolicy: &structs.ReschedulePolicy{Unlimited: true, Delay: 0, DelayFunction: "constant"},
 			Tasks: []*structs.Task{{
 				Name: "t", Driver: "raw_exec", Config: map[string]any{"command": "/bin/true"},

@@ -48,7 +48,7 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 		snap := w.srv.State().Snapshot()
 		now := time.Now().UnixNano()
 		res, err := scheduler.Schedule(snap, eval, scheduler.Config{
-			Now:  now,
+			Now: now,
 			// Seeded from the runtime's random source: allocation IDs come
 			// from this sequence and must not repeat across evals.
 			Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
