@@ -1,0 +1,111 @@
+package isolation
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// DefaultUser is who isolated tasks run as when the job names nobody.
+const DefaultUser = "nobody"
+
+// Identity is a resolved task user.
+type Identity struct {
+	UID    int
+	GID    int
+	Groups []int
+}
+
+// LookupUser resolves name against passwd and group files (normally the
+// host's /etc/passwd and /etc/group). It accepts a user name, "uid" or
+// "uid:gid"; a bare numeric uid takes its primary group from passwd when
+// listed there, else the same number.
+func LookupUser(passwdPath, groupPath, name string) (*Identity, error) {
+	if name == "" {
+		name = DefaultUser
+	}
+	if uidStr, gidStr, ok := strings.Cut(name, ":"); ok {
+		uid, err1 := strconv.Atoi(uidStr)
+		gid, err2 := strconv.Atoi(gidStr)
+		if err1 != nil || err2 != nil || uid < 0 || gid < 0 {
+			return nil, fmt.Errorf("user %q: want name, uid or uid:gid", name)
+		}
+		return &Identity{UID: uid, GID: gid}, nil
+	}
+	f, err := os.Open(passwdPath)
+	if err != nil {
+		return nil, fmt.Errorf("open passwd: %w", err)
+	}
+	defer f.Close()
+	numeric, numErr := strconv.Atoi(name)
+	id, userName, err := scanPasswd(f, name, numeric, numErr == nil)
+	if err != nil {
+		return nil, err
+	}
+	if id == nil {
+		if numErr == nil && numeric >= 0 {
+			return &Identity{UID: numeric, GID: numeric}, nil
+		}
+		return nil, fmt.Errorf("user %q not found in %s", name, passwdPath)
+	}
+	if g, err := os.Open(groupPath); err == nil {
+		defer g.Close()
+		id.Groups = scanGroups(g, userName, id.GID)
+	}
+	return id, nil
+}
+
+func scanPasswd(r io.Reader, name string, uid int, byUID bool) (*Identity, string, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		fields := strings.Split(line, ":")
+		if len(fields) < 4 {
+			continue
+		}
+		u, err1 := strconv.Atoi(fields[2])
+		g, err2 := strconv.Atoi(fields[3])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if fields[0] == name || (byUID && u == uid) {
+			return &Identity{UID: u, GID: g}, fields[0], nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, "", fmt.Errorf("read passwd: %w", err)
+	}
+	return nil, "", nil
+}
+
+// scanGroups lists the supplementary groups naming user as a member.
+func scanGroups(r io.Reader, user string, primary int) []int {
+	var out []int
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Split(strings.TrimSpace(sc.Text()), ":")
+		if len(fields) < 4 || fields[3] == "" {
+			continue
+		}
+		gid, err := strconv.Atoi(fields[2])
+		if err != nil || gid == primary {
+			continue
+		}
+		for _, m := range strings.Split(fields[3], ",") {
+			if m == user {
+				out = append(out, gid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

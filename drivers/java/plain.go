@@ -1,0 +1,182 @@
+//go:build linux
+
+package java
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/exec/isolation"
+)
+
+// errExitUnknown is the result of a plain JVM re-attached after a client
+// restart: only its parent could have reaped its status.
+var errExitUnknown = errors.New("exit status unknown: the JVM was re-attached after a client restart")
+
+// plainProc is a JVM run as an ordinary host process in its own process
+// group, used where isolation is unavailable.
+type plainProc struct {
+	pid  int
+	done chan struct{}
+
+	mu       sync.Mutex
+	result   *drivers.ExitResult
+	finished time.Time
+}
+
+var _ isolation.Runner = (*plainProc)(nil)
+
+func startPlain(s *isolation.Spec) (*plainProc, error) {
+	cmd := exec.Command(s.Command, s.Args...)
+	cmd.Dir = s.TaskDir
+	cmd.Env = isolation.EnvList(s.Env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}()
+	openLog := func(path string) (*os.File, error) {
+		if path == "" {
+			return nil, nil
+		}
+		// Read-write, so the FIFO never lacks a reader (see drivers.TaskConfig).
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open log fifo: %w", err)
+		}
+		files = append(files, f)
+		return f, nil
+	}
+	stdout, err := openLog(s.StdoutPath)
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := openLog(s.StderrPath)
+	if err != nil {
+		return nil, err
+	}
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", s.Command, err)
+	}
+	p := &plainProc{pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		res := &drivers.ExitResult{}
+		if ps := cmd.ProcessState; ps != nil {
+			if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				res.Signal = int(ws.Signal())
+				res.ExitCode = 128 + res.Signal
+			} else {
+				res.ExitCode = ps.ExitCode()
+			}
+		} else if err != nil {
+			res.Err = err
+		}
+		// Whatever the JVM left in its group goes with it.
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+		p.finish(res)
+	}()
+	return p, nil
+}
+
+// recoverPlain re-attaches to a JVM by pid; its exit code is lost.
+func recoverPlain(pid int) (*plainProc, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d: %w", pid, drivers.ErrTaskNotFound)
+	}
+	p := &plainProc{pid: pid, done: make(chan struct{})}
+	go func() {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+				break
+			}
+		}
+		_ = unix.Close(pidfd)
+		p.finish(&drivers.ExitResult{Err: errExitUnknown})
+	}()
+	return p, nil
+}
+
+func (p *plainProc) finish(res *drivers.ExitResult) {
+	p.mu.Lock()
+	p.result, p.finished = res, time.Now()
+	p.mu.Unlock()
+	close(p.done)
+}
+
+func (p *plainProc) Done() <-chan struct{} { return p.done }
+
+func (p *plainProc) Result() *drivers.ExitResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.result == nil {
+		return nil
+	}
+	r := *p.result
+	return &r
+}
+
+func (p *plainProc) FinishedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.finished
+}
+
+func (p *plainProc) Signal(sig syscall.Signal) error { return syscall.Kill(p.pid, sig) }
+
+func (p *plainProc) Kill() error { return syscall.Kill(-p.pid, syscall.SIGKILL) }
+
+func (p *plainProc) Destroy() error { return nil }
+
+func (p *plainProc) Attributes() map[string]string {
+	return map[string]string{"pid": strconv.Itoa(p.pid), "isolation": "none"}
+}
+
+// Usage reads the JVM's own counters from /proc (its children, if any, are
+// not counted).
+func (p *plainProc) Usage() (*drivers.TaskResourceUsage, uint64, error) {
+	pid := strconv.Itoa(p.pid)
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil, 0, fmt.Errorf("read stat: %w", err)
+	}
+	// Fields after the parenthesised command: utime and stime are the
+	// 12th and 13th, in clock ticks (USER_HZ, 100 on Linux).
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	var cpu uint64
+	if len(fields) > 12 {
+		ut, _ := strconv.ParseUint(fields[11], 10, 64)
+		st, _ := strconv.ParseUint(fields[12], 10, 64)
+		cpu = (ut + st) * uint64(10*time.Millisecond)
+	}
+	u := &drivers.TaskResourceUsage{Pids: map[string]uint64{}}
+	if statm, err := os.ReadFile("/proc/" + pid + "/statm"); err == nil {
+		var size, rss uint64
+		if _, err := fmt.Sscanf(string(statm), "%d %d", &size, &rss); err == nil {
+			u.MemoryRSS = rss * uint64(os.Getpagesize())
+		}
+	}
+	u.Pids[pid] = u.MemoryRSS
+	return u, cpu, nil
+}

@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/orch-project/orch/state"
+	"github.com/orch-project/orch/structs"
+)
+
+func allocStubs(allocs []*structs.Allocation, withResources bool) []*structs.AllocListStub {
+	out := make([]*structs.AllocListStub, 0, len(allocs))
+	for _, a := range allocs {
+		st := a.Stub()
+		if withResources {
+			st.AllocatedResources = a.AllocatedResources
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (s *Server) allocList(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	res, err := queryBool(r, "resources", false)
+	if err != nil {
+		return 0, nil, err
+	}
+	allocs, err := st.AllocsByIDPrefix(ws, namespaceOf(r), r.URL.Query().Get("prefix"))
+	if err != nil {
+		return 0, nil, err
+	}
+	idx, err := maxIndex(st, "allocs")
+	return idx, allocStubs(allocs, res), err
+}
+
+func (s *Server) allocInfo(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	a, err := st.AllocByID(ws, r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if a == nil {
+		return 0, nil, codedErr(http.StatusNotFound, "alloc not found")
+	}
+	idx, err := maxIndex(st, "allocs")
+	return idx, a, err
+}
+
+func (s *Server) evalList(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	evals, err := st.EvalsByIDPrefix(ws, namespaceOf(r), r.URL.Query().Get("prefix"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if evals == nil {
+		evals = []*structs.Evaluation{}
+	}
+	idx, err := maxIndex(st, "evals")
+	return idx, evals, err
+}
+
+func (s *Server) evalInfo(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	related, err := queryBool(r, "related", false)
+	if err != nil {
+		return 0, nil, err
+	}
+	e, err := st.EvalByID(ws, r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if e == nil {
+		return 0, nil, codedErr(http.StatusNotFound, "eval not found")
+	}
+	if related {
+		others, err := st.EvalsByJob(ws, e.Namespace, e.JobID)
+		if err != nil {
+			return 0, nil, err
+		}
+		e = e.Copy() // the stored eval is shared
+		e.RelatedEvals = make([]*structs.EvaluationStub, 0, len(others))
+		for _, o := range others {
+			if o.ID != e.ID {
+				e.RelatedEvals = append(e.RelatedEvals, o.Stub())
+			}
+		}
+	}
+	idx, err := maxIndex(st, "evals")
+	return idx, e, err
+}
+
+func (s *Server) evalAllocations(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	allocs, err := st.AllocsByEval(ws, r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	idx, err := maxIndex(st, "allocs")
+	return idx, allocStubs(allocs, false), err
+}

@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/orch-project/orch/state"
+	"github.com/orch-project/orch/structs"
+)
+
+// ServerBackend is what a server agent offers the HTTP layer. Reads go
+// straight to State(); writes go through the backend so they pass Raft.
+type ServerBackend interface {
+	State() *state.Store
+	RegisterJob(ctx context.Context, req *structs.JobRegisterRequest) (*structs.JobRegisterResponse, error)
+	DeregisterJob(ctx context.Context, namespace, jobID string, purge bool) (*structs.JobDeregisterResponse, error)
+	RegisterNode(ctx context.Context, node *structs.Node) (*structs.NodeUpdateResponse, error)
+	UpdateAllocsFromClient(ctx context.Context, allocs []*structs.Allocation) (*structs.GenericResponse, error)
+
+	IsLeader() bool
+	// LeaderHTTPAddr is the leader's HTTP address ("host:port" or a URL),
+	// "" when no leader is known.
+	LeaderHTTPAddr() string
+	// Leader is the leader's Raft address, "" when unknown.
+	Leader() string
+	Peers() []string
+	Members() []*structs.AgentMember
+	Region() string
+	Datacenter() string
+	NodeName() string
+}
+
+// ClientBackend is what a client agent offers the HTTP layer: access to the
+// allocation directories it hosts, for log streaming.
+type ClientBackend interface {
+	// AllocDir returns the allocation's directory on this node, whose
+	// alloc/logs holds the rotated task logs.
+	AllocDir(allocID string) (string, bool)
+	NodeID() string
+}
+
+// StatusCoder lets backend errors choose their HTTP status (e.g. 400 for
+// a rejected request, 404 for an unknown object); other errors become 500.
+type StatusCoder interface {
+	StatusCode() int
+}
+
+// CodedError is an error with an HTTP status.
+type CodedError struct {
+	Code int
+	Msg  string
+}
+
+func (e *CodedError) Error() string   { return e.Msg }
+func (e *CodedError) StatusCode() int { return e.Code }
+
+func codedErr(code int, format string, args ...any) error {
+	return &CodedError{Code: code, Msg: sprintf(format, args...)}
+}

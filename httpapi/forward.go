@@ -1,0 +1,229 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// targetsKey carries the candidate agents of one forwarded request to the
+// failover transport.
+type targetsKey struct{}
+
+// forwarder reverse-proxies requests to another agent. With several
+// candidates (client-only agents forwarding to servers) it moves on to the
+// next one when a connection cannot be made, so one dead server does not
+// fail a share of the requests.
+type forwarder struct {
+	proxy *httputil.ReverseProxy
+}
+
+func newForwarder(log *slog.Logger) *forwarder {
+	base := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 0, // blocking queries and log streams are long-lived
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The transport picks the host; keep the original path and query.
+			// The hop count stops requests bouncing between agents.
+			pr.Out.Header.Set(forwardedHeader, strconv.Itoa(hops(pr.In)+1))
+		},
+		Transport:     &failoverTransport{base: base},
+		// A follower that forwarded a write waits until its own replica has
+		// applied it before answering, so the caller's next read, served
+		// from local state, sees its write.
+		ModifyResponse: func(resp *http.Response) error {
+			if wait, ok := resp.Request.Context().Value(awaitIndexKey{}).(func(uint64)); ok && resp.StatusCode/100 == 2 {
+				if idx, err := strconv.ParseUint(resp.Header.Get("X-Nomad-Index"), 10, 64); err == nil {
+					wait(idx)
+				}
+			}
+			return nil
+		},
+		FlushInterval: -1, // stream log frames and blocking replies as they come
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() != nil {
+				return
+			}
+			log.Warn("forwarding request failed", "path", r.URL.Path, "error", err)
+			http.Error(w, fmt.Sprintf("Failed to forward request: %v", err), http.StatusBadGateway)
+		},
+	}
+	return &forwarder{proxy: rp}
+}
+
+// forward sends r to the first reachable agent of targets.
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, targets []string) {
+	urls := make([]*url.URL, 0, len(targets))
+	for _, t := range targets {
+		u, err := agentURL(t)
+		if err != nil {
+			continue
+		}
+		urls = append(urls, u)
+	}
+	if len(urls) == 0 {
+		http.Error(w, "No server known to forward the request to", http.StatusInternalServerError)
+		return
+	}
+	// Buffer the body so it can be replayed against the next target.
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		if err != nil {
+			http.Error(w, fmt.Sprintf("Failed to read request body: %v", err), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		r.ContentLength = int64(len(b))
+	}
+	r = r.WithContext(context.WithValue(r.Context(), targetsKey{}, urls))
+	// Rewrite needs a URL with scheme and host; the transport replaces it.
+	r.URL.Scheme, r.URL.Host = urls[0].Scheme, urls[0].Host
+	f.proxy.ServeHTTP(w, r)
+}
+
+func agentURL(addr string) (*url.URL, error) {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("invalid agent address %q", addr)
+	}
+	return u, nil
+}
+
+type failoverTransport struct {
+	base http.RoundTripper
+}
+
+func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	urls, _ := req.Context().Value(targetsKey{}).([]*url.URL)
+	if len(urls) == 0 {
+		return t.base.RoundTrip(req)
+	}
+	var lastErr error
+	for _, u := range urls {
+		out := req.Clone(req.Context())
+		out.URL.Scheme, out.URL.Host, out.Host = u.Scheme, u.Host, u.Host
+		if req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			out.Body = body
+		}
+		resp, err := t.base.RoundTrip(out)
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" {
+			return nil, err // the request may have been sent; do not repeat it
+		}
+	}
+	return nil, lastErr
+}
+
+// awaitIndexKey carries, on a forwarded write, the function that waits for
+// the local replica to reach the write's index.
+type awaitIndexKey struct{}
+
+// shouldForwardRead decides where a follower answers a read: from its local
+// replica, unless the caller asks for ?consistent. Forwarded writes wait for
+// the replica to catch up (see ModifyResponse), so a caller still reads its
+// own writes.
+func (s *Server) shouldForwardRead(r *http.Request) bool {
+	if s.srv.IsLeader() || r.Header.Get(forwardedHeader) != "" {
+		return false
+	}
+	if _, consistent := r.URL.Query()["consistent"]; !consistent {
+		return false
+	}
+	return s.srv.LeaderHTTPAddr() != ""
+}
+
+// awaitLocalIndex waits, bounded, until the local replica has applied idx.
+func (s *Server) awaitLocalIndex(idx uint64) {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if cur, err := s.srv.State().LatestIndex(); err == nil && cur >= idx {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// forwardToLeader proxies r to the leader, or answers 500 when there is none.
+func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request) {
+	addr := s.srv.LeaderHTTPAddr()
+	if addr == "" || r.Header.Get(forwardedHeader) != "" {
+		// A forwarded request reaching a follower means leadership moved
+		// under it; bouncing it again could loop.
+		http.Error(w, "No cluster leader", http.StatusInternalServerError)
+		return
+	}
+	s.fwd.forward(w, r, []string{addr})
+}
+
+// forwardToServer proxies a client-only agent's server request to a server.
+func (s *Server) forwardToServer(w http.ResponseWriter, r *http.Request) {
+	var addrs []string
+	if s.cfg.ServerAddrs != nil {
+		addrs = append(addrs, s.cfg.ServerAddrs()...)
+	}
+	if len(addrs) == 0 {
+		http.Error(w, "No known servers", http.StatusInternalServerError)
+		return
+	}
+	// Start at a random server to spread the load.
+	i := rand.N(len(addrs))
+	addrs = append(addrs[i:], addrs[:i]...)
+	s.fwd.forward(w, r, addrs)
+}
+
+// writeFunc performs one write on the leader.
+type writeFunc func(w http.ResponseWriter, r *http.Request) (out any, index uint64, err error)
+
+// write wraps a write handler: followers proxy the request to the leader.
+func (s *Server) write(fn writeFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.srv.IsLeader() {
+			r = r.WithContext(context.WithValue(r.Context(), awaitIndexKey{}, s.awaitLocalIndex))
+			s.forwardToLeader(w, r)
+			return
+		}
+		out, idx, err := fn(w, r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if idx > 0 {
+			s.setMeta(w, idx)
+		}
+		writeJSON(w, r, http.StatusOK, out)
+	}
+}
+
+// hops returns how many agents have forwarded r so far.
+func hops(r *http.Request) int {
+	n, _ := strconv.Atoi(r.Header.Get(forwardedHeader))
+	return n
+}

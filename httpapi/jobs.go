@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/orch-project/orch/state"
+	"github.com/orch-project/orch/structs"
+)
+
+func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
+	var req structs.JobRegisterRequest
+	raw, err := decodeBodyRaw(r, &req)
+	if err != nil {
+		return nil, 0, err
+	}
+	if req.Job == nil {
+		return nil, 0, codedErr(http.StatusBadRequest, "Job must be specified")
+	}
+	job := req.Job
+	defaultNullCounts(raw, job)
+	if id := r.PathValue("id"); id != "" && job.ID != id {
+		return nil, 0, codedErr(http.StatusBadRequest, "Job ID does not match name")
+	}
+	// The namespace may come from the job, the body or the query string.
+	if job.Namespace == "" {
+		job.Namespace = req.Namespace
+	}
+	if job.Namespace == "" {
+		job.Namespace = namespaceOf(r)
+	}
+	if job.Region == "" {
+		job.Region = req.Region
+	}
+	if err := prepareJob(job); err != nil {
+		return nil, 0, codedErr(http.StatusBadRequest, "%s", strings.TrimSpace(err.Error()))
+	}
+	resp, err := s.srv.RegisterJob(r.Context(), &req)
+	if err != nil {
+		return nil, 0, err
+	}
+	return resp, resp.Index, nil
+}
+
+// defaultNullCounts gives groups whose Count is null or absent a count of
+// one. The stock nomad CLI sends "Count": null for a group without count,
+// which Nomad's API reads as 1; once decoded into an int, null and an
+// explicit 0 look the same, so the raw body decides.
+func defaultNullCounts(raw []byte, job *structs.Job) {
+	var probe struct {
+		Job struct {
+			TaskGroups []struct {
+				Count *int `json:"Count"`
+			} `json:"TaskGroups"`
+		} `json:"Job"`
+	}
+	if json.Unmarshal(raw, &probe) != nil || len(probe.Job.TaskGroups) != len(job.TaskGroups) {
+		return
+	}
+	for i, tg := range probe.Job.TaskGroups {
+		if tg.Count == nil && job.TaskGroups[i] != nil {
+			job.TaskGroups[i].Count = 1
+		}
+	}
+}
+
+func (s *Server) jobDeregister(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
+	purge, err := queryBool(r, "purge", false)
+	if err != nil {
+		return nil, 0, err
+	}
+	ns, id := namespaceOf(r), r.PathValue("id")
+	job, err := s.srv.State().JobByID(nil, ns, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if job == nil {
+		return nil, 0, codedErr(http.StatusNotFound, "job not found")
+	}
+	resp, err := s.srv.DeregisterJob(r.Context(), ns, id, purge)
+	if err != nil {
+		return nil, 0, err
+	}
+	return resp, resp.Index, nil
+}
+
+func (s *Server) jobList(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	ns := r.URL.Query().Get("namespace")
+	if ns == "" {
+		ns = structs.DefaultNamespace
+	}
+	jobs, err := st.JobsByIDPrefix(ws, ns, r.URL.Query().Get("prefix"))
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]*structs.JobListStub, 0, len(jobs))
+	for _, j := range jobs {
+		sum, err := st.JobSummaryByID(ws, j.Namespace, j.ID)
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, j.Stub(sum))
+	}
+	idx, err := maxIndex(st, "jobs", "job_summary")
+	return idx, out, err
+}
+
+// lookupJob returns the job named by the path, or a 404.
+func lookupJob(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (*structs.Job, error) {
+	job, err := st.JobByID(ws, namespaceOf(r), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if job == nil {
+		return nil, codedErr(http.StatusNotFound, "job not found")
+	}
+	return job, nil
+}
+
+func (s *Server) jobInfo(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	job, err := lookupJob(r, ws, st)
+	if err != nil {
+		return 0, nil, err
+	}
+	idx, err := maxIndex(st, "jobs")
+	return idx, job, err
+}
+
+func (s *Server) jobAllocations(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	all, err := queryBool(r, "all", false)
+	if err != nil {
+		return 0, nil, err
+	}
+	ns, id := namespaceOf(r), r.PathValue("id")
+	allocs, err := st.AllocsByJob(ws, ns, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	// Without all=true, allocations of an earlier job registered under the
+	// same ID (purged and re-created) are left out.
+	var createIndex uint64
+	if !all {
+		job, err := st.JobByID(ws, ns, id)
+		if err != nil {
+			return 0, nil, err
+		}
+		if job != nil {
+			createIndex = job.CreateIndex
+		}
+	}
+	out := make([]*structs.AllocListStub, 0, len(allocs))
+	for _, a := range allocs {
+		if createIndex != 0 && a.Job != nil && a.Job.CreateIndex != createIndex {
+			continue
+		}
+		out = append(out, a.Stub())
+	}
+	idx, err := maxIndex(st, "allocs", "jobs")
+	return idx, out, err
+}
+
+func (s *Server) jobEvaluations(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	evals, err := st.EvalsByJob(ws, namespaceOf(r), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if evals == nil {
+		evals = []*structs.Evaluation{}
+	}
+	idx, err := maxIndex(st, "evals")
+	return idx, evals, err
+}
+
+func (s *Server) jobSummary(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	sum, err := st.JobSummaryByID(ws, namespaceOf(r), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if sum == nil {
+		return 0, nil, codedErr(http.StatusNotFound, "job not found")
+	}
+	idx, err := maxIndex(st, "job_summary")
+	return idx, sum, err
+}
+
+func (s *Server) jobVersions(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	versions, err := st.JobVersionsByID(ws, namespaceOf(r), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(versions) == 0 {
+		return 0, nil, codedErr(http.StatusNotFound, "job versions not found")
+	}
+	idx, err := maxIndex(st, "job_version", "jobs")
+	return idx, &structs.JobVersionsResponse{Versions: versions, Index: idx}, err
+}
+
+// jobDeployment answers null: orch has no deployments, and the nomad CLI
+// treats null as "none".
+func (s *Server) jobDeployment(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	if _, err := lookupJob(r, ws, st); err != nil {
+		return 0, nil, err
+	}
+	idx, err := maxIndex(st, "jobs")
+	return idx, nil, err
+}
+
+func (s *Server) jobDeployments(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	if _, err := lookupJob(r, ws, st); err != nil {
+		return 0, nil, err
+	}
+	idx, err := maxIndex(st, "jobs")
+	return idx, []any{}, err
+}

@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/orch-project/orch/structs"
+)
+
+// logRequest is a parsed GET /v1/client/fs/logs/{alloc}.
+type logRequest struct {
+	allocID string
+	task    string
+	typ     string
+	fromEnd bool
+	offset  int64
+	follow  bool
+	plain   bool
+}
+
+func parseLogRequest(r *http.Request) (*logRequest, error) {
+	q := r.URL.Query()
+	lr := &logRequest{allocID: r.PathValue("alloc"), task: q.Get("task"), typ: q.Get("type")}
+	if lr.task == "" {
+		return nil, codedErr(http.StatusBadRequest, "must provide task name")
+	}
+	if lr.typ != "stdout" && lr.typ != "stderr" {
+		return nil, codedErr(http.StatusBadRequest, `must provide log type "stdout" or "stderr"`)
+	}
+	switch q.Get("origin") {
+	case "", "start":
+	case "end":
+		lr.fromEnd = true
+	default:
+		return nil, codedErr(http.StatusBadRequest, `origin must be "start" or "end"`)
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, codedErr(http.StatusBadRequest, "invalid offset %q", v)
+		}
+		lr.offset = n
+	}
+	var err error
+	if lr.follow, err = queryBool(r, "follow", false); err != nil {
+		return nil, err
+	}
+	if lr.plain, err = queryBool(r, "plain", false); err != nil {
+		return nil, err
+	}
+	return lr, nil
+}
+
+// allocLogs streams a task's logs. The node running the allocation serves
+// them from its alloc dir; any other agent finds that node and proxies.
+func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) {
+	lr, err := parseLogRequest(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if s.client != nil {
+		if dir, ok := s.client.AllocDir(lr.allocID); ok {
+			s.serveLocalLogs(w, r, lr, dir)
+			return
+		}
+	}
+	if s.srv == nil {
+		// A client-only agent without the alloc asks a server to route it,
+		// unless the request already came through one.
+		if hops(r) > 0 {
+			writeError(w, codedErr(http.StatusNotFound, "Unknown allocation %q on this node", lr.allocID))
+			return
+		}
+		s.forwardToServer(w, r)
+		return
+	}
+	st := s.srv.State()
+	alloc, err := st.AllocByID(nil, lr.allocID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if alloc == nil {
+		writeError(w, codedErr(http.StatusNotFound, "Unknown allocation %q", lr.allocID))
+		return
+	}
+	if !taskInAlloc(alloc.Job, alloc.TaskGroup, lr.task) {
+		writeError(w, codedErr(http.StatusNotFound, "Unknown task name %q in allocation %q", lr.task, lr.allocID))
+		return
+	}
+	if s.client != nil && s.client.NodeID() == alloc.NodeID {
+		writeError(w, codedErr(http.StatusNotFound, "Allocation %q has no directory on this node (not started yet or garbage collected)", lr.allocID))
+		return
+	}
+	node, err := st.NodeByID(nil, alloc.NodeID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if node == nil || node.HTTPAddr == "" {
+		writeError(w, codedErr(http.StatusNotFound, "Node %q of allocation %q has no known HTTP address", alloc.NodeID, lr.allocID))
+		return
+	}
+	if hops(r) > 1 {
+		writeError(w, codedErr(http.StatusNotFound, "Allocation %q not found on its node", lr.allocID))
+		return
+	}
+	s.fwd.forward(w, r, []string{node.HTTPAddr})
+}
+
+func (s *Server) serveLocalLogs(w http.ResponseWriter, r *http.Request, lr *logRequest, dir string) {
+	if !s.localTaskKnown(lr, dir) {
+		writeError(w, codedErr(http.StatusNotFound, "Unknown task name %q in allocation %q", lr.task, lr.allocID))
+		return
+	}
+	ls := &logStreamer{
+		dir:    filepath.Join(dir, "alloc", "logs"),
+		prefix: lr.task + "." + lr.typ + ".",
+		follow: lr.follow,
+		plain:  lr.plain,
+		w:      w,
+		flush:  func() { _ = http.NewResponseController(w).Flush() },
+		poll:   logPollInterval,
+	}
+	if lr.plain {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(http.StatusOK)
+	if err := ls.stream(r.Context(), lr.fromEnd, lr.offset); err != nil && r.Context().Err() == nil {
+		// The status is already sent; all that is left is to log it.
+		s.log.Warn("streaming logs failed", "alloc", lr.allocID, "task", lr.task, "error", err)
+	}
+}
+
+// localTaskKnown decides whether the task exists: from the server's state
+// when this agent has one, otherwise from the task's directory or logs.
+func (s *Server) localTaskKnown(lr *logRequest, dir string) bool {
+	if s.srv != nil {
+		if a, err := s.srv.State().AllocByID(nil, lr.allocID); err == nil && a != nil && a.Job != nil {
+			return taskInAlloc(a.Job, a.TaskGroup, lr.task)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, lr.task)); err == nil && fi.IsDir() {
+		return true
+	}
+	files, _ := listLogFiles(filepath.Join(dir, "alloc", "logs"), lr.task+"."+lr.typ+".")
+	return len(files) > 0
+}
+
+// taskInAlloc reports whether the allocation's group has the task; with no
+// job to tell, it gives the benefit of the doubt.
+func taskInAlloc(job *structs.Job, group, task string) bool {
+	if job == nil {
+		return true
+	}
+	tg := job.LookupTaskGroup(group)
+	return tg == nil || tg.LookupTask(task) != nil
+}
