@@ -43,7 +43,7 @@ func newForwarder(log *slog.Logger) *forwarder {
 			// The hop count stops requests bouncing between agents.
 			pr.Out.Header.Set(forwardedHeader, strconv.Itoa(hops(pr.In)+1))
 		},
-		Transport:     &failoverTransport{base: base},
+		Transport: &failoverTransport{base: base},
 		// A follower that forwarded a write waits until its own replica has
 		// applied it before answering, so the caller's next read, served
 		// from local state, sees its write.
