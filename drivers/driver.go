@@ -87,8 +87,10 @@ type TaskConfig struct {
 	// Ports are the group's ports mapped onto the node.
 	Ports []structs.AllocatedPort
 
-	// AllocDir is the host path of the shared alloc dir (mounted as /alloc);
-	// TaskDir is <AllocDir>/<task>, with local/, secrets/ and tmp/ inside.
+	// AllocDir is the host path of the group's shared directory,
+	// <alloc-root>/alloc (mounted as /alloc: logs/, data/, tmp/). TaskDir is
+	// <alloc-root>/<task>, with local/, secrets/ and tmp/ inside. Keeping
+	// task dirs outside AllocDir means no task sees another's secrets.
 	AllocDir string
 	TaskDir  string
 

@@ -1,0 +1,219 @@
+package docker
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/structs"
+)
+
+// Bounds of the json-file log the daemon keeps per container. The client's
+// log collector is the durable copy; this only has to cover a client
+// restart, during which the daemon keeps the output for Recover to replay.
+const (
+	daemonLogMaxSize  = "10m"
+	daemonLogMaxFiles = "2"
+)
+
+// minCPUShares is the smallest weight the kernel accepts.
+const minCPUShares = 2
+
+var invalidNameChars = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
+
+// containerName is "<task>-<alloc id>", unique per task instance on a node,
+// which also makes a retried create after a crash collide rather than leak.
+func containerName(cfg *drivers.TaskConfig) string {
+	name := invalidNameChars.ReplaceAllString(cfg.Name, "_")
+	if name == "" {
+		name = "task"
+	}
+	if cfg.AllocID == "" {
+		return name
+	}
+	return name + "-" + cfg.AllocID
+}
+
+// containerSpec is everything ContainerCreate needs.
+type containerSpec struct {
+	config *container.Config
+	host   *container.HostConfig
+}
+
+// buildContainerSpec translates a task into Docker's create request.
+func (d *Driver) buildContainerSpec(cfg *drivers.TaskConfig, tc *taskConfig, imageRef string) (*containerSpec, error) {
+	labels := map[string]string{}
+	for k, v := range tc.Labels {
+		labels[k] = v
+	}
+	labels[LabelAllocID] = cfg.AllocID
+	labels[LabelJob] = cfg.JobID
+	labels[LabelTask] = cfg.Name
+	labels[LabelNodeID] = d.cfg.NodeID
+
+	env := make([]string, 0, len(cfg.Env))
+	for k, v := range cfg.Env {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+
+	cc := &container.Config{
+		Image:      imageRef,
+		Env:        env,
+		Labels:     labels,
+		WorkingDir: tc.WorkDir,
+		Hostname:   tc.Hostname,
+		User:       cfg.User,
+	}
+	if tc.Command != "" {
+		cc.Cmd = append([]string{tc.Command}, tc.Args...)
+	} else if len(tc.Args) > 0 {
+		// Arguments alone are appended to the image's entrypoint.
+		cc.Cmd = append([]string(nil), tc.Args...)
+	}
+	if len(tc.Entrypoint) > 0 {
+		cc.Entrypoint = append([]string(nil), tc.Entrypoint...)
+	}
+
+	hc := &container.HostConfig{
+		NetworkMode: container.NetworkMode(tc.NetworkMode),
+		ExtraHosts:  tc.ExtraHosts,
+		DNS:         tc.DNSServers,
+		CapAdd:      tc.CapAdd,
+		CapDrop:     tc.CapDrop,
+		Privileged:  tc.Privileged,
+		LogConfig: container.LogConfig{
+			Type:   "json-file",
+			Config: map[string]string{"max-size": daemonLogMaxSize, "max-file": daemonLogMaxFiles},
+		},
+	}
+	if tc.PidsLimit > 0 {
+		limit := tc.PidsLimit
+		hc.PidsLimit = &limit
+	}
+	setResources(&hc.Resources, cfg)
+
+	binds, mounts := taskMounts(cfg, tc)
+	hc.Binds = binds
+	hc.Mounts = mounts
+
+	if len(tc.Ports) > 0 && !hc.NetworkMode.IsHost() {
+		exposed, bindings, err := portBindings(tc.Ports, cfg.Ports)
+		if err != nil {
+			return nil, err
+		}
+		cc.ExposedPorts = exposed
+		hc.PortBindings = bindings
+	}
+	return &containerSpec{config: cc, host: hc}, nil
+}
+
+// setResources applies the scheduler's grant. With memory_max set, the
+// reservation is the soft limit and the max the hard one, as in Nomad's
+// memory oversubscription. Swap is capped at the limit so that exceeding it
+// means the OOM killer, not silent swapping.
+func setResources(r *container.Resources, cfg *drivers.TaskConfig) {
+	res := cfg.Resources
+	if res == nil {
+		return
+	}
+	const mb = 1024 * 1024
+	if mem := res.Memory.MemoryMB; mem > 0 {
+		if max := res.Memory.MemoryMaxMB; max > mem {
+			r.Memory = max * mb
+			r.MemoryReservation = mem * mb
+		} else {
+			r.Memory = mem * mb
+		}
+		r.MemorySwap = r.Memory
+	}
+	if shares := res.Cpu.CpuShares; shares > 0 {
+		r.CPUShares = max(shares, minCPUShares)
+	}
+	if len(res.Cpu.ReservedCores) > 0 {
+		cores := make([]string, len(res.Cpu.ReservedCores))
+		for i, c := range res.Cpu.ReservedCores {
+			cores[i] = strconv.Itoa(int(c))
+		}
+		r.CpusetCpus = strings.Join(cores, ",")
+	}
+}
+
+// taskMounts returns the alloc/task directory binds, the `volumes` binds and
+// the `mount` blocks. Relative host paths in `volumes` are taken relative to
+// the task directory, as in Nomad.
+func taskMounts(cfg *drivers.TaskConfig, tc *taskConfig) ([]string, []mount.Mount) {
+	var binds []string
+	if cfg.AllocDir != "" {
+		binds = append(binds, cfg.AllocDir+":/alloc")
+	}
+	if cfg.TaskDir != "" {
+		binds = append(binds, cfg.LocalDir()+":/local", cfg.SecretsDir()+":/secrets")
+	}
+	for _, v := range tc.Volumes {
+		host := v.Host
+		if !filepath.IsAbs(host) && cfg.TaskDir != "" && !isVolumeName(host) {
+			host = filepath.Join(cfg.TaskDir, host)
+		}
+		b := host + ":" + v.Container
+		if v.ReadOnly {
+			b += ":ro"
+		}
+		binds = append(binds, b)
+	}
+
+	var mounts []mount.Mount
+	for _, m := range tc.Mounts {
+		mounts = append(mounts, mount.Mount{
+			Type:     mount.Type(m.Type),
+			Source:   m.Source,
+			Target:   m.Target,
+			ReadOnly: m.ReadOnly,
+		})
+	}
+	return binds, mounts
+}
+
+// isVolumeName reports whether a `volumes` host part names a Docker volume
+// rather than a path: "data" is a volume, "./data" and "data/x" are paths.
+func isVolumeName(s string) bool {
+	return !strings.ContainsRune(s, '/') && !strings.HasPrefix(s, ".")
+}
+
+// portBindings publishes each listed port label on HostIP:Value, forwarding
+// to To (or Value when To is 0) over both tcp and udp.
+func portBindings(labels []string, ports []structs.AllocatedPort) (nat.PortSet, nat.PortMap, error) {
+	byLabel := make(map[string]structs.AllocatedPort, len(ports))
+	for _, p := range ports {
+		byLabel[p.Label] = p
+	}
+	exposed := nat.PortSet{}
+	bindings := nat.PortMap{}
+	for _, l := range labels {
+		p, ok := byLabel[l]
+		if !ok {
+			return nil, nil, fmt.Errorf("port label %q is not defined in the group's network block", l)
+		}
+		if p.Value <= 0 || p.Value > 65535 {
+			return nil, nil, fmt.Errorf("port %q has invalid host port %d", l, p.Value)
+		}
+		to := p.To
+		if to <= 0 {
+			to = p.Value
+		}
+		for _, proto := range []string{"tcp", "udp"} {
+			cp := nat.Port(strconv.Itoa(to) + "/" + proto)
+			exposed[cp] = struct{}{}
+			bindings[cp] = append(bindings[cp], nat.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.Value)})
+		}
+	}
+	return exposed, bindings, nil
+}

@@ -1,0 +1,38 @@
+package docker
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client option keys (the agent's `client { options }`), spelled as Nomad
+// spells the docker plugin's legacy options.
+const (
+	OptionEndpoint    = "docker.endpoint"
+	OptionPrivileged  = "docker.privileged.enabled"
+	OptionPullTimeout = "docker.image_pull_timeout"
+)
+
+// ConfigFromOptions reads the driver's client options into a Config; the
+// caller adds NodeID, StateDir and Logger.
+func ConfigFromOptions(opts map[string]string) (Config, error) {
+	var c Config
+	c.Endpoint = strings.TrimSpace(opts[OptionEndpoint])
+	if v, ok := opts[OptionPrivileged]; ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return Config{}, fmt.Errorf("option %s: %w", OptionPrivileged, err)
+		}
+		c.AllowPrivileged = b
+	}
+	if v, ok := opts[OptionPullTimeout]; ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("option %s: %q is not a positive duration", OptionPullTimeout, v)
+		}
+		c.PullTimeout = d
+	}
+	return c, nil
+}

@@ -1,0 +1,190 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/orch-project/orch/drivers"
+)
+
+// Start implements drivers.Driver: it makes sure the image is present,
+// creates and starts the container, and begins streaming its output.
+func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.TaskHandle, error) {
+	if cfg == nil || cfg.ID == "" {
+		return nil, errors.New("docker driver: task config without an ID")
+	}
+	d.mu.RLock()
+	_, exists := d.tasks[cfg.ID]
+	d.mu.RUnlock()
+	if exists {
+		return nil, fmt.Errorf("docker task %q is already running", cfg.ID)
+	}
+
+	tc, err := parseConfig(cfg.Config, d.cfg.AllowPrivileged)
+	if err != nil {
+		return nil, err
+	}
+	imageID, err := d.ensureImage(ctx, tc)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := d.buildContainerSpec(cfg, tc, imageID)
+	if err != nil {
+		return nil, err
+	}
+	// Open the sinks before the container exists, so a bad path fails the
+	// start without leaving a container behind.
+	logs, err := d.newLogStreamer(cfg.StdoutPath, cfg.StderrPath)
+	if err != nil {
+		return nil, err
+	}
+
+	containerID, err := d.createContainer(ctx, cfg, spec)
+	if err != nil {
+		logs.closeSinks()
+		return nil, err
+	}
+	if err := d.client.ContainerStart(ctx, containerID, container.StartOptions{}); err != nil {
+		logs.closeSinks()
+		d.removeQuietly(containerID)
+		return nil, fmt.Errorf("starting container %s: %w", containerID, err)
+	}
+	startedAt := time.Now()
+	if info, err := d.client.ContainerInspect(ctx, containerID); err == nil && info.State != nil {
+		if t := parseDockerTime(info.State.StartedAt); !t.IsZero() {
+			startedAt = t
+		}
+	}
+
+	state, err := json.Marshal(driverState{ContainerID: containerID, ImageID: imageID})
+	if err != nil {
+		logs.closeSinks()
+		d.removeQuietly(containerID)
+		return nil, fmt.Errorf("encoding docker driver state: %w", err)
+	}
+	logs.bind(containerID)
+
+	h := d.newHandle(cfg.ID, containerID, imageID, cfg, startedAt)
+	h.setLogs(logs)
+	d.mu.Lock()
+	d.tasks[cfg.ID] = h
+	d.mu.Unlock()
+	h.run(logCursor{})
+
+	d.logger.Info("started container", "task", cfg.ID, "container", shortID(containerID), "image", tc.Image)
+	return &drivers.TaskHandle{
+		Version:     handleVersion,
+		Driver:      Name,
+		Config:      cfg,
+		DriverState: state,
+		StartedAt:   startedAt,
+	}, nil
+}
+
+// createContainer creates the container. A container left with the same
+// name by an earlier attempt (a crash between create and persisting the
+// handle) is removed and the create retried once.
+func (d *Driver) createContainer(ctx context.Context, cfg *drivers.TaskConfig, spec *containerSpec) (string, error) {
+	name := containerName(cfg)
+	for attempt := 0; ; attempt++ {
+		resp, err := d.client.ContainerCreate(ctx, spec.config, spec.host, nil, nil, name)
+		if err == nil {
+			for _, w := range resp.Warnings {
+				d.logger.Warn("container create warning", "task", cfg.ID, "warning", w)
+			}
+			return resp.ID, nil
+		}
+		if !cerrdefs.IsConflict(err) || attempt > 0 {
+			return "", fmt.Errorf("creating container %s: %w", name, err)
+		}
+		d.logger.Warn("removing stale container with the same name", "task", cfg.ID, "container", name)
+		if rmErr := d.client.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
+			return "", fmt.Errorf("creating container %s: removing stale container: %w (create: %v)", name, rmErr, err)
+		}
+	}
+}
+
+func (d *Driver) removeQuietly(containerID string) {
+	ctx, cancel := apiCtx()
+	defer cancel()
+	if err := d.client.ContainerRemove(ctx, containerID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		d.logger.Warn("removing container", "container", shortID(containerID), "error", err)
+	}
+}
+
+// Recover implements drivers.Driver. A running container gets its exit
+// watcher and log stream back; one that exited while no client was watching
+// reports its real exit status through Wait.
+func (d *Driver) Recover(ctx context.Context, th *drivers.TaskHandle) error {
+	st, err := decodeState(th)
+	if err != nil {
+		return err
+	}
+	cfg := th.Config
+	if cfg == nil || cfg.ID == "" {
+		return errors.New("docker handle has no task config")
+	}
+	d.mu.RLock()
+	_, exists := d.tasks[cfg.ID]
+	d.mu.RUnlock()
+	if exists {
+		return nil
+	}
+
+	info, err := d.client.ContainerInspect(ctx, st.ContainerID)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("container %s: %w", shortID(st.ContainerID), drivers.ErrTaskNotFound)
+		}
+		return fmt.Errorf("inspecting container %s: %w", shortID(st.ContainerID), err)
+	}
+	if info.State == nil || info.State.Status == "created" {
+		// Never started: nothing ran, so there is no status to report.
+		d.removeQuietly(st.ContainerID)
+		return fmt.Errorf("container %s was never started: %w", shortID(st.ContainerID), drivers.ErrTaskNotFound)
+	}
+
+	logs, err := d.newLogStreamer(cfg.StdoutPath, cfg.StderrPath)
+	if err != nil {
+		return err
+	}
+	logs.bind(st.ContainerID)
+	// Resume after the last message an earlier process wrote; without a
+	// cursor, start at now rather than replay the whole output.
+	cursor, ok := logs.readCursor()
+	if !ok {
+		now := time.Now()
+		cursor = logCursor{now, now}
+	}
+
+	startedAt := parseDockerTime(info.State.StartedAt)
+	if startedAt.IsZero() {
+		startedAt = th.StartedAt
+	}
+	h := d.newHandle(cfg.ID, st.ContainerID, st.ImageID, cfg, startedAt)
+	h.setLogs(logs)
+	d.mu.Lock()
+	if _, exists := d.tasks[cfg.ID]; exists {
+		d.mu.Unlock()
+		logs.closeSinks()
+		return nil
+	}
+	d.tasks[cfg.ID] = h
+	d.mu.Unlock()
+	h.run(cursor)
+	d.logger.Info("recovered container", "task", cfg.ID, "container", shortID(st.ContainerID), "running", info.State.Running)
+	return nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
