@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -12,15 +11,13 @@ import (
 
 func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
 	var req structs.JobRegisterRequest
-	raw, err := decodeBodyRaw(r, &req)
-	if err != nil {
+	if _, err := decodeBodyRaw(r, &req); err != nil {
 		return nil, 0, err
 	}
 	if req.Job == nil {
 		return nil, 0, codedErr(http.StatusBadRequest, "Job must be specified")
 	}
 	job := req.Job
-	defaultNullCounts(raw, job)
 	if id := r.PathValue("id"); id != "" && job.ID != id {
 		return nil, 0, codedErr(http.StatusBadRequest, "Job ID does not match name")
 	}
@@ -42,28 +39,6 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, uint6
 		return nil, 0, err
 	}
 	return resp, resp.Index, nil
-}
-
-// defaultNullCounts gives groups whose Count is null or absent a count of
-// one. The stock nomad CLI sends "Count": null for a group without count,
-// which Nomad's API reads as 1; once decoded into an int, null and an
-// explicit 0 look the same, so the raw body decides.
-func defaultNullCounts(raw []byte, job *structs.Job) {
-	var probe struct {
-		Job struct {
-			TaskGroups []struct {
-				Count *int `json:"Count"`
-			} `json:"TaskGroups"`
-		} `json:"Job"`
-	}
-	if json.Unmarshal(raw, &probe) != nil || len(probe.Job.TaskGroups) != len(job.TaskGroups) {
-		return
-	}
-	for i, tg := range probe.Job.TaskGroups {
-		if tg.Count == nil && job.TaskGroups[i] != nil {
-			job.TaskGroups[i].Count = 1
-		}
-	}
 }
 
 func (s *Server) jobDeregister(w http.ResponseWriter, r *http.Request) (any, uint64, error) {

@@ -20,8 +20,9 @@ func TestParseJSONForms(t *testing.T) {
 				t.Fatalf("job identity/defaults wrong: %+v", job)
 			}
 			tg := job.TaskGroups[0]
-			// Zero Count from JSON is kept (it is a valid setting).
-			if tg.Count != 0 {
+			// An absent Count means 1, as in Nomad's API (structs.TaskGroup
+			// tells absent from an explicit 0 when decoding).
+			if tg.Count != 1 {
 				t.Errorf("count = %d", tg.Count)
 			}
 			if tg.RestartPolicy.Attempts != 3 || tg.RestartPolicy.Interval != 24*time.Hour {

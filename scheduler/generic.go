@@ -1,0 +1,281 @@
+package scheduler
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/orch-project/orch/structs"
+)
+
+// scheduleGeneric handles service and batch jobs: keep Count allocations of
+// each group, replace failed and lost ones, follow job updates and stop
+// what is no longer wanted.
+func (c *evalCtx) scheduleGeneric() error {
+	allocs, err := c.snap.AllocsByJob(nil, c.ns, c.eval.JobID)
+	if err != nil {
+		return fmt.Errorf("list allocations of job %q: %w", c.eval.JobID, err)
+	}
+	if c.job == nil || c.job.Stop {
+		c.stopAll(allocs)
+		return nil
+	}
+	if err := c.buildNodes(); err != nil {
+		return err
+	}
+
+	groups := make([]*groupCtx, 0, len(c.job.TaskGroups))
+	byName := make(map[string]*groupCtx, len(c.job.TaskGroups))
+	for _, tg := range c.job.TaskGroups {
+		g := c.newGroup(tg)
+		groups = append(groups, g)
+		byName[tg.Name] = g
+		c.queued[tg.Name] = 0
+	}
+
+	// One pass over the job's allocations: count live ones per node (for
+	// distinct_hosts and anti-affinity), note which were already replaced,
+	// and bucket them by group.
+	replaced := make(map[string]bool)
+	byGroup := make(map[string][]*structs.Allocation, len(groups))
+	for _, a := range allocs {
+		if a.PreviousAllocation != "" {
+			replaced[a.PreviousAllocation] = true
+		}
+		if !a.TerminalStatus() {
+			if ni := c.nodeByID(a.NodeID); ni != nil {
+				ni.jobAllocs++
+				ni.addGroup(a.TaskGroup, 1)
+			}
+		}
+		byGroup[a.TaskGroup] = append(byGroup[a.TaskGroup], a)
+	}
+	// Allocations of groups the job no longer has.
+	for _, name := range slices.Sorted(maps.Keys(byGroup)) {
+		if byName[name] != nil {
+			continue
+		}
+		for _, a := range byGroup[name] {
+			if !a.TerminalStatus() {
+				c.stopAlloc(a, descNotNeeded, "")
+			}
+		}
+	}
+
+	// Stops for every group first, so that placements see the freed room.
+	var places []placement
+	for _, g := range groups {
+		places = append(places, c.reconcileGroup(g, byGroup[g.tg.Name], replaced)...)
+	}
+	limit := c.candidateLimit()
+	for _, p := range places {
+		if err := c.place(p, limit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopAll stops every allocation still meant to run: the job is gone or stopped.
+func (c *evalCtx) stopAll(allocs []*structs.Allocation) {
+	for _, a := range allocs {
+		if !a.TerminalStatus() {
+			c.stopAlloc(a, descNotNeeded, "")
+		}
+	}
+}
+
+// slotAction is what the reconciler does with an existing allocation.
+type slotAction uint8
+
+const (
+	actKeep       slotAction = iota // leave as is
+	actInPlace                      // update to the new job version in place
+	actUpdate                       // destructive update: stop and replace
+	actMigrate                      // node draining: stop and replace
+	actLost                         // node down or gone: mark lost and replace
+	actReschedule                   // failed and eligible: replace elsewhere
+)
+
+// slot is an existing allocation that counts toward the group's Count.
+type slot struct {
+	a   *structs.Allocation
+	idx int
+	act slotAction
+	// pinned allocations (completed batch work) hold their slot for good:
+	// they are never stopped to shrink the group.
+	pinned bool
+}
+
+// reconcileGroup decides the fate of a group's allocations, adds the stops
+// to the plan and returns the placements still to make.
+func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, replaced map[string]bool) []placement {
+	tg := g.tg
+	batch := c.job.Type == structs.JobTypeBatch
+	slots := make([]slot, 0, len(allocs))
+	for _, a := range allocs {
+		if a.DesiredStatus == structs.AllocDesiredStatusStop || a.DesiredStatus == structs.AllocDesiredStatusEvict {
+			continue
+		}
+		if replaced[a.ID] || a.NextAllocation != "" {
+			continue
+		}
+		s := slot{a: a, idx: a.Index()}
+		switch a.ClientStatus {
+		case structs.AllocClientStatusComplete:
+			if !batch {
+				// A finished service allocation frees its slot; the
+				// missing-index fill below replaces it.
+				continue
+			}
+			s.pinned = true
+		case structs.AllocClientStatusFailed:
+			if c.rescheduleEligible(a, tg) {
+				s.act = actReschedule
+			}
+		case structs.AllocClientStatusLost:
+			if !tg.PreventRescheduleOnLost {
+				s.act = actLost
+			}
+		default:
+			ni := c.nodeByID(a.NodeID)
+			switch {
+			case ni == nil || ni.node.Status == structs.NodeStatusDown:
+				if !tg.PreventRescheduleOnLost {
+					s.act = actLost
+				}
+			case ni.node.Drain:
+				s.act = actMigrate
+			case allocVersion(a) != c.job.Version:
+				if c.canUpdateInPlace(g, a.Job) && c.nodeStillFeasible(g, ni) {
+					s.act = actInPlace
+				} else {
+					s.act = actUpdate
+				}
+			}
+		}
+		slots = append(slots, s)
+	}
+
+	// Shrink: stop the highest indexes first.
+	if excess := len(slots) - tg.Count; excess > 0 {
+		slices.SortStableFunc(slots, func(x, y slot) int {
+			if x.idx != y.idx {
+				return y.idx - x.idx
+			}
+			return int(y.a.CreateIndex) - int(x.a.CreateIndex)
+		})
+		kept := slots[:0]
+		for _, s := range slots {
+			if excess > 0 && !s.pinned {
+				excess--
+				status := ""
+				if s.act == actLost {
+					status = structs.AllocClientStatusLost
+				}
+				c.stopAlloc(s.a, descNotNeeded, status)
+				continue
+			}
+			kept = append(kept, s)
+		}
+		slots = kept
+	}
+
+	var places []placement
+	used := make(map[int]bool, len(slots))
+	for _, s := range slots {
+		if s.idx >= 0 {
+			used[s.idx] = true
+		}
+		name := s.a.Name
+		if s.idx < 0 {
+			name = structs.AllocName(c.job.ID, tg.Name, 0)
+		}
+		switch s.act {
+		case actInPlace:
+			c.updateInPlace(s.a)
+		case actUpdate:
+			c.stopAlloc(s.a, descUpdating, "")
+			places = append(places, placement{g: g, name: name, prev: s.a})
+		case actMigrate:
+			c.stopAlloc(s.a, descMigrating, "")
+			places = append(places, placement{g: g, name: name, prev: s.a})
+		case actLost:
+			c.stopAlloc(s.a, descLost, structs.AllocClientStatusLost)
+			places = append(places, placement{g: g, name: name, prev: s.a})
+		case actReschedule:
+			c.stopAlloc(s.a, descRescheduled, "")
+			places = append(places, placement{g: g, name: name, prev: s.a, reschedule: true})
+		}
+	}
+	// Fill missing indexes, lowest first.
+	for idx, missing := 0, tg.Count-len(slots); missing > 0; idx++ {
+		if used[idx] {
+			continue
+		}
+		places = append(places, placement{g: g, name: structs.AllocName(c.job.ID, tg.Name, idx)})
+		missing--
+	}
+	return places
+}
+
+// allocVersion is the job version an allocation runs.
+func allocVersion(a *structs.Allocation) uint64 {
+	if a.Job != nil {
+		return a.Job.Version
+	}
+	return a.JobVersion
+}
+
+// nodeStillFeasible reports whether a node an allocation runs on still
+// satisfies the new job version's datacenters, pool, drivers and constraints.
+func (c *evalCtx) nodeStillFeasible(g *groupCtx, ni *nodeInfo) bool {
+	if ok, _ := newDatacenterCheck(c.job, c.dcMatch).Feasible(ni.node); !ok {
+		return false
+	}
+	if ok, _ := newNodePoolCheck(c.job).Feasible(ni.node); !ok {
+		return false
+	}
+	ok, _ := g.staticFeasible(ni)
+	return ok
+}
+
+// Default reschedule policies, as Nomad applies them when a job sets none.
+var (
+	defaultServiceReschedule = structs.ReschedulePolicy{Unlimited: true, Delay: 30 * time.Second, DelayFunction: "exponential", MaxDelay: time.Hour}
+	defaultBatchReschedule   = structs.ReschedulePolicy{Attempts: 1, Interval: 24 * time.Hour, Delay: 5 * time.Second, DelayFunction: "constant"}
+)
+
+// rescheduleEligible reports whether a failed allocation may be replaced:
+// the policy is unlimited, or fewer than Attempts reschedules of its lineage
+// happened within the last Interval.
+func (c *evalCtx) rescheduleEligible(a *structs.Allocation, tg *structs.TaskGroup) bool {
+	p := tg.ReschedulePolicy
+	if p == nil {
+		p = c.job.Reschedule
+	}
+	if p == nil {
+		if c.job.Type == structs.JobTypeBatch {
+			p = &defaultBatchReschedule
+		} else {
+			p = &defaultServiceReschedule
+		}
+	}
+	if p.Unlimited {
+		return true
+	}
+	if p.Attempts <= 0 {
+		return false
+	}
+	n := 0
+	if a.RescheduleTracker != nil {
+		since := c.now - int64(p.Interval)
+		for _, e := range a.RescheduleTracker.Events {
+			if e != nil && (p.Interval <= 0 || e.RescheduleTime > since) {
+				n++
+			}
+		}
+	}
+	return n < p.Attempts
+}

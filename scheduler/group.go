@@ -1,0 +1,190 @@
+package scheduler
+
+import (
+	"reflect"
+
+	"github.com/orch-project/orch/structs"
+)
+
+// reasonDistinctHosts is the ConstraintFiltered key for distinct_hosts rejections.
+const reasonDistinctHosts = structs.ConstraintDistinctHosts
+
+// groupCtx is a task group compiled for the eval: its resource ask, its
+// chain of static checks and the per-node verdicts of that chain.
+type groupCtx struct {
+	tg  *structs.TaskGroup
+	ask structs.ComparableResources
+	// ports are the static host ports the group reserves.
+	ports         []int
+	selfCollision bool
+	// checks are the node-static checks: drivers and constraints at job,
+	// group and task level. Their verdicts never change within an eval, so
+	// they are cached per candidate position in feas: 0 unknown, 1
+	// feasible, k>=2 rejected for reasons[k-2].
+	checks    []nodeCheck
+	feas      []int32
+	reasons   []string
+	reasonIdx map[string]int32
+	// distinct_hosts at job level keeps the job's allocations on separate
+	// nodes; at group level, the group's.
+	distinctJob, distinctGroup bool
+	// failed is the metric of the group's first failed placement; later
+	// failures only bump its CoalescedFailures.
+	failed *structs.AllocMetric
+	// inPlace caches, per older job version, whether the group changed only
+	// in ways that allow updating allocations in place.
+	inPlace map[uint64]bool
+}
+
+func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
+	g := &groupCtx{tg: tg, reasonIdx: map[string]int32{}, inPlace: map[uint64]bool{}}
+	for _, t := range tg.Tasks {
+		cpu, mem := int64(structs.DefaultTaskCPU), int64(structs.DefaultTaskMemoryMB)
+		if t.Resources != nil {
+			cpu, mem = int64(t.Resources.CPU), int64(t.Resources.MemoryMB)
+		}
+		g.ask.CPU += cpu
+		g.ask.MemoryMB += mem
+	}
+	if tg.EphemeralDisk != nil {
+		g.ask.DiskMB = int64(tg.EphemeralDisk.SizeMB)
+	}
+	g.ports, g.selfCollision = groupStaticPorts(tg)
+
+	g.checks = append(g.checks, newDriverCheck(tg))
+	addConstraints := func(cs []*structs.Constraint, groupLevel bool) {
+		for _, sc := range cs {
+			if sc == nil {
+				continue
+			}
+			switch sc.Operand {
+			case structs.ConstraintDistinctHosts:
+				if sc.RTarget == "" || sc.RTarget == "true" {
+					if groupLevel {
+						g.distinctGroup = true
+					} else {
+						g.distinctJob = true
+					}
+				}
+				continue
+			case structs.ConstraintDistinctProperty:
+				// Not supported yet: treated as always satisfied.
+				continue
+			}
+			g.checks = append(g.checks, c.compileConstraint(sc))
+		}
+	}
+	addConstraints(c.job.Constraints, false)
+	addConstraints(tg.Constraints, true)
+	for _, t := range tg.Tasks {
+		addConstraints(t.Constraints, true)
+	}
+	g.feas = make([]int32, len(c.nodes))
+	return g
+}
+
+// staticFeasible runs the group's static checks on a node, consulting the
+// per-eval cache for candidate nodes.
+func (g *groupCtx) staticFeasible(ni *nodeInfo) (bool, string) {
+	if ni.pos < 0 || ni.pos >= len(g.feas) {
+		return runChecks(g.checks, ni.node)
+	}
+	switch v := g.feas[ni.pos]; v {
+	case 0:
+	case 1:
+		return true, ""
+	default:
+		return false, g.reasons[v-2]
+	}
+	ok, reason := runChecks(g.checks, ni.node)
+	if ok {
+		g.feas[ni.pos] = 1
+		return true, ""
+	}
+	k, seen := g.reasonIdx[reason]
+	if !seen {
+		k = int32(len(g.reasons))
+		g.reasons = append(g.reasons, reason)
+		g.reasonIdx[reason] = k
+	}
+	g.feas[ni.pos] = k + 2
+	return false, reason
+}
+
+// fits reports the first resource dimension the group would exhaust on the
+// node, or "" when it fits. The node's usage must be loaded.
+func (g *groupCtx) fits(ni *nodeInfo) string {
+	after := ni.used
+	after.Add(g.ask)
+	switch {
+	case after.CPU > ni.capacity.CPU:
+		return "cpu"
+	case after.MemoryMB > ni.capacity.MemoryMB:
+		return "memory"
+	case after.DiskMB > ni.capacity.DiskMB:
+		return "disk"
+	}
+	if g.selfCollision {
+		return "network: reserved port collision"
+	}
+	for _, p := range g.ports {
+		if _, taken := ni.ports[p]; taken {
+			return "network: reserved port collision"
+		}
+	}
+	return ""
+}
+
+// claim records a placement of the group on the node.
+func (g *groupCtx) claim(ni *nodeInfo) {
+	ni.used.Add(g.ask)
+	for _, p := range g.ports {
+		if ni.ports == nil {
+			ni.ports = map[int]struct{}{}
+		}
+		ni.ports[p] = struct{}{}
+	}
+	ni.jobAllocs++
+	ni.addGroup(g.tg.Name, 1)
+}
+
+func (ni *nodeInfo) addGroup(name string, d int) {
+	if ni.groupAllocs == nil {
+		ni.groupAllocs = map[string]int{}
+	}
+	ni.groupAllocs[name] += d
+}
+
+// canUpdateInPlace reports whether an allocation running the group as
+// defined in old can take the eval's job version without being replaced:
+// only fields that do not affect what runs or where may differ.
+func (c *evalCtx) canUpdateInPlace(g *groupCtx, old *structs.Job) bool {
+	if old == nil {
+		return false
+	}
+	if v, ok := g.inPlace[old.Version]; ok {
+		return v
+	}
+	ok := false
+	if otg := old.LookupTaskGroup(g.tg.Name); otg != nil && reflect.DeepEqual(old.Meta, c.job.Meta) {
+		ok = reflect.DeepEqual(placementView(otg), placementView(g.tg))
+	}
+	g.inPlace[old.Version] = ok
+	return ok
+}
+
+// placementView is a copy of tg without the fields that can change in place
+// (count, update/migrate/reschedule policies, service registrations).
+func placementView(tg *structs.TaskGroup) *structs.TaskGroup {
+	v := *tg
+	v.Count = 0
+	v.Update, v.Migrate, v.ReschedulePolicy = nil, nil, nil
+	v.Services = nil
+	v.Tasks = make([]*structs.Task, len(tg.Tasks))
+	for i, t := range tg.Tasks {
+		tc := *t
+		tc.Services = nil
+		v.Tasks[i] = &tc
+	}
+	return &v
+}
