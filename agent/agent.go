@@ -1,0 +1,351 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/client"
+	"github.com/orch-project/orch/gossip"
+	"github.com/orch-project/orch/httpapi"
+	"github.com/orch-project/orch/server"
+	"github.com/orch-project/orch/structs"
+)
+
+// Agent is a running orch agent.
+type Agent struct {
+	cfg    *Config
+	logger *slog.Logger
+
+	pool   *gossip.Pool
+	server *server.Server
+	client *client.Client
+	http   *http.Server
+	ln     net.Listener
+
+	httpAddr string
+	started  time.Time
+
+	clientCancel context.CancelFunc
+	clientDone   chan error
+	wg           sync.WaitGroup
+	tmpDataDir   string
+}
+
+// New builds and starts an agent; it returns once every part listens.
+func New(cfg *Config, logger *slog.Logger) (*Agent, error) {
+	a := &Agent{cfg: cfg, logger: logger, started: time.Now()}
+	if err := a.normalize(); err != nil {
+		return nil, err
+	}
+	if err := a.start(); err != nil {
+		a.Shutdown()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) normalize() error {
+	c := a.cfg
+	if c.Dev {
+		c.Server, c.Client = true, true
+		if c.BootstrapExpect == 0 {
+			c.BootstrapExpect = 1
+		}
+		if c.BindAddr == "" || c.BindAddr == "0.0.0.0" {
+			c.BindAddr = "127.0.0.1"
+		}
+		if c.DataDir == "" {
+			dir, err := os.MkdirTemp("", "orch-dev-")
+			if err != nil {
+				return fmt.Errorf("creating dev data dir: %w", err)
+			}
+			c.DataDir = dir
+			a.tmpDataDir = dir
+		}
+	}
+	if !c.Server && !c.Client {
+		return errors.New("agent must run as -server, -client or -dev")
+	}
+	if c.DataDir == "" {
+		return errors.New("-data-dir is required outside -dev mode")
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("resolving data dir: %w", err)
+	}
+	c.DataDir = abs
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	if c.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("reading hostname for the node name: %w", err)
+		}
+		c.NodeName = h
+	}
+	if c.BindAddr == "" || c.BindAddr == "0.0.0.0" {
+		// An agent must advertise an address others can reach; with a
+		// wildcard bind, advertise the first non-loopback address.
+		ip, err := firstPrivateIP()
+		if err != nil {
+			return err
+		}
+		c.BindAddr = ip
+	}
+	return nil
+}
+
+func (a *Agent) start() error {
+	c := a.cfg
+	a.httpAddr = net.JoinHostPort(c.BindAddr, strconv.Itoa(c.HTTPPort))
+	ln, err := net.Listen("tcp", a.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listening for HTTP on %s: %w", a.httpAddr, err)
+	}
+	a.ln = ln
+
+	tags := map[string]string{
+		structs.TagRegion:     c.Region,
+		structs.TagDatacenter: c.Datacenter,
+		structs.TagHTTPAddr:   a.httpAddr,
+		structs.TagVersion:    structs.Version,
+		structs.TagRole:       "client",
+	}
+	if c.Server {
+		tags[structs.TagRole] = "server"
+		tags[structs.TagRaftAddr] = net.JoinHostPort(c.BindAddr, strconv.Itoa(c.RPCPort))
+		tags[structs.TagBootstrap] = strconv.Itoa(c.BootstrapExpect)
+	}
+	pool, err := gossip.New(gossip.Config{
+		Name: c.NodeName, BindAddr: c.BindAddr, Port: c.SerfPort, Tags: tags,
+		Fast: c.Dev, Logger: a.logger,
+	})
+	if err != nil {
+		return err
+	}
+	a.pool = pool
+
+	if c.Server {
+		srv, err := server.New(server.Config{
+			DataDir: c.DataDir, NodeName: c.NodeName, Region: c.Region, Datacenter: c.Datacenter,
+			BindAddr: c.BindAddr, RaftPort: c.RPCPort, HTTPAddr: a.httpAddr,
+			BootstrapExpect: c.BootstrapExpect, Dev: c.Dev, NumWorkers: c.NumSchedulers,
+			Gossip: pool, Logger: a.logger,
+		})
+		if err != nil {
+			return fmt.Errorf("starting server: %w", err)
+		}
+		a.server = srv
+	}
+
+	if c.Client {
+		cl, err := a.newClient()
+		if err != nil {
+			return err
+		}
+		a.client = cl
+		tags[structs.TagNodeID] = cl.NodeID()
+		if err := pool.SetTags(tags); err != nil {
+			return fmt.Errorf("advertising node ID: %w", err)
+		}
+	}
+
+	hcfg := httpapi.Config{Logger: a.logger, AgentSelf: a.self, ServerAddrs: a.serverHTTPAddrs}
+	if a.server != nil {
+		hcfg.Server = a.server
+	}
+	if a.client != nil {
+		hcfg.Client = a.client
+	}
+	a.http = &http.Server{Handler: httpapi.New(hcfg), ReadHeaderTimeout: 10 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.logger.Error("HTTP server stopped", "error", err)
+		}
+	}()
+
+	if err := a.join(); err != nil {
+		return err
+	}
+	if a.client != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.clientCancel = cancel
+		a.clientDone = make(chan error, 1)
+		go func() { a.clientDone <- a.client.Run(ctx) }()
+		a.wg.Add(1)
+		go a.feedServers(ctx)
+	}
+	a.logger.Info("agent started", "http", a.httpAddr, "server", c.Server, "client", c.Client,
+		"data_dir", c.DataDir, "node", c.NodeName)
+	return nil
+}
+
+// join contacts the configured gossip addresses. Servers retry in the
+// background, since peers may start later; a failed first attempt is not
+// fatal.
+func (a *Agent) join() error {
+	var addrs []string
+	addrs = append(addrs, a.cfg.Join...)
+	for _, s := range a.cfg.Servers {
+		if !strings.Contains(s, "://") {
+			addrs = append(addrs, s)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+	if _, err := a.pool.Join(addrs); err == nil {
+		return nil
+	} else {
+		a.logger.Warn("joining gossip pool failed; retrying in the background", "error", err)
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		for i := 0; i < 60; i++ {
+			time.Sleep(2 * time.Second)
+			if _, err := a.pool.Join(addrs); err == nil {
+				return
+			}
+		}
+		a.logger.Error("giving up joining the gossip pool", "addrs", addrs)
+	}()
+	return nil
+}
+
+// serverHTTPAddrs lists the HTTP addresses of known servers: explicit URLs
+// from -servers, then servers seen in the gossip pool.
+func (a *Agent) serverHTTPAddrs() []string {
+	var out []string
+	if a.server != nil {
+		out = append(out, a.httpAddr)
+	}
+	for _, s := range a.cfg.Servers {
+		if strings.Contains(s, "://") {
+			out = append(out, strings.TrimRight(s, "/"))
+		}
+	}
+	var gossiped []string
+	for _, m := range a.pool.Members() {
+		if m.Status == gossip.StatusAlive && m.Tags[structs.TagRole] == "server" && m.Tags[structs.TagRegion] == a.cfg.Region {
+			if h := m.Tags[structs.TagHTTPAddr]; h != "" && h != a.httpAddr {
+				gossiped = append(gossiped, h)
+			}
+		}
+	}
+	sort.Strings(gossiped)
+	return append(out, gossiped...)
+}
+
+// feedServers keeps the client's server list current as gossip changes.
+func (a *Agent) feedServers(ctx context.Context) {
+	defer a.wg.Done()
+	events := a.pool.Subscribe()
+	a.client.SetServers(a.serverHTTPAddrs())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-events:
+			if !ok {
+				return
+			}
+			a.client.SetServers(a.serverHTTPAddrs())
+		}
+	}
+}
+
+// HTTPAddr returns the address the HTTP API listens on.
+func (a *Agent) HTTPAddr() string { return a.httpAddr }
+
+// Server returns the agent's server, nil on client-only agents.
+func (a *Agent) Server() *server.Server { return a.server }
+
+func (a *Agent) self() map[string]any {
+	c := a.cfg
+	member := map[string]any{}
+	if a.pool != nil {
+		member = map[string]any{"Name": c.NodeName}
+		if m := server.MemberToAgentMember(a.pool.LocalMember()); m != nil {
+			member = map[string]any{
+				"Name": m.Name, "Addr": m.Addr, "Port": m.Port, "Tags": m.Tags, "Status": m.Status,
+			}
+		}
+	}
+	stats := map[string]map[string]string{
+		"agent": {"uptime": time.Since(a.started).Round(time.Second).String()},
+	}
+	if a.server != nil {
+		stats["raft"] = a.server.Stats()
+	}
+	if a.client != nil {
+		stats["client"] = map[string]string{"node_id": a.client.NodeID()}
+	}
+	return map[string]any{
+		"config": map[string]any{
+			"Region": c.Region, "Datacenter": c.Datacenter, "NodeName": c.NodeName, "DataDir": c.DataDir,
+			"BindAddr": c.BindAddr, "Version": map[string]any{"Version": structs.Version},
+			"Server": map[string]any{"Enabled": c.Server, "BootstrapExpect": c.BootstrapExpect},
+			"Client": map[string]any{"Enabled": c.Client},
+			"Ports":  map[string]any{"HTTP": c.HTTPPort, "RPC": c.RPCPort, "Serf": c.SerfPort},
+		},
+		"member": member,
+		"stats":  stats,
+	}
+}
+
+// Shutdown stops the agent. Tasks keep running: a restarted client
+// re-attaches to them.
+func (a *Agent) Shutdown() {
+	if a.clientCancel != nil {
+		a.clientCancel()
+		select {
+		case <-a.clientDone:
+		case <-time.After(10 * time.Second):
+			a.logger.Warn("client did not stop within 10s")
+		}
+	}
+	if a.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = a.http.Shutdown(ctx)
+		cancel()
+	} else if a.ln != nil {
+		a.ln.Close()
+	}
+	if a.server != nil {
+		if err := a.server.Shutdown(); err != nil {
+			a.logger.Warn("server shutdown", "error", err)
+		}
+	}
+	if a.pool != nil {
+		_ = a.pool.Leave(time.Second)
+	}
+	a.wg.Wait()
+}
+
+func firstPrivateIP() (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("listing interface addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			return ipn.IP.String(), nil
+		}
+	}
+	return "127.0.0.1", nil
+}

@@ -1,0 +1,229 @@
+// Package agent assembles an orch agent from its parts: the gossip pool,
+// a server, a client and the HTTP API, per the agent configuration.
+package agent
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Default ports, as Nomad's.
+const (
+	DefaultHTTPPort = 4646
+	DefaultRPCPort  = 4647
+	DefaultSerfPort = 4648
+)
+
+// Config is an agent's configuration, from flags and HCL files.
+type Config struct {
+	Dev             bool
+	Server          bool
+	Client          bool
+	BootstrapExpect int
+	DataDir         string
+	BindAddr        string
+	Region          string
+	Datacenter      string
+	NodeName        string
+	HTTPPort        int
+	RPCPort         int
+	SerfPort        int
+	// Join lists gossip addresses servers join at start.
+	Join []string
+	// Servers lists addresses a client joins to find servers: gossip
+	// addresses ("host" or "host:4648") or HTTP URLs ("http://host:4646").
+	Servers   []string
+	NodeClass string
+	NodePool  string
+	Meta      map[string]string
+	Options   map[string]string
+	// Plugins holds each driver's `plugin "<name>" { config { ... } }`.
+	Plugins  map[string]map[string]any
+	LogLevel string
+	// NumSchedulers is the number of scheduler workers on a server.
+	NumSchedulers int
+}
+
+// DefaultConfig returns the settings used when nothing says otherwise.
+func DefaultConfig() *Config {
+	return &Config{
+		BindAddr:   "0.0.0.0",
+		Region:     "global",
+		Datacenter: "dc1",
+		HTTPPort:   DefaultHTTPPort,
+		RPCPort:    DefaultRPCPort,
+		SerfPort:   DefaultSerfPort,
+		Meta:       map[string]string{},
+		Options:    map[string]string{},
+		Plugins:    map[string]map[string]any{},
+		LogLevel:   "INFO",
+	}
+}
+
+// RawExecEnabled reports whether the raw_exec driver is on: always in dev
+// mode, otherwise only when the configuration enables it, since it runs
+// tasks with the agent's privileges.
+func (c *Config) RawExecEnabled() bool {
+	if c.Dev {
+		return true
+	}
+	if v, ok := c.Plugins["raw_exec"]["enabled"].(bool); ok && v {
+		return true
+	}
+	switch c.Options["driver.raw_exec.enable"] {
+	case "1", "true":
+		return true
+	}
+	return false
+}
+
+// fileConfig mirrors the subset of Nomad's agent configuration orch reads.
+type fileConfig struct {
+	DataDir    *string        `hcl:"data_dir"`
+	BindAddr   *string        `hcl:"bind_addr"`
+	Region     *string        `hcl:"region"`
+	Datacenter *string        `hcl:"datacenter"`
+	Name       *string        `hcl:"name"`
+	LogLevel   *string        `hcl:"log_level"`
+	Ports      *portsBlock    `hcl:"ports,block"`
+	Server     *serverBlock   `hcl:"server,block"`
+	Client     *clientBlock   `hcl:"client,block"`
+	Plugins    []*pluginBlock `hcl:"plugin,block"`
+	Remain     hcl.Body       `hcl:",remain"`
+}
+
+type portsBlock struct {
+	HTTP *int `hcl:"http"`
+	RPC  *int `hcl:"rpc"`
+	Serf *int `hcl:"serf"`
+}
+
+type serverBlock struct {
+	Enabled         *bool      `hcl:"enabled"`
+	BootstrapExpect *int       `hcl:"bootstrap_expect"`
+	NumSchedulers   *int       `hcl:"num_schedulers"`
+	ServerJoin      *joinBlock `hcl:"server_join,block"`
+}
+
+type joinBlock struct {
+	RetryJoin []string `hcl:"retry_join,optional"`
+}
+
+type clientBlock struct {
+	Enabled   *bool             `hcl:"enabled"`
+	Servers   []string          `hcl:"servers,optional"`
+	NodeClass *string           `hcl:"node_class"`
+	NodePool  *string           `hcl:"node_pool"`
+	Meta      map[string]string `hcl:"meta,optional"`
+	Options   map[string]string `hcl:"options,optional"`
+}
+
+type pluginBlock struct {
+	Name   string        `hcl:"name,label"`
+	Config *pluginConfig `hcl:"config,block"`
+}
+
+type pluginConfig struct {
+	Body hcl.Body `hcl:",remain"`
+}
+
+// LoadFile merges an HCL agent configuration file into c. Settings orch
+// does not have are reported as errors with their position rather than
+// ignored, so a typo never silently does nothing.
+func (c *Config) LoadFile(path string) error {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading agent config: %w", err)
+	}
+	p := hclparse.NewParser()
+	var f *hcl.File
+	var diags hcl.Diagnostics
+	if strings.HasSuffix(path, ".json") {
+		f, diags = p.ParseJSON(src, path)
+	} else {
+		f, diags = p.ParseHCL(src, path)
+	}
+	if diags.HasErrors() {
+		return fmt.Errorf("parsing agent config: %s", diags.Error())
+	}
+	var fc fileConfig
+	if diags := gohcl.DecodeBody(f.Body, nil, &fc); diags.HasErrors() {
+		return fmt.Errorf("decoding agent config: %s", diags.Error())
+	}
+	if fc.Remain != nil {
+		attrs, _ := fc.Remain.JustAttributes()
+		for name, a := range attrs {
+			return fmt.Errorf("%s: agent config setting %q is not supported by orch", a.Range.String(), name)
+		}
+	}
+	setStr(&c.DataDir, fc.DataDir)
+	setStr(&c.BindAddr, fc.BindAddr)
+	setStr(&c.Region, fc.Region)
+	setStr(&c.Datacenter, fc.Datacenter)
+	setStr(&c.NodeName, fc.Name)
+	setStr(&c.LogLevel, fc.LogLevel)
+	if p := fc.Ports; p != nil {
+		setInt(&c.HTTPPort, p.HTTP)
+		setInt(&c.RPCPort, p.RPC)
+		setInt(&c.SerfPort, p.Serf)
+	}
+	if s := fc.Server; s != nil {
+		if s.Enabled != nil {
+			c.Server = *s.Enabled
+		}
+		setInt(&c.BootstrapExpect, s.BootstrapExpect)
+		setInt(&c.NumSchedulers, s.NumSchedulers)
+		if s.ServerJoin != nil {
+			c.Join = append(c.Join, s.ServerJoin.RetryJoin...)
+		}
+	}
+	if cl := fc.Client; cl != nil {
+		if cl.Enabled != nil {
+			c.Client = *cl.Enabled
+		}
+		c.Servers = append(c.Servers, cl.Servers...)
+		setStr(&c.NodeClass, cl.NodeClass)
+		setStr(&c.NodePool, cl.NodePool)
+		for k, v := range cl.Meta {
+			c.Meta[k] = v
+		}
+		for k, v := range cl.Options {
+			c.Options[k] = v
+		}
+	}
+	for _, pb := range fc.Plugins {
+		m := map[string]any{}
+		if pb.Config != nil {
+			attrs, diags := pb.Config.Body.JustAttributes()
+			if diags.HasErrors() {
+				return fmt.Errorf("plugin %q config: %s", pb.Name, diags.Error())
+			}
+			for name, a := range attrs {
+				v, diags := a.Expr.Value(nil)
+				if diags.HasErrors() {
+					return fmt.Errorf("plugin %q config: %s", pb.Name, diags.Error())
+				}
+				m[name] = ctyToGo(v)
+			}
+		}
+		c.Plugins[pb.Name] = m
+	}
+	return nil
+}
+
+func setStr(dst *string, v *string) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setInt(dst *int, v *int) {
+	if v != nil {
+		*dst = *v
+	}
+}

@@ -1,0 +1,470 @@
+// Package allocrunner runs an allocation on the client: one TaskRunner per
+// task, ordered by lifecycle hooks, with the allocation's client status
+// derived from its tasks' states.
+package allocrunner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/orch-project/orch/client/state"
+	"github.com/orch-project/orch/client/taskenv"
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/structs"
+)
+
+// Config configures an AllocRunner.
+type Config struct {
+	Alloc *structs.Allocation
+	// AllocRoot is <data-dir>/alloc.
+	AllocRoot string
+	Drivers   map[string]drivers.Driver
+	NodeInfo  taskenv.NodeInfo
+	// DB persists the allocation and its tasks; nil disables persistence.
+	DB     *state.DB
+	Logger *slog.Logger
+	// OnUpdate receives the allocation's client-side view (ID,
+	// ClientStatus, ClientDescription, TaskStates) after every change. It
+	// must not block.
+	OnUpdate func(*structs.Allocation)
+	// Restored holds the persisted task states of an allocation an earlier
+	// client ran; nil for a new allocation.
+	Restored map[string]*state.TaskLocal
+}
+
+// AllocRunner runs one allocation.
+type AllocRunner struct {
+	cfg    Config
+	logger *slog.Logger
+	dir    *AllocDir
+	tasks  []*TaskRunner // in group order
+	byName map[string]*TaskRunner
+
+	changed  chan struct{}
+	killCh   chan struct{}
+	killOnce sync.Once
+	done     chan struct{}
+
+	mu      sync.Mutex
+	alloc   *structs.Allocation
+	started map[string]bool
+	skipped map[string]bool
+	status  string
+	desc    string
+}
+
+// New builds the runner; Run starts it.
+func New(cfg Config) (*AllocRunner, error) {
+	a := cfg.Alloc
+	if a == nil || a.Job == nil {
+		return nil, fmt.Errorf("allocation without job")
+	}
+	tg := a.Job.LookupTaskGroup(a.TaskGroup)
+	if tg == nil {
+		return nil, fmt.Errorf("alloc %s: job %s has no group %q", a.ID, a.JobID, a.TaskGroup)
+	}
+	l := cfg.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	ar := &AllocRunner{
+		cfg: cfg, logger: l.With("alloc", a.ID), dir: NewAllocDir(cfg.AllocRoot, a.ID),
+		byName: map[string]*TaskRunner{}, changed: make(chan struct{}, 1),
+		killCh: make(chan struct{}), done: make(chan struct{}),
+		alloc: a, started: map[string]bool{}, skipped: map[string]bool{},
+		status: structs.AllocClientStatusPending,
+	}
+	for _, t := range tg.Tasks {
+		var restored *state.TaskLocal
+		if cfg.Restored != nil {
+			restored = cfg.Restored[t.Name]
+		}
+		tr := NewTaskRunner(TaskRunnerConfig{
+			Alloc: a, Task: t, Driver: cfg.Drivers[t.Driver], AllocDir: ar.dir, NodeInfo: cfg.NodeInfo,
+			DB: cfg.DB, Logger: l, OnStateChange: ar.notify, Restored: restored,
+		})
+		ar.tasks = append(ar.tasks, tr)
+		ar.byName[t.Name] = tr
+	}
+	return ar, nil
+}
+
+// ID returns the allocation's ID.
+func (ar *AllocRunner) ID() string { return ar.cfg.Alloc.ID }
+
+// Dir returns the allocation's directory.
+func (ar *AllocRunner) Dir() string { return ar.dir.Root }
+
+// Done is closed when Run has returned.
+func (ar *AllocRunner) Done() <-chan struct{} { return ar.done }
+
+// Task returns a task's runner, nil when unknown.
+func (ar *AllocRunner) Task(name string) *TaskRunner { return ar.byName[name] }
+
+func (ar *AllocRunner) notify() {
+	select {
+	case ar.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Alloc returns the latest server version of the allocation with the
+// client's status and task states filled in.
+func (ar *AllocRunner) Alloc() *structs.Allocation {
+	ar.mu.Lock()
+	a := ar.alloc.Copy()
+	a.ClientStatus, a.ClientDescription = ar.status, ar.desc
+	ar.mu.Unlock()
+	a.TaskStates = ar.taskStates()
+	return a
+}
+
+func (ar *AllocRunner) taskStates() map[string]*structs.TaskState {
+	m := make(map[string]*structs.TaskState, len(ar.tasks))
+	for _, tr := range ar.tasks {
+		m[tr.Name()] = tr.State()
+	}
+	return m
+}
+
+// Update takes a newer server version of the allocation; a stop or evict
+// kills its tasks.
+func (ar *AllocRunner) Update(a *structs.Allocation) {
+	ar.mu.Lock()
+	ar.alloc = a
+	ar.mu.Unlock()
+	if ar.cfg.DB != nil {
+		if err := ar.cfg.DB.PutAlloc(a); err != nil {
+			ar.logger.Error("persisting alloc", "error", err)
+		}
+	}
+	if a.DesiredStatus == structs.AllocDesiredStatusStop || a.DesiredStatus == structs.AllocDesiredStatusEvict {
+		ar.Kill()
+	}
+}
+
+// Kill stops every task; Run returns once they are dead.
+func (ar *AllocRunner) Kill() {
+	ar.killOnce.Do(func() { close(ar.killCh) })
+	ar.notify()
+}
+
+func (ar *AllocRunner) killRequested() bool {
+	select {
+	case <-ar.killCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// Destroy removes the allocation's directory and persisted state; call it
+// after Run returned.
+func (ar *AllocRunner) Destroy() error {
+	if ar.cfg.DB != nil {
+		if err := ar.cfg.DB.DeleteAlloc(ar.ID()); err != nil {
+			return err
+		}
+	}
+	return ar.dir.Destroy()
+}
+
+// Run runs the allocation until all its tasks are dead, or until ctx ends,
+// in which case running tasks are left running for a later client.
+func (ar *AllocRunner) Run(ctx context.Context) {
+	defer close(ar.done)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if ar.cfg.Restored == nil && ar.cfg.DB != nil {
+		if err := ar.cfg.DB.PutAlloc(ar.cfg.Alloc); err != nil {
+			ar.logger.Error("persisting alloc", "error", err)
+		}
+	}
+	names := make([]string, len(ar.tasks))
+	for i, tr := range ar.tasks {
+		names[i] = tr.Name()
+	}
+	if err := ar.dir.Build(names); err != nil {
+		ar.logger.Error("building alloc dir", "error", err)
+	}
+	start := func(tr *TaskRunner) {
+		ar.mu.Lock()
+		if ar.started[tr.Name()] || ar.skipped[tr.Name()] {
+			ar.mu.Unlock()
+			return
+		}
+		ar.started[tr.Name()] = true
+		ar.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr.Run(ctx)
+			ar.notify()
+		}()
+	}
+	lastSent := ""
+	for {
+		finished := ar.step(start)
+		if s := ar.statusKey(); s != lastSent || finished {
+			lastSent = s
+			if ar.cfg.OnUpdate != nil {
+				ar.cfg.OnUpdate(ar.clientUpdate())
+			}
+		}
+		if finished {
+			return
+		}
+		select {
+		case <-ar.changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// statusKey changes whenever anything reported to servers changes.
+func (ar *AllocRunner) statusKey() string {
+	k := ""
+	for _, tr := range ar.tasks {
+		s := tr.State()
+		k += fmt.Sprintf("%s:%s:%v:%d:%d;", tr.Name(), s.State, s.Failed, s.Restarts, len(s.Events))
+		if n := len(s.Events); n > 0 {
+			k += fmt.Sprint(s.Events[n-1].Time)
+		}
+	}
+	ar.mu.Lock()
+	k += ar.status
+	ar.mu.Unlock()
+	return k
+}
+
+func (ar *AllocRunner) clientUpdate() *structs.Allocation {
+	ar.mu.Lock()
+	a := &structs.Allocation{
+		ID: ar.alloc.ID, Namespace: ar.alloc.Namespace, JobID: ar.alloc.JobID, NodeID: ar.alloc.NodeID,
+		TaskGroup: ar.alloc.TaskGroup, EvalID: ar.alloc.EvalID,
+		ClientStatus: ar.status, ClientDescription: ar.desc,
+	}
+	ar.mu.Unlock()
+	a.TaskStates = ar.taskStates()
+	return a
+}
+
+type phase int
+
+const (
+	phasePrestart phase = iota
+	phaseMain
+	phasePoststart
+	phasePoststop
+)
+
+func taskPhase(t *structs.Task) (phase, bool) {
+	lc := t.Lifecycle
+	if lc == nil {
+		return phaseMain, false
+	}
+	switch lc.Hook {
+	case structs.TaskLifecycleHookPrestart:
+		return phasePrestart, lc.Sidecar
+	case structs.TaskLifecycleHookPoststart:
+		return phasePoststart, lc.Sidecar
+	case structs.TaskLifecycleHookPoststop:
+		return phasePoststop, false
+	}
+	return phaseMain, false
+}
+
+// step advances the lifecycle once and reports whether the allocation is
+// finished. Order: prestart tasks; main tasks once every non-sidecar
+// prestart task succeeded; poststart tasks once main tasks run; sidecars
+// are killed when the main tasks are done; poststop tasks run last. A
+// failed task or a dead leader kills the rest.
+func (ar *AllocRunner) step(start func(*TaskRunner)) bool {
+	type info struct {
+		tr      *TaskRunner
+		st      *structs.TaskState
+		ph      phase
+		sidecar bool
+		started bool
+	}
+	var all []info
+	ar.mu.Lock()
+	for _, tr := range ar.tasks {
+		ph, sc := taskPhase(tr.cfg.Task)
+		all = append(all, info{tr: tr, ph: ph, sidecar: sc, started: ar.started[tr.Name()] || ar.skipped[tr.Name()]})
+	}
+	ar.mu.Unlock()
+	failed, leaderDead := false, false
+	for i := range all {
+		all[i].st = all[i].tr.State()
+		st := all[i].st
+		if st.State == structs.TaskStateDead {
+			failed = failed || st.Failed
+			leaderDead = leaderDead || all[i].tr.cfg.Task.Leader
+		}
+	}
+	dead := func(x info) bool { return x.st.State == structs.TaskStateDead }
+	stopping := ar.killRequested() || failed || leaderDead
+
+	// Everything but poststop tasks is finished when every such task is
+	// dead or will never start.
+	prestartDone, mainStarted, mainRunning, mainDone := true, true, true, true
+	for _, x := range all {
+		switch x.ph {
+		case phasePrestart:
+			if !x.sidecar && (!dead(x) || x.st.Failed) {
+				prestartDone = false
+			}
+		case phaseMain:
+			mainStarted = mainStarted && x.started
+			if x.st.State != structs.TaskStateRunning && !dead(x) {
+				mainRunning = false
+			}
+			if !dead(x) {
+				mainDone = false
+			}
+		}
+	}
+
+	if stopping {
+		reason := "Allocation is stopping"
+		switch {
+		case failed:
+			reason = "Sibling task failed"
+		case leaderDead:
+			reason = "Leader task dead"
+		}
+		for _, x := range all {
+			if x.ph != phasePoststop && x.started && !dead(x) {
+				x.tr.Kill(reason)
+			}
+		}
+	} else {
+		for _, x := range all {
+			switch {
+			case x.ph == phasePrestart:
+				start(x.tr)
+			case x.ph == phaseMain && prestartDone:
+				start(x.tr)
+			case x.ph == phasePoststart && prestartDone && mainStarted && mainRunning:
+				start(x.tr)
+			}
+		}
+		if mainDone && mainStarted {
+			for _, x := range all {
+				if x.sidecar && x.started && !dead(x) {
+					x.tr.Kill("Main tasks finished")
+				}
+			}
+		}
+	}
+
+	// Starts above changed the started set.
+	ar.mu.Lock()
+	for i := range all {
+		all[i].started = ar.started[all[i].tr.Name()] || ar.skipped[all[i].tr.Name()]
+	}
+	ar.mu.Unlock()
+
+	// The non-poststop part is over when no such task runs or may start.
+	over := true
+	for _, x := range all {
+		if x.ph == phasePoststop {
+			continue
+		}
+		if x.started && !isDone(x.tr) {
+			over = false
+		}
+	}
+	if !stopping && !(mainDone && mainStarted) {
+		over = false
+	}
+	finished := false
+	if over {
+		for _, x := range all {
+			if !x.started && x.ph != phasePoststop {
+				ar.skip(x.tr)
+			}
+		}
+		allDone := true
+		for _, x := range all {
+			if x.ph == phasePoststop {
+				start(x.tr)
+				if !isDone(x.tr) {
+					allDone = false
+				}
+			}
+		}
+		finished = allDone
+	}
+	ar.setStatus()
+	return finished
+}
+
+func isDone(tr *TaskRunner) bool {
+	select {
+	case <-tr.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// skip marks a task that will never run as dead.
+func (ar *AllocRunner) skip(tr *TaskRunner) {
+	ar.mu.Lock()
+	if ar.started[tr.Name()] || ar.skipped[tr.Name()] {
+		ar.mu.Unlock()
+		return
+	}
+	ar.skipped[tr.Name()] = true
+	ar.mu.Unlock()
+	if tr.State().State != structs.TaskStateDead {
+		tr.markDead(false, &structs.TaskEvent{Type: structs.TaskKilled, DisplayMessage: "Task not started: allocation stopped"})
+	}
+	close(tr.done)
+}
+
+// setStatus derives the client status from task states the way Nomad does:
+// any failed task fails the allocation; else running, pending, complete.
+func (ar *AllocRunner) setStatus() {
+	var failed, running, pending, dead bool
+	for _, tr := range ar.tasks {
+		s := tr.State()
+		switch s.State {
+		case structs.TaskStateRunning:
+			running = true
+		case structs.TaskStateDead:
+			if s.Failed {
+				failed = true
+			} else {
+				dead = true
+			}
+		default:
+			pending = true
+		}
+	}
+	status, desc := structs.AllocClientStatusPending, "No tasks have started"
+	switch {
+	case failed:
+		status, desc = structs.AllocClientStatusFailed, "Failed tasks"
+	case running:
+		status, desc = structs.AllocClientStatusRunning, "Tasks are running"
+	case pending:
+	case dead:
+		status, desc = structs.AllocClientStatusComplete, "All tasks have completed"
+	}
+	ar.mu.Lock()
+	ar.status, ar.desc = status, desc
+	ar.mu.Unlock()
+}
+
+// ClientStatus returns the allocation's current client status.
+func (ar *AllocRunner) ClientStatus() string {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	return ar.status
+}

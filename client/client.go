@@ -1,0 +1,273 @@
+// Package client is orch's node agent: it fingerprints the node, registers
+// it with the servers, watches the allocations placed on it, runs them
+// through task drivers and reports their status back.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/client/allocrunner"
+	"github.com/orch-project/orch/client/fingerprint"
+	"github.com/orch-project/orch/client/state"
+	"github.com/orch-project/orch/client/taskenv"
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/catalog"
+	"github.com/orch-project/orch/structs"
+)
+
+// Config configures a Client.
+type Config struct {
+	DataDir    string
+	NodeName   string
+	Datacenter string
+	Region     string
+	NodeClass  string
+	NodePool   string
+	Meta       map[string]string
+	// Servers are the servers' HTTP addresses, e.g. "127.0.0.1:4646".
+	Servers []string
+	// HTTPAddr is this agent's advertised HTTP address; its host is the
+	// node's unique.network.ip-address.
+	HTTPAddr string
+	// Options are client options ("driver.raw_exec.enable", ...).
+	Options map[string]string
+	// Drivers default to catalog.New with Options.
+	Drivers          map[string]drivers.Driver
+	Logger           *slog.Logger
+	ReservedCPU      int
+	ReservedMemoryMB int
+	MinDynamicPort   int
+	MaxDynamicPort   int
+	// RegisterInterval is how often the node re-registers (default 30s);
+	// driver health is re-checked at the same pace.
+	RegisterInterval time.Duration
+}
+
+// Client is the node agent.
+type Client struct {
+	cfg       Config
+	logger    *slog.Logger
+	db        *state.DB
+	allocRoot string
+	servers   *serverList
+	updater   *updater
+	drivers   map[string]drivers.Driver
+	nodeID    string
+
+	mu      sync.RWMutex
+	node    *structs.Node
+	runners map[string]*allocrunner.AllocRunner
+	// seen remembers the server's version of each allocation so that only
+	// real changes reach the runners.
+	seen map[string]allocVersion
+
+	reregister chan struct{}
+}
+
+type allocVersion struct {
+	allocModify uint64
+	jobVersion  uint64
+	desired     string
+}
+
+// New opens the client's state and fingerprints the node.
+func New(cfg Config) (*Client, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("client: data dir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Datacenter == "" {
+		cfg.Datacenter = "dc1"
+	}
+	if cfg.Region == "" {
+		cfg.Region = structs.DefaultRegion
+	}
+	if cfg.NodePool == "" {
+		cfg.NodePool = structs.DefaultNodePool
+	}
+	if cfg.MinDynamicPort == 0 {
+		cfg.MinDynamicPort = 20000
+	}
+	if cfg.MaxDynamicPort == 0 {
+		cfg.MaxDynamicPort = 32000
+	}
+	if cfg.RegisterInterval <= 0 {
+		cfg.RegisterInterval = 30 * time.Second
+	}
+	c := &Client{
+		cfg: cfg, logger: cfg.Logger.With("component", "client"),
+		allocRoot: filepath.Join(cfg.DataDir, "alloc"),
+		servers:   newServerList(cfg.Servers),
+		runners:   map[string]*allocrunner.AllocRunner{}, seen: map[string]allocVersion{},
+		reregister: make(chan struct{}, 1),
+	}
+	c.updater = newUpdater(c.servers, c.logger)
+	if err := os.MkdirAll(c.allocRoot, 0o711); err != nil {
+		return nil, fmt.Errorf("client: creating alloc dir: %w", err)
+	}
+	db, err := state.Open(filepath.Join(cfg.DataDir, "client", "state.db"))
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	c.db = db
+	id, err := db.NodeID()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("client: reading node ID: %w", err)
+	}
+	if id == "" {
+		id = structs.GenerateUUID()
+		if err := db.PutNodeID(id); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("client: %w", err)
+		}
+	}
+	c.nodeID = id
+	c.drivers = cfg.Drivers
+	if c.drivers == nil {
+		c.drivers = catalog.New(catalog.Config{Options: cfg.Options, Logger: cfg.Logger, DataDir: cfg.DataDir, NodeID: id})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.node = c.buildNode(ctx)
+	return c, nil
+}
+
+// NodeID returns the node's stable ID.
+func (c *Client) NodeID() string { return c.nodeID }
+
+// Node returns a copy of the node as last fingerprinted.
+func (c *Client) Node() *structs.Node {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := *c.node
+	return &n
+}
+
+// Drivers returns the client's drivers by name.
+func (c *Client) Drivers() map[string]drivers.Driver { return c.drivers }
+
+// SetServers replaces the server list (the agent learns it from gossip).
+func (c *Client) SetServers(addrs []string) { c.servers.set(addrs) }
+
+// Servers returns the current server list.
+func (c *Client) Servers() []string { return c.servers.list() }
+
+// AllocDir returns the directory of an allocation this client runs or ran.
+func (c *Client) AllocDir(allocID string) (string, bool) {
+	c.mu.RLock()
+	r, ok := c.runners[allocID]
+	c.mu.RUnlock()
+	if ok {
+		return r.Dir(), true
+	}
+	if allocID == "" || filepath.Base(allocID) != allocID {
+		return "", false
+	}
+	dir := filepath.Join(c.allocRoot, allocID)
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return dir, true
+	}
+	return "", false
+}
+
+// Allocation returns the client's view of a running allocation.
+func (c *Client) Allocation(allocID string) (*structs.Allocation, bool) {
+	c.mu.RLock()
+	r, ok := c.runners[allocID]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	return r.Alloc(), true
+}
+
+// buildNode fingerprints the host and the drivers.
+func (c *Client) buildNode(ctx context.Context) *structs.Node {
+	host := ""
+	if c.cfg.HTTPAddr != "" {
+		if h, _, err := net.SplitHostPort(c.cfg.HTTPAddr); err == nil {
+			host = h
+		} else {
+			host = c.cfg.HTTPAddr
+		}
+	}
+	fp := fingerprint.Host(c.cfg.DataDir, host)
+	attrs := fp.Attributes
+	infos := c.fingerprintDrivers(ctx)
+	for name, info := range infos {
+		for k, v := range info.Attributes {
+			attrs[k] = v
+		}
+		if info.Detected {
+			attrs["driver."+name] = "1"
+		}
+	}
+	name := c.cfg.NodeName
+	if name == "" {
+		name = attrs["unique.hostname"]
+	}
+	httpAddr := c.cfg.HTTPAddr
+	if httpAddr == "" {
+		httpAddr = net.JoinHostPort(fp.IP, "4646")
+	}
+	bits := 32
+	if ip := net.ParseIP(fp.IP); ip != nil && ip.To4() == nil {
+		bits = 128
+	}
+	return &structs.Node{
+		ID: c.nodeID, Name: name, Datacenter: c.cfg.Datacenter, HTTPAddr: httpAddr,
+		Attributes: attrs, Meta: copyMap(c.cfg.Meta), NodeClass: c.cfg.NodeClass, NodePool: c.cfg.NodePool,
+		NodeResources: &structs.NodeResources{
+			Cpu:    structs.NodeCpuResources{CpuShares: fp.TotalMHz, TotalCpuCores: uint16(fp.CPUCores)},
+			Memory: structs.NodeMemoryResources{MemoryMB: fp.MemoryMB},
+			Disk:   structs.NodeDiskResources{DiskMB: fp.DiskMB},
+			Networks: []*structs.NetworkResource{{
+				Mode: "host", IP: fp.IP, CIDR: fp.IP + "/" + fmt.Sprint(bits), MBits: 1000,
+			}},
+			MinDynamicPort: c.cfg.MinDynamicPort, MaxDynamicPort: c.cfg.MaxDynamicPort,
+		},
+		ReservedResources: &structs.NodeReservedResources{
+			Cpu:    structs.NodeReservedCpuResources{CpuShares: uint64(max(c.cfg.ReservedCPU, 0))},
+			Memory: structs.NodeReservedMemoryResources{MemoryMB: uint64(max(c.cfg.ReservedMemoryMB, 0))},
+		},
+		SchedulingEligibility: structs.NodeSchedulingEligible,
+		Status:                structs.NodeStatusReady,
+		StatusUpdatedAt:       time.Now().Unix(),
+		Drivers:               infos,
+	}
+}
+
+func (c *Client) fingerprintDrivers(ctx context.Context) map[string]*structs.DriverInfo {
+	out := make(map[string]*structs.DriverInfo, len(c.drivers))
+	for name, d := range c.drivers {
+		info := d.Fingerprint(ctx)
+		if info == nil {
+			info = &structs.DriverInfo{HealthDescription: "no fingerprint"}
+		}
+		out[name] = info
+	}
+	return out
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *Client) nodeInfo() taskenv.NodeInfo {
+	return taskenv.NodeInfo{Node: c.Node(), Region: c.cfg.Region}
+}

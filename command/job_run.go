@@ -1,0 +1,156 @@
+package command
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/orch-project/orch/structs"
+)
+
+const jobRunUsage = "job run [-detach] [-var k=v] [-var-file F] [-output] [-address A] FILE"
+
+func (c *cli) jobRun(args []string) int {
+	var m meta
+	var detach, output bool
+	var vars, varFiles multiFlag
+	fs := c.flagSet("job run", &m)
+	fs.BoolVar(&detach, "detach", false, "return after submitting")
+	fs.BoolVar(&output, "output", false, "print the job as JSON instead of submitting it")
+	fs.Var(&vars, "var", "set a variable (k=v), repeatable")
+	fs.Var(&varFiles, "var-file", "variable file, repeatable")
+	if !c.parse(fs, args, jobRunUsage) {
+		return 1
+	}
+	if fs.NArg() != 1 {
+		return c.fail("This command takes one argument: <path>\nUsage: orch %s", jobRunUsage)
+	}
+	path := fs.Arg(0)
+	job, src, code := c.loadJob(path, vars, varFiles)
+	if job == nil {
+		return code
+	}
+	if output {
+		return c.printJSON(map[string]any{"Job": job})
+	}
+	client, err := m.client()
+	if err != nil {
+		return c.fail("Error initializing client: %v", err)
+	}
+	if m.namespace != "" {
+		job.Namespace = m.namespace
+	}
+	flags := map[string]string{}
+	for _, v := range vars {
+		if k, val, ok := strings.Cut(v, "="); ok {
+			flags[k] = val
+		}
+	}
+	resp, err := client.Jobs().RegisterRequest(c.ctx, &structs.JobRegisterRequest{
+		Job:        job,
+		Submission: &structs.JobSubmission{Source: string(src), Format: "hcl2", VariableFlags: flags},
+	})
+	if err != nil {
+		return c.fail("Error submitting job: %v", err)
+	}
+	if resp.Warnings != "" {
+		fmt.Fprintf(c.out, "Job Warnings:\n%s\n\n", resp.Warnings)
+	}
+	if detach || resp.EvalID == "" {
+		fmt.Fprintln(c.out, "Job registration successful")
+		if resp.EvalID != "" {
+			fmt.Fprintf(c.out, "Evaluation ID: %s\n", resp.EvalID)
+		}
+		return 0
+	}
+	return c.monitor(client, resp.EvalID)
+}
+
+// loadJob reads and parses a job file ("-" is stdin). On failure it prints
+// the error and returns a nil job with the exit code.
+func (c *cli) loadJob(path string, vars, varFiles []string) (*structs.Job, []byte, int) {
+	var src []byte
+	var err error
+	if path == "-" {
+		src, err = io.ReadAll(c.in)
+	} else {
+		src, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, nil, c.fail("Error reading job file %q: %v", path, err)
+	}
+	job, err := parseJobFile(path, src, vars, varFiles, c.env)
+	if err != nil {
+		return nil, nil, c.fail("Error parsing job file from %s:\n%v", path, err)
+	}
+	return job, src, 0
+}
+
+func (c *cli) printJSON(v any) int {
+	b, err := json.MarshalIndent(v, "", "    ")
+	if err != nil {
+		return c.fail("Error encoding JSON: %v", err)
+	}
+	fmt.Fprintf(c.out, "%s\n", b)
+	return 0
+}
+
+const jobValidateUsage = "job validate [-var k=v] [-var-file F] FILE"
+
+func (c *cli) jobValidate(args []string) int {
+	var vars, varFiles multiFlag
+	fs := c.flagSet("job validate", nil)
+	fs.Var(&vars, "var", "set a variable (k=v), repeatable")
+	fs.Var(&varFiles, "var-file", "variable file, repeatable")
+	if !c.parse(fs, args, jobValidateUsage) {
+		return 1
+	}
+	if fs.NArg() != 1 {
+		return c.fail("This command takes one argument: <path>\nUsage: orch %s", jobValidateUsage)
+	}
+	job, _, code := c.loadJob(fs.Arg(0), vars, varFiles)
+	if job == nil {
+		return code
+	}
+	if err := validateJob(job); err != nil {
+		return c.fail("Job validation errors:\n%v", err)
+	}
+	fmt.Fprintln(c.out, "Job validation successful")
+	return 0
+}
+
+const jobInitUsage = "job init [-short] [FILE]"
+
+func (c *cli) jobInit(args []string) int {
+	var short bool
+	fs := c.flagSet("job init", nil)
+	fs.BoolVar(&short, "short", false, "write a minimal example without comments")
+	if !c.parse(fs, args, jobInitUsage) {
+		return 1
+	}
+	if fs.NArg() > 1 {
+		return c.fail("This command takes at most one argument: [FILE]\nUsage: orch %s", jobInitUsage)
+	}
+	name := "example.nomad.hcl"
+	if fs.NArg() == 1 {
+		name = fs.Arg(0)
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if os.IsExist(err) {
+			return c.fail("Job '%s' already exists", name)
+		}
+		return c.fail("Error writing job file: %v", err)
+	}
+	if _, err := io.WriteString(f, exampleJob(short)); err != nil {
+		f.Close()
+		return c.fail("Error writing job file: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		return c.fail("Error writing job file: %v", err)
+	}
+	fmt.Fprintf(c.out, "Example job file written to %s\n", name)
+	return 0
+}

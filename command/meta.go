@@ -1,0 +1,71 @@
+package command
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/orch-project/orch/api"
+)
+
+// meta holds the flags every agent-facing command shares.
+type meta struct {
+	address   string
+	namespace string
+}
+
+// flagSet returns a flag set with the shared flags; parse errors are
+// reported by parse, not by the flag package's usage dump.
+func (c *cli) flagSet(name string, m *meta) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if m != nil {
+		fs.StringVar(&m.address, "address", "", "agent address (default $ORCH_ADDR, $NOMAD_ADDR, http://127.0.0.1:4646)")
+		fs.StringVar(&m.namespace, "namespace", "", "namespace (default \"default\")")
+	}
+	return fs
+}
+
+// parse parses args; on error it prints one line and returns false.
+func (c *cli) parse(fs *flag.FlagSet, args []string, usage string) bool {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(c.err, "Usage: orch %s\n", usage)
+			return false
+		}
+		fmt.Fprintf(c.err, "Error parsing flags: %v\nUsage: orch %s\n", err, usage)
+		return false
+	}
+	return true
+}
+
+func (m *meta) client() (*api.Client, error) {
+	return api.NewClient(api.Config{Address: m.address})
+}
+
+func (m *meta) query() *api.QueryOptions {
+	return &api.QueryOptions{Namespace: m.ns()}
+}
+
+func (m *meta) ns() string {
+	if m.namespace == "" {
+		return "default"
+	}
+	return m.namespace
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (f *multiFlag) String() string     { return strings.Join(*f, ",") }
+func (f *multiFlag) Set(v string) error { *f = append(*f, v); return nil }
+
+// shortID abbreviates IDs in tables, as Nomad does without -verbose.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

@@ -1,0 +1,109 @@
+// Package command is orch's command line: the agent and the Nomad-style
+// job, node, alloc and server commands that talk to an agent over HTTP.
+package command
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/orch-project/orch/structs"
+)
+
+// Run executes the command line args (without the program name) and
+// returns the process exit code.
+func Run(args []string) int {
+	if len(args) > 0 && args[0] == "agent" {
+		return runAgent(args[1:])
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c := &cli{ctx: ctx, out: os.Stdout, err: os.Stderr, in: os.Stdin, env: os.Environ()}
+	return c.run(args)
+}
+
+// cli carries a command's context and streams, so tests can capture them.
+type cli struct {
+	ctx context.Context
+	out io.Writer
+	err io.Writer
+	in  io.Reader
+	env []string
+}
+
+const usageText = `Usage: orch <command> [args]
+
+Commands:
+    agent            Run an orch agent (server, client or both with -dev)
+    job run          Submit a job file and watch it being placed
+    job status       List jobs or show one job
+    job stop         Stop a job
+    job inspect      Print a job as JSON
+    job validate     Check a job file
+    job init         Write an example job file
+    node status      List nodes or show one node
+    alloc status     Show an allocation
+    alloc logs       Print a task's logs
+    server members   List the server members
+    version          Print the version
+
+Every command talking to an agent takes -address (default $ORCH_ADDR,
+then $NOMAD_ADDR, then http://127.0.0.1:4646).
+`
+
+func (c *cli) run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(c.err, usageText)
+		return 1
+	}
+	sub := func(table map[string]func([]string) int, group string) int {
+		if len(args) < 2 {
+			return c.usageErr("Missing %s subcommand", group)
+		}
+		fn, ok := table[args[1]]
+		if !ok {
+			return c.usageErr("Unknown command %q", group+" "+args[1])
+		}
+		return fn(args[2:])
+	}
+	switch args[0] {
+	case "agent":
+		return runAgent(args[1:])
+	case "job":
+		return sub(map[string]func([]string) int{
+			"run": c.jobRun, "status": c.jobStatus, "stop": c.jobStop, "inspect": c.jobInspect,
+			"validate": c.jobValidate, "init": c.jobInit,
+		}, "job")
+	case "node":
+		return sub(map[string]func([]string) int{"status": c.nodeStatus}, "node")
+	case "alloc":
+		return sub(map[string]func([]string) int{"status": c.allocStatus, "logs": c.allocLogs}, "alloc")
+	case "server":
+		return sub(map[string]func([]string) int{"members": c.serverMembers}, "server")
+	case "status":
+		return c.jobStatus(args[1:])
+	case "version", "-version", "--version", "-v":
+		fmt.Fprintf(c.out, "orch v%s\n", structs.Version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(c.out, usageText)
+		return 0
+	default:
+		return c.usageErr("Unknown command %q", args[0])
+	}
+}
+
+func (c *cli) usageErr(format string, args ...any) int {
+	fmt.Fprintf(c.err, format+"\n\n", args...)
+	fmt.Fprint(c.err, usageText)
+	return 1
+}
+
+// fail prints one error line and returns exit code 1.
+func (c *cli) fail(format string, args ...any) int {
+	fmt.Fprintf(c.err, format+"\n", args...)
+	return 1
+}

@@ -1,0 +1,17 @@
+package catalog
+
+import (
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/rawexec"
+)
+
+// RawExec builds the raw_exec driver. It runs tasks unisolated, so it is
+// enabled only by the option "driver.raw_exec.enable" (Nomad's legacy
+// client option; the agent sets it in -dev mode).
+var RawExec = Factory{
+	Name: rawexec.Name,
+	New: func(c Config) (drivers.Driver, error) {
+		on := c.Bool("driver.raw_exec.enable", false) || c.Bool("driver.raw_exec.enabled", false)
+		return rawexec.New(rawexec.Config{Enabled: on, Logger: c.Logger}), nil
+	},
+}

@@ -1,0 +1,130 @@
+package rawexec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orch-project/orch/drivers"
+)
+
+// pollInterval is how often a re-attached task is checked when the kernel
+// lacks pidfd_open.
+const pollInterval = time.Second
+
+// Recover implements drivers.Driver. The pid must still name the process
+// started for the task (same boot, same start time) or ErrTaskNotFound is
+// returned. The process is then watched through a pidfd registered with the
+// Go poller, so no thread blocks per task.
+func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
+	if h == nil || h.Config == nil {
+		return errors.New("raw_exec: recover: handle without task config")
+	}
+	if h.Driver != "" && h.Driver != Name {
+		return fmt.Errorf("raw_exec: recover: handle belongs to driver %q", h.Driver)
+	}
+	var ds driverState
+	if err := json.Unmarshal(h.DriverState, &ds); err != nil {
+		return fmt.Errorf("raw_exec: recover: decoding state: %w", err)
+	}
+	if ds.Pid <= 0 {
+		return fmt.Errorf("raw_exec: recover: invalid pid %d", ds.Pid)
+	}
+	id := h.Config.ID
+	d.mu.Lock()
+	if t, ok := d.tasks[id]; ok && t.pid == ds.Pid {
+		d.mu.Unlock()
+		return nil
+	}
+	d.mu.Unlock()
+
+	if b := bootID(); ds.BootID != "" && b != "" && b != ds.BootID {
+		return fmt.Errorf("raw_exec: recover %q: host rebooted: %w", id, drivers.ErrTaskNotFound)
+	}
+	if !sameProcess(ds.Pid, ds.StartTicks) {
+		return fmt.Errorf("raw_exec: recover %q: pid %d is gone: %w", id, ds.Pid, drivers.ErrTaskNotFound)
+	}
+	t := newTask(id, h.Config.Name, ds.Pid, ds.StartTicks, h.StartedAt, false)
+	if err := d.watch(t); err != nil {
+		return fmt.Errorf("raw_exec: recover %q: %w", id, err)
+	}
+	d.mu.Lock()
+	d.tasks[id] = t
+	d.mu.Unlock()
+	d.logger.Debug("task re-attached", "task", id, "pid", ds.Pid)
+	return nil
+}
+
+// sameProcess reports whether pid is alive and is the process that started
+// at startTicks. A zombie counts as gone.
+func sameProcess(pid int, startTicks uint64) bool {
+	st, err := readProcStat(pid)
+	return err == nil && st.StartTicks == startTicks && st.State != 'Z'
+}
+
+var unknownExit = func() *drivers.ExitResult { return &drivers.ExitResult{ExitCode: -1, Err: ErrExitStatusUnknown} }
+
+// watch reports a re-attached task's exit.
+func (d *Driver) watch(t *task) error {
+	fd, err := unix.PidfdOpen(t.pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("pid %d is gone: %w", t.pid, drivers.ErrTaskNotFound)
+		}
+		go d.pollExit(t)
+		return nil
+	}
+	// The pid could have been reused between the check and pidfd_open;
+	// the pidfd pins the process, so checking again settles it.
+	if !sameProcess(t.pid, t.startTicks) {
+		unix.Close(fd)
+		return fmt.Errorf("pid %d is gone: %w", t.pid, drivers.ErrTaskNotFound)
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		go d.pollExit(t)
+		return nil
+	}
+	t.pidfd = f
+	go func() {
+		// The callback runs again each time the poller sees the pidfd
+		// readable, which happens when the process exits.
+		err := rc.Read(func(fd uintptr) bool {
+			n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+			return n > 0
+		})
+		if err != nil && sameProcess(t.pid, t.startTicks) {
+			// Closed by Destroy while the process lives: fall back.
+			d.pollExit(t)
+			return
+		}
+		t.finish(unknownExit())
+	}()
+	return nil
+}
+
+func (d *Driver) pollExit(t *task) {
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for range tick.C {
+		if t.exited() {
+			return
+		}
+		if !sameProcess(t.pid, t.startTicks) {
+			t.finish(unknownExit())
+			return
+		}
+	}
+}
+
+func pidfdSendSignal(fd int, sig syscall.Signal) error {
+	return unix.PidfdSendSignal(fd, sig, nil, 0)
+}

@@ -1,0 +1,210 @@
+package rawexec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/orch-project/orch/drivers"
+)
+
+// handleVersion is the DriverState format version.
+const handleVersion = 1
+
+// driverState is what a TaskHandle carries to find the process again.
+type driverState struct {
+	Pid        int    `json:"Pid"`
+	StartTicks uint64 `json:"StartTicks"`
+	BootID     string `json:"BootID"`
+}
+
+// Start implements drivers.Driver.
+func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.TaskHandle, error) {
+	if !d.cfg.Enabled {
+		return nil, errors.New("raw_exec: driver is disabled on this node")
+	}
+	if cfg == nil || cfg.ID == "" {
+		return nil, errors.New("raw_exec: task config without ID")
+	}
+	tc, err := parseConfig(cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if t, ok := d.tasks[cfg.ID]; ok && !t.exited() {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("raw_exec: task %q is already running", cfg.ID)
+	}
+	d.mu.Unlock()
+
+	env := mergeEnv(os.Environ(), cfg.Env)
+	path, err := resolveCommand(tc.Command, cfg.TaskDir, lookupEnv(env, "PATH"))
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: %w", err)
+	}
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	if cfg.User != "" {
+		cred, err := lookupCredential(cfg.User)
+		if err != nil {
+			return nil, fmt.Errorf("raw_exec: %w", err)
+		}
+		attr.Credential = cred
+	}
+	stdout, err := openOutput(cfg.StdoutPath)
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: stdout: %w", err)
+	}
+	defer stdout.Close()
+	stderr, err := openOutput(cfg.StderrPath)
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: stderr: %w", err)
+	}
+	defer stderr.Close()
+
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        append([]string{tc.Command}, tc.Args...),
+		Env:         env,
+		Dir:         cfg.TaskDir,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		SysProcAttr: attr,
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("raw_exec: starting %s: %w", tc.Command, err)
+	}
+	startedAt := time.Now()
+	pid := cmd.Process.Pid
+	st, err := readProcStat(pid)
+	var ticks uint64
+	if err == nil {
+		ticks = st.StartTicks
+	} else {
+		// Only possible if the process is already reaped, which it cannot be
+		// before cmd.Wait; keep going, Recover will then not find it.
+		d.logger.Warn("reading start time of new task", "task", cfg.ID, "pid", pid, "error", err)
+	}
+	t := newTask(cfg.ID, cfg.Name, pid, ticks, startedAt, true)
+	go func() {
+		err := cmd.Wait()
+		t.finish(exitResultFromState(cmd.ProcessState, err))
+	}()
+	d.mu.Lock()
+	d.tasks[cfg.ID] = t
+	d.mu.Unlock()
+
+	ds, err := json.Marshal(driverState{Pid: pid, StartTicks: ticks, BootID: bootID()})
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: encoding state: %w", err)
+	}
+	d.logger.Debug("task started", "task", cfg.ID, "pid", pid)
+	return &drivers.TaskHandle{
+		Version: handleVersion, Driver: Name, Config: cfg, DriverState: ds, StartedAt: startedAt,
+	}, nil
+}
+
+// openOutput opens a log FIFO read-write: the task then holds a reader of
+// its own pipe and never gets SIGPIPE while the client's collector is away
+// (e.g. during an agent restart). The fd stays in blocking mode, which the
+// task inherits. An empty path discards output.
+func openOutput(path string) (*os.File, error) {
+	if path == "" {
+		path = os.DevNull
+	}
+	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// mergeEnv layers the task's variables over the agent's environment, as
+// Nomad does for raw_exec, and sorts the result for reproducibility.
+func mergeEnv(base []string, task map[string]string) []string {
+	m := make(map[string]string, len(base)+len(task))
+	for _, kv := range base {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	for k, v := range task {
+		m[k] = v
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func lookupEnv(env []string, key string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// resolveCommand finds the executable: absolute paths as given, relative
+// paths with a slash inside the task dir, bare names in the task's local/
+// dir, the task dir, then the task's PATH.
+func resolveCommand(cmd, taskDir, pathEnv string) (string, error) {
+	if filepath.IsAbs(cmd) {
+		return cmd, nil
+	}
+	if strings.Contains(cmd, "/") {
+		return filepath.Join(taskDir, cmd), nil
+	}
+	cands := []string{}
+	if taskDir != "" {
+		cands = append(cands, filepath.Join(taskDir, "local", cmd), filepath.Join(taskDir, cmd))
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		cands = append(cands, filepath.Join(dir, cmd))
+	}
+	for _, c := range cands {
+		if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in task dir or PATH", cmd)
+}
+
+func lookupCredential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("looking up user %q: %w", name, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("user %q has non-numeric uid %q", name, u.Uid)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("user %q has non-numeric gid %q", name, u.Gid)
+	}
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	if gids, err := u.GroupIds(); err == nil {
+		for _, g := range gids {
+			if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+				cred.Groups = append(cred.Groups, uint32(n))
+			}
+		}
+	}
+	return cred, nil
+}
