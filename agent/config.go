@@ -156,9 +156,13 @@ func (c *Config) LoadFile(path string) error {
 		return fmt.Errorf("decoding agent config: %s", diags.Error())
 	}
 	if fc.Remain != nil {
-		attrs, _ := fc.Remain.JustAttributes()
+		attrs, diags := fc.Remain.JustAttributes()
 		for name, a := range attrs {
 			return fmt.Errorf("%s: agent config setting %q is not supported by orch", a.Range.String(), name)
+		}
+		if diags.HasErrors() {
+			// A block orch does not know, e.g. acl {} or telemetry {}.
+			return fmt.Errorf("agent config: %s (not supported by orch)", diags.Error())
 		}
 	}
 	setStr(&c.DataDir, fc.DataDir)

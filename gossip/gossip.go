@@ -76,6 +76,11 @@ type Pool struct {
 	mu   sync.Mutex
 	tags []byte
 	subs []*subscriber
+	// members is this agent's view of the pool, copied from memberlist's
+	// callbacks: memberlist mutates the nodes Members() returns without
+	// holding a lock the caller could take, so reading them races.
+	members map[string]Member
+	self    string
 }
 
 // New starts gossip on cfg.BindAddr:cfg.Port.
@@ -83,7 +88,7 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Pool{logger: cfg.Logger.With("component", "gossip")}
+	p := &Pool{logger: cfg.Logger.With("component", "gossip"), members: map[string]Member{}, self: cfg.Name}
 	tags, err := encodeTags(cfg.Tags)
 	if err != nil {
 		return nil, err
@@ -94,6 +99,11 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Fast {
 		mc = memberlist.DefaultLocalConfig()
 	}
+	// Small pools rarely produce the peer confirmations memberlist waits
+	// for before declaring a suspect dead, so the maximum suspicion time
+	// is what a dead client costs; cap it near the minimum so a dead node
+	// is noticed in seconds (LAN: 4-8 s), not tens of seconds.
+	mc.SuspicionMaxTimeoutMult = 2
 	mc.Name = cfg.Name
 	mc.BindAddr = cfg.BindAddr
 	mc.BindPort = cfg.Port
@@ -128,16 +138,21 @@ func (p *Pool) Join(addrs []string) (int, error) {
 
 // Members returns every member this agent knows of, alive or not.
 func (p *Pool) Members() []Member {
-	nodes := p.ml.Members()
-	out := make([]Member, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, toMember(n))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Member, 0, len(p.members))
+	for _, m := range p.members {
+		out = append(out, m)
 	}
 	return out
 }
 
 // LocalMember returns this agent's own entry.
-func (p *Pool) LocalMember() Member { return toMember(p.ml.LocalNode()) }
+func (p *Pool) LocalMember() Member {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.members[p.self]
+}
 
 // SetTags replaces this agent's tags and gossips the change.
 func (p *Pool) SetTags(tags map[string]string) error {
@@ -161,8 +176,20 @@ func (p *Pool) Subscribe() <-chan Event {
 	return s.out
 }
 
+// tagLeaving marks an agent that is leaving on purpose. memberlist's
+// callbacks do not say reliably whether a member left or failed, so the
+// leaving agent gossips its intent first.
+const tagLeaving = "leaving"
+
 // Leave announces a graceful departure, then stops gossip.
 func (p *Pool) Leave(timeout time.Duration) error {
+	p.mu.Lock()
+	tags := decodeTags(p.tags)
+	p.mu.Unlock()
+	tags[tagLeaving] = "1"
+	if err := p.SetTags(tags); err != nil {
+		p.logger.Warn("announcing departure", "error", err)
+	}
 	if err := p.ml.Leave(timeout); err != nil {
 		p.logger.Warn("leaving gossip pool", "error", err)
 	}
@@ -184,20 +211,21 @@ func (p *Pool) Shutdown() error {
 func (p *Pool) publish(e Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.members[e.Member.Name] = e.Member
 	for _, s := range p.subs {
 		s.push(e)
 	}
 }
 
 func toMember(n *memberlist.Node) Member {
+	// Called from memberlist's callbacks, which hold its node lock, so
+	// the fields are read consistently and copied out.
 	m := Member{Name: n.Name, Addr: n.Addr.String(), Port: n.Port, Tags: decodeTags(n.Meta)}
-	switch n.State {
-	case memberlist.StateAlive, memberlist.StateSuspect:
-		m.Status = StatusAlive
-	case memberlist.StateLeft:
-		m.Status = StatusLeft
-	default:
-		m.Status = StatusFailed
+	// Node.State is not kept current by memberlist; callers set the status
+	// from the callback that delivered the node.
+	m.Status = StatusAlive
+	if m.Tags[tagLeaving] != "" {
+		m.Status = StatusLeaving
 	}
 	return m
 }
@@ -245,11 +273,17 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 }
 
 func (e *events) NotifyLeave(n *memberlist.Node) {
-	t := EventFailed
-	if n.State == memberlist.StateLeft {
-		t = EventLeave
+	p := (*Pool)(e)
+	m := toMember(n)
+	p.mu.Lock()
+	prev, known := p.members[m.Name]
+	p.mu.Unlock()
+	t, status := EventFailed, StatusFailed
+	if m.Tags[tagLeaving] != "" || (known && prev.Tags[tagLeaving] != "") {
+		t, status = EventLeave, StatusLeft
 	}
-	(*Pool)(e).publish(Event{Type: t, Member: toMember(n)})
+	m.Status = status
+	p.publish(Event{Type: t, Member: m})
 }
 
 func (e *events) NotifyUpdate(n *memberlist.Node) {

@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "agent.hcl")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadFileReadsNomadAgentConfig(t *testing.T) {
+	p := writeConfig(t, `
+data_dir   = "/var/lib/orch"
+bind_addr  = "127.0.0.9"
+datacenter = "east"
+name       = "n9"
+ports {
+  http = 5646
+  serf = 5648
+}
+server {
+  enabled          = true
+  bootstrap_expect = 3
+  server_join {
+    retry_join = ["127.0.0.10"]
+  }
+}
+client {
+  enabled = true
+  servers = ["127.0.0.10"]
+  meta = { rack = "r1" }
+  options = { "driver.allowlist" = "raw_exec,docker" }
+}
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+`)
+	c := DefaultConfig()
+	if err := c.LoadFile(p); err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/var/lib/orch" || c.BindAddr != "127.0.0.9" || c.Datacenter != "east" || c.NodeName != "n9" {
+		t.Fatalf("top-level settings: %+v", c)
+	}
+	if c.HTTPPort != 5646 || c.SerfPort != 5648 || c.RPCPort != DefaultRPCPort {
+		t.Fatalf("ports: %d %d %d", c.HTTPPort, c.RPCPort, c.SerfPort)
+	}
+	if !c.Server || c.BootstrapExpect != 3 || len(c.Join) != 1 || !c.Client || len(c.Servers) != 1 {
+		t.Fatalf("server/client: %+v", c)
+	}
+	if c.Meta["rack"] != "r1" || c.Options["driver.allowlist"] != "raw_exec,docker" {
+		t.Fatalf("meta/options: %v %v", c.Meta, c.Options)
+	}
+	if !c.RawExecEnabled() {
+		t.Fatal("raw_exec plugin config did not enable raw_exec")
+	}
+}
+
+func TestRawExecOffByDefaultOutsideDev(t *testing.T) {
+	c := DefaultConfig()
+	if c.RawExecEnabled() {
+		t.Fatal("raw_exec enabled without configuration")
+	}
+	c.Dev = true
+	if !c.RawExecEnabled() {
+		t.Fatal("raw_exec disabled in dev mode")
+	}
+}
+
+func TestLoadFileErrorsCarryPositions(t *testing.T) {
+	for name, tc := range map[string]struct{ body, want string }{
+		"unknown setting": {"data_dir = \"/x\"\nacl_enabled = true\n", "agent.hcl:2,1"},
+		"syntax":          {"server {\n  enabled = \n}\n", "agent.hcl:2"},
+		"unknown block":   {"data_dir = \"/x\"\ntelemetry {\n  x = 1\n}\n", "agent.hcl:2"},
+		"wrong type":      {"ports {\n  http = \"x\"\n}\n", "agent.hcl:2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := DefaultConfig().LoadFile(writeConfig(t, tc.body))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v does not contain %q", err, tc.want)
+			}
+		})
+	}
+	if err := DefaultConfig().LoadFile("/nonexistent/agent.hcl"); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
