@@ -94,7 +94,6 @@ type fileConfig struct {
 	Server     *serverBlock   `hcl:"server,block"`
 	Client     *clientBlock   `hcl:"client,block"`
 	Plugins    []*pluginBlock `hcl:"plugin,block"`
-	Remain     hcl.Body       `hcl:",remain"`
 }
 
 type portsBlock struct {
@@ -133,8 +132,9 @@ type pluginConfig struct {
 }
 
 // LoadFile merges an HCL agent configuration file into c. Settings orch
-// does not have are reported as errors with their position rather than
-// ignored, so a typo never silently does nothing.
+// does not have are errors with their position (the decoder rejects
+// unknown arguments and blocks at every level), so a typo or an
+// unsupported Nomad setting never silently does nothing.
 func (c *Config) LoadFile(path string) error {
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -154,16 +154,6 @@ func (c *Config) LoadFile(path string) error {
 	var fc fileConfig
 	if diags := gohcl.DecodeBody(f.Body, nil, &fc); diags.HasErrors() {
 		return fmt.Errorf("decoding agent config: %s", diags.Error())
-	}
-	if fc.Remain != nil {
-		attrs, diags := fc.Remain.JustAttributes()
-		for name, a := range attrs {
-			return fmt.Errorf("%s: agent config setting %q is not supported by orch", a.Range.String(), name)
-		}
-		if diags.HasErrors() {
-			// A block orch does not know, e.g. acl {} or telemetry {}.
-			return fmt.Errorf("agent config: %s (not supported by orch)", diags.Error())
-		}
 	}
 	setStr(&c.DataDir, fc.DataDir)
 	setStr(&c.BindAddr, fc.BindAddr)
