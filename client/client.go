@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +63,7 @@ type Client struct {
 	updater   *updater
 	drivers   map[string]drivers.Driver
 	nodeID    string
+	ports     *portAllocator
 
 	mu      sync.RWMutex
 	node    *structs.Node
@@ -96,10 +99,13 @@ func New(cfg Config) (*Client, error) {
 		cfg.NodePool = structs.DefaultNodePool
 	}
 	if cfg.MinDynamicPort == 0 {
-		cfg.MinDynamicPort = 20000
+		cfg.MinDynamicPort = optionInt(cfg.Options, "min_dynamic_port", 20000)
 	}
 	if cfg.MaxDynamicPort == 0 {
-		cfg.MaxDynamicPort = 32000
+		cfg.MaxDynamicPort = optionInt(cfg.Options, "max_dynamic_port", 32000)
+	}
+	if cfg.MinDynamicPort < 1 || cfg.MaxDynamicPort > 65535 || cfg.MinDynamicPort > cfg.MaxDynamicPort {
+		return nil, fmt.Errorf("client: invalid dynamic port range [%d, %d]", cfg.MinDynamicPort, cfg.MaxDynamicPort)
 	}
 	if cfg.RegisterInterval <= 0 {
 		cfg.RegisterInterval = 30 * time.Second
@@ -140,6 +146,15 @@ func New(cfg Config) (*Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c.node = c.buildNode(ctx)
+	assigned, err := db.Ports()
+	if err != nil {
+		c.logger.Warn("loading port assignments", "error", err)
+	}
+	ip := ""
+	if nets := c.node.NodeResources.Networks; len(nets) > 0 {
+		ip = nets[0].IP
+	}
+	c.ports = newPortAllocator(cfg.MinDynamicPort, cfg.MaxDynamicPort, ip, db, assigned)
 	return c, nil
 }
 
@@ -258,6 +273,19 @@ func (c *Client) fingerprintDrivers(ctx context.Context) map[string]*structs.Dri
 		out[name] = info
 	}
 	return out
+}
+
+// optionInt reads an integer client option, def when absent or malformed.
+func optionInt(opts map[string]string, key string, def int) int {
+	v, ok := opts[key]
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return def
+	}
+	return n
 }
 
 func copyMap(m map[string]string) map[string]string {

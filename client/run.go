@@ -61,6 +61,15 @@ func (c *Client) restore(ctx context.Context) {
 }
 
 func (c *Client) startRunner(ctx context.Context, a *structs.Allocation, restored map[string]*state.TaskLocal) {
+	ports, err := c.ports.Assign(a)
+	if err != nil {
+		c.logger.Error("cannot assign ports", "alloc", a.ID, "error", err)
+		u := &structs.Allocation{ID: a.ID, ClientStatus: structs.AllocClientStatusFailed,
+			ClientDescription: "Failed to assign ports: " + err.Error()}
+		c.updater.enqueue(u)
+		return
+	}
+	a = withPorts(a, ports)
 	r, err := allocrunner.New(allocrunner.Config{
 		Alloc: a, AllocRoot: c.allocRoot, Drivers: c.drivers, NodeInfo: c.nodeInfo(),
 		DB: c.db, Logger: c.cfg.Logger, OnUpdate: c.updater.enqueue, Restored: restored,
@@ -69,13 +78,25 @@ func (c *Client) startRunner(ctx context.Context, a *structs.Allocation, restore
 		c.logger.Error("cannot run allocation", "alloc", a.ID, "error", err)
 		u := &structs.Allocation{ID: a.ID, ClientStatus: structs.AllocClientStatusFailed, ClientDescription: err.Error()}
 		c.updater.enqueue(u)
+		if rerr := c.ports.Release(a.ID); rerr != nil {
+			c.logger.Warn("releasing ports", "alloc", a.ID, "error", rerr)
+		}
 		return
 	}
 	c.mu.Lock()
 	c.runners[a.ID] = r
 	c.seen[a.ID] = versionOf(a)
 	c.mu.Unlock()
-	go r.Run(ctx)
+	go func() {
+		r.Run(ctx)
+		// Run returning while ctx lives means every task is dead: the
+		// ports are free. On shutdown they stay held for the next client.
+		if ctx.Err() == nil {
+			if err := c.ports.Release(a.ID); err != nil {
+				c.logger.Warn("releasing ports", "alloc", a.ID, "error", err)
+			}
+		}
+	}()
 }
 
 func versionOf(a *structs.Allocation) allocVersion {
@@ -269,6 +290,11 @@ func (c *Client) reconcile(ctx context.Context, allocs []*structs.Allocation) {
 			c.mu.Lock()
 			c.seen[a.ID] = v
 			c.mu.Unlock()
+			// Only re-apply the assignment: a finished alloc already
+			// released its ports and must not take new ones.
+			if ports, ok := c.ports.Lookup(a.ID); ok {
+				a = withPorts(a, ports)
+			}
 			r.Update(a)
 		}
 	}

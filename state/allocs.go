@@ -228,7 +228,9 @@ func (t *WriteTxn) StopAllocs(stops []*structs.Allocation, now int64) error {
 }
 
 // UpdateAllocsFromClient applies client reports: only ClientStatus,
-// ClientDescription and TaskStates are taken from each update, and
+// ClientDescription, TaskStates and, from AllocatedResources, the
+// Shared.Ports and Shared.Networks sub-fields are taken from each update
+// (the client assigns dynamic host ports, so it is their source of truth);
 // ModifyTime is set to now. Unknown allocation IDs are skipped.
 func (t *WriteTxn) UpdateAllocsFromClient(updates []*structs.Allocation, now int64) error {
 	for _, u := range updates {
@@ -249,6 +251,18 @@ func (t *WriteTxn) UpdateAllocsFromClient(updates []*structs.Allocation, now int
 		a.ClientDescription = u.ClientDescription
 		if u.TaskStates != nil {
 			a.TaskStates = u.TaskStates
+		}
+		if ur := u.AllocatedResources; ur != nil && len(ur.Shared.Ports) > 0 {
+			// Copy: the stored resources are shared with older snapshots.
+			var res structs.AllocatedResources
+			if a.AllocatedResources != nil {
+				res = *a.AllocatedResources
+			}
+			res.Shared.Ports = append([]structs.AllocatedPort(nil), ur.Shared.Ports...)
+			if len(ur.Shared.Networks) > 0 {
+				res.Shared.Networks = ur.Shared.Networks
+			}
+			a.AllocatedResources = &res
 		}
 		a.ModifyTime = now
 		a.ModifyIndex = t.index

@@ -247,6 +247,12 @@ func (ar *AllocRunner) clientUpdate() *structs.Allocation {
 		TaskGroup: ar.alloc.TaskGroup, EvalID: ar.alloc.EvalID,
 		ClientStatus: ar.status, ClientDescription: ar.desc,
 	}
+	// The client chose the dynamic ports; the servers learn them here.
+	if res := ar.alloc.AllocatedResources; res != nil && len(res.Shared.Ports) > 0 {
+		a.AllocatedResources = &structs.AllocatedResources{Shared: structs.AllocatedSharedResources{
+			Ports: res.Shared.Ports, Networks: res.Shared.Networks,
+		}}
+	}
 	ar.mu.Unlock()
 	a.TaskStates = ar.taskStates()
 	return a

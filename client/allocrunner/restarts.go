@@ -81,3 +81,10 @@ func (r *RestartTracker) jittered(d time.Duration) time.Duration {
 	}
 	return d + time.Duration(r.jitter()*0.25*float64(d))
 }
+
+// Window returns the tracker's progress through its policy interval, to
+// persist across agent restarts.
+func (r *RestartTracker) Window() (count int, start time.Time) { return r.count, r.windowStart }
+
+// SetWindow restores progress saved with Window.
+func (r *RestartTracker) SetWindow(count int, start time.Time) { r.count, r.windowStart = count, start }

@@ -55,6 +55,8 @@ type TaskRunner struct {
 	mu     sync.Mutex
 	state  *structs.TaskState
 	handle *drivers.TaskHandle
+	// window mirrors the restart tracker's progress for persistence.
+	window *state.RestartWindow
 
 	stdout, stderr *logs.Collector
 	rotators       []*logs.Rotator
@@ -86,6 +88,10 @@ func NewTaskRunner(cfg TaskRunnerConfig) *TaskRunner {
 			tr.state = copyTaskState(r.State)
 		}
 		tr.handle = r.Handle
+		if w := r.Restart; w != nil {
+			tr.tracker.SetWindow(w.Count, w.WindowStart)
+			tr.window = &state.RestartWindow{Count: w.Count, WindowStart: w.WindowStart}
+		}
 	} else {
 		tr.appendEvent(&structs.TaskEvent{Type: structs.TaskReceived, DisplayMessage: "Task received by client"})
 	}
@@ -172,7 +178,7 @@ func (tr *TaskRunner) persist() {
 		return
 	}
 	tr.mu.Lock()
-	tl := &state.TaskLocal{Handle: tr.handle, State: copyTaskState(tr.state)}
+	tl := &state.TaskLocal{Handle: tr.handle, State: copyTaskState(tr.state), Restart: tr.window}
 	tr.mu.Unlock()
 	if err := tr.cfg.DB.PutTask(tr.cfg.Alloc.ID, tr.cfg.Task.Name, tl); err != nil {
 		tr.logger.Error("persisting task state", "error", err)
@@ -231,6 +237,10 @@ func (tr *TaskRunner) Run(ctx context.Context) {
 	for {
 		if res != nil || startErr != nil {
 			d := tr.tracker.Next(res, startErr, time.Now())
+			n, ws := tr.tracker.Window()
+			tr.mu.Lock()
+			tr.window = &state.RestartWindow{Count: n, WindowStart: ws}
+			tr.mu.Unlock()
 			if !d.Restart {
 				if d.Failed {
 					tr.markDead(true, &structs.TaskEvent{Type: structs.TaskNotRestarting, FailsTask: true,

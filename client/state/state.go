@@ -26,6 +26,7 @@ import (
 var (
 	bucketNode   = []byte("node")
 	bucketAllocs = []byte("allocs")
+	bucketPorts  = []byte("ports")
 	keyNodeID    = []byte("id")
 	keyAlloc     = []byte("alloc")
 	taskPrefix   = "task:"
@@ -37,6 +38,15 @@ type TaskLocal struct {
 	// or waiting out a restart delay).
 	Handle *drivers.TaskHandle `json:"Handle"`
 	State  *structs.TaskState  `json:"State"`
+	// Restart is the restart tracker's window, so that a restarted agent
+	// keeps counting attempts against the task's restart policy.
+	Restart *RestartWindow `json:"Restart,omitempty"`
+}
+
+// RestartWindow is a restart tracker's progress through its policy interval.
+type RestartWindow struct {
+	Count       int       `json:"Count"`
+	WindowStart time.Time `json:"WindowStart"`
 }
 
 // AllocLocal is one persisted allocation with its tasks.
@@ -72,7 +82,7 @@ func Open(path string) (*DB, error) {
 		}
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketNode, bucketAllocs} {
+		for _, b := range [][]byte{bucketNode, bucketAllocs, bucketPorts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -77,7 +77,9 @@ func Build(ni NodeInfo, alloc *structs.Allocation, task *structs.Task, dirs Dirs
 	nomad["SECRETS_DIR"] = dirs.SecretsDir
 
 	addResources(nomad, alloc, task)
-	addPorts(nomad, alloc, task.Name)
+	// Only docker maps host ports onto other ports inside the task's
+	// network namespace; every other driver's task binds the host port.
+	addPorts(nomad, alloc, task.Name, task.Driver == "docker")
 
 	// Meta: job < group < task, each key under its cleaned name and upper-cased.
 	meta := map[string]string{}
@@ -157,20 +159,26 @@ func addResources(nomad map[string]string, alloc *structs.Allocation, task *stru
 	}
 }
 
-// addPorts exposes each port label as NOMAD_{IP,PORT,ADDR,HOST_IP,
-// HOST_PORT,HOST_ADDR}_<label>. NOMAD_PORT is the port the task binds: the
-// mapped `to` port when set, the host port otherwise.
-func addPorts(nomad map[string]string, alloc *structs.Allocation, task string) {
+// addPorts exposes each port label as NOMAD_{IP,PORT,ADDR,ALLOC_PORT,
+// HOST_IP,HOST_PORT,HOST_ADDR}_<label>. NOMAD_PORT is the port the task
+// binds: the mapped `to` port for a driver that maps ports (docker), the
+// host port otherwise. NOMAD_ALLOC_PORT is the port inside the allocation's
+// network, `to` (which defaults to the host port).
+func addPorts(nomad map[string]string, alloc *structs.Allocation, task string, mapped bool) {
 	add := func(label, ip string, value, to int) {
 		l := cleanName(label)
+		if to <= 0 {
+			to = value
+		}
 		port := value
-		if to > 0 {
+		if mapped {
 			port = to
 		}
 		hp := strconv.Itoa(value)
 		nomad["IP_"+l] = ip
 		nomad["PORT_"+l] = strconv.Itoa(port)
 		nomad["ADDR_"+l] = net.JoinHostPort(ip, strconv.Itoa(port))
+		nomad["ALLOC_PORT_"+l] = strconv.Itoa(to)
 		nomad["HOST_IP_"+l] = ip
 		nomad["HOST_PORT_"+l] = hp
 		nomad["HOST_ADDR_"+l] = net.JoinHostPort(ip, hp)
@@ -181,13 +189,17 @@ func addPorts(nomad map[string]string, alloc *structs.Allocation, task string) {
 	}
 	for _, nw := range ar.Shared.Networks {
 		for _, p := range append(append([]structs.Port{}, nw.ReservedPorts...), nw.DynamicPorts...) {
-			add(p.Label, nw.IP, p.Value, p.To)
+			if p.Value > 0 {
+				add(p.Label, nw.IP, p.Value, p.To)
+			}
 		}
 	}
 	if tr := ar.Tasks[task]; tr != nil {
 		for _, nw := range tr.Networks {
 			for _, p := range append(append([]structs.Port{}, nw.ReservedPorts...), nw.DynamicPorts...) {
-				add(p.Label, nw.IP, p.Value, p.To)
+				if p.Value > 0 {
+					add(p.Label, nw.IP, p.Value, p.To)
+				}
 			}
 		}
 	}

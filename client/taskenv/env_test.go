@@ -47,6 +47,7 @@ func fixture() (NodeInfo, *structs.Allocation, *structs.Task) {
 
 func TestBuild(t *testing.T) {
 	ni, alloc, task := fixture()
+	task.Driver = "docker"
 	env := Build(ni, alloc, task, Dirs{AllocDir: "/d/alloc", TaskDir: "/d/web/local", SecretsDir: "/d/web/secrets", TmpDir: "/d/web/tmp"})
 	want := map[string]string{
 		"NOMAD_ALLOC_ID":         "0123456789-abcdef",
@@ -77,6 +78,8 @@ func TestBuild(t *testing.T) {
 		"NOMAD_ADDR_http":        "10.0.0.5:8080",
 		"NOMAD_HOST_ADDR_http":   "10.0.0.5:23456",
 		"NOMAD_PORT_db_port":     "23457",
+		"NOMAD_ALLOC_PORT_http":  "8080",
+		"ORCH_PORT_http":         "8080",
 		"ORCH_ALLOC_INDEX":       "3",
 		"ORCH_TASK_DIR":          "/d/web/local",
 		"ORCH_META_team":         "infra",
@@ -149,5 +152,23 @@ func TestReplace(t *testing.T) {
 	}
 	if cfg["command"] != "/bin/${NOMAD_TASK_NAME}" {
 		t.Fatal("ReplaceConfig mutated its input")
+	}
+}
+
+// TestPortsForHostDrivers: a task that is not port-mapped binds the host
+// port, whatever `to` says; NOMAD_ALLOC_PORT still carries `to`.
+func TestPortsForHostDrivers(t *testing.T) {
+	ni, alloc, task := fixture()
+	task.Driver = "raw_exec"
+	got := Build(ni, alloc, task, IsolatedDirs).Map()
+	want := map[string]string{
+		"NOMAD_PORT_http": "23456", "NOMAD_HOST_PORT_http": "23456", "NOMAD_ADDR_http": "10.0.0.5:23456",
+		"NOMAD_ALLOC_PORT_http": "8080", "NOMAD_IP_http": "10.0.0.5", "ORCH_PORT_http": "23456",
+		"NOMAD_PORT_db_port": "23457", "NOMAD_ALLOC_PORT_db_port": "23457", "ORCH_ADDR_db_port": "10.0.0.5:23457",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
 	}
 }

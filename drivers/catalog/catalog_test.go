@@ -57,3 +57,28 @@ func TestConfigOptions(t *testing.T) {
 		t.Fatal("String misread options")
 	}
 }
+
+func TestSpecsAndValidateConfig(t *testing.T) {
+	specs := Specs()
+	for _, n := range []string{"raw_exec", "exec", "docker", "java"} {
+		if specs[n] == nil || Spec(n) == nil {
+			t.Errorf("no schema for %s", n)
+		}
+	}
+	if Spec("nope") != nil {
+		t.Fatal("schema for unknown driver")
+	}
+	if ok, err := ValidateConfig("raw_exec", map[string]any{"command": "/bin/true"}); !ok || err != nil {
+		t.Fatalf("valid raw_exec config: %v %v", ok, err)
+	}
+	if ok, err := ValidateConfig("docker", map[string]any{"imagee": "x"}); !ok || err == nil {
+		t.Fatalf("bad docker config accepted: %v", ok)
+	}
+	// Privileges are left to the client that runs the task.
+	if _, err := ValidateConfig("docker", map[string]any{"image": "x", "privileged": true}); err != nil {
+		t.Fatalf("privileged rejected at validation: %v", err)
+	}
+	if ok, _ := ValidateConfig("bogus", nil); ok {
+		t.Fatal("unknown driver reported as known")
+	}
+}

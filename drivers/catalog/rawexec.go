@@ -12,6 +12,6 @@ var RawExec = Factory{
 	Name: rawexec.Name,
 	New: func(c Config) (drivers.Driver, error) {
 		on := c.Bool("driver.raw_exec.enable", false) || c.Bool("driver.raw_exec.enabled", false)
-		return rawexec.New(rawexec.Config{Enabled: on, Logger: c.Logger}), nil
+		return rawexec.New(rawexec.Config{Enabled: on, Logger: c.Logger, StateDir: c.StateDir(rawexec.Name)}), nil
 	},
 }

@@ -2,9 +2,14 @@
 // process with the agent's privileges and no isolation. Each task gets its own
 // process group so that stopping it reaches every process it spawned.
 //
-// Because the driver runs no helper process per task, a task re-attached after
-// a client restart is no longer a child of the agent and its exit status
-// cannot be reaped: Wait then reports ExitResult{Err: ErrExitStatusUnknown}.
+// Each task runs under a tiny supervising shim (drivers/exec/isolation/shim,
+// C code that never starts the Go runtime): the shim is the task's parent,
+// leads its process group, forwards signals to the group and writes the
+// task's exit status to a file in the task's state dir before exiting with
+// the same code. A client restarted while a task runs re-attaches by watching
+// the shim's pid and reads the real exit status from that file, also for a
+// task that ended while the agent was down. Handles from before the shim
+// (no state dir) still report ErrExitStatusUnknown.
 package rawexec
 
 import (
@@ -12,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -35,12 +42,16 @@ type Config struct {
 	// agent's privileges, so it is off unless the operator asks for it.
 	Enabled bool
 	Logger  *slog.Logger
+	// StateDir holds one directory per task with the shim's exit status
+	// file (<data-dir>/drivers/raw_exec); default <tmp>/orch-raw_exec.
+	StateDir string
 }
 
 // Driver implements drivers.Driver for raw_exec.
 type Driver struct {
-	cfg    Config
-	logger *slog.Logger
+	cfg       Config
+	logger    *slog.Logger
+	stateRoot string
 
 	mu    sync.Mutex
 	tasks map[string]*task
@@ -54,7 +65,11 @@ func New(cfg Config) *Driver {
 	if l == nil {
 		l = slog.Default()
 	}
-	return &Driver{cfg: cfg, logger: l.With("driver", Name), tasks: make(map[string]*task)}
+	root := cfg.StateDir
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "orch-raw_exec")
+	}
+	return &Driver{cfg: cfg, logger: l.With("driver", Name), stateRoot: root, tasks: make(map[string]*task)}
 }
 
 // Name implements drivers.Driver.

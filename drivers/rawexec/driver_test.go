@@ -398,8 +398,8 @@ func TestRecoverInFreshDriver(t *testing.T) {
 		t.Fatalf("Stop of recovered task: %v", err)
 	}
 	res := waitExit(t, d2, cfg.ID, 2*time.Second)
-	if !errors.Is(res.Err, ErrExitStatusUnknown) {
-		t.Fatalf("recovered exit %+v, want unknown status", res)
+	if res.Err != nil || res.Signal != int(syscall.SIGTERM) || res.ExitCode != 128+int(syscall.SIGTERM) {
+		t.Fatalf("recovered exit %+v, want the shim's record of SIGTERM", res)
 	}
 	// The real parent still learns the truth.
 	if res := waitExit(t, d1, cfg.ID, 2*time.Second); res.Signal != int(syscall.SIGTERM) {
@@ -412,6 +412,14 @@ func TestRecoverRejectsGoneOrReusedPid(t *testing.T) {
 	cfg := newTaskConfig(t, `exit 0`)
 	h := startTask(t, d1, cfg)
 	waitExit(t, d1, cfg.ID, 5*time.Second)
+	var st driverState
+	if err := json.Unmarshal(h.DriverState, &st); err != nil {
+		t.Fatal(err)
+	}
+	// Without the shim's record an exited task is gone for good.
+	if err := os.Remove(filepath.Join(st.StateDir, statusFileName)); err != nil {
+		t.Fatal(err)
+	}
 	d2 := New(Config{Enabled: true})
 	if err := d2.Recover(context.Background(), h); !errors.Is(err, drivers.ErrTaskNotFound) {
 		t.Fatalf("Recover of exited task: %v", err)

@@ -47,7 +47,7 @@ func (d *Driver) Stop(taskID string, timeout time.Duration, signal string) error
 	if t.exited() {
 		return nil
 	}
-	if err := t.signalGroup(sig); err != nil {
+	if err := t.signalTree(sig); err != nil {
 		return fmt.Errorf("raw_exec: signalling task %q: %w", taskID, err)
 	}
 	timer := time.NewTimer(timeout)
@@ -61,6 +61,7 @@ func (d *Driver) Stop(taskID string, timeout time.Duration, signal string) error
 }
 
 func (d *Driver) kill(t *task) error {
+	t.sigkilled.Store(true)
 	if err := t.signalGroup(syscall.SIGKILL); err != nil {
 		return fmt.Errorf("raw_exec: killing task %q: %w", t.id, err)
 	}
@@ -113,6 +114,11 @@ func (d *Driver) Destroy(taskID string, force bool) error {
 		t.pidfd = nil
 	}
 	t.mu.Unlock()
+	if t.stateDir != "" {
+		if err := os.RemoveAll(t.stateDir); err != nil {
+			d.logger.Warn("removing task state dir", "task", taskID, "error", err)
+		}
+	}
 	d.mu.Lock()
 	if d.tasks[taskID] == t {
 		delete(d.tasks, taskID)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -47,10 +48,21 @@ func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
 	if b := bootID(); ds.BootID != "" && b != "" && b != ds.BootID {
 		return fmt.Errorf("raw_exec: recover %q: host rebooted: %w", id, drivers.ErrTaskNotFound)
 	}
+	t := newTask(id, h.Config.Name, ds.Pid, ds.StartTicks, h.StartedAt, false)
+	if ds.StateDir != "" {
+		t.shim, t.stateDir, t.statusPath = true, ds.StateDir, filepath.Join(ds.StateDir, statusFileName)
+	}
 	if !sameProcess(ds.Pid, ds.StartTicks) {
+		// The task ended while no agent watched: its shim left the exit.
+		if res, ok := readStatus(t.statusPath); t.shim && ok {
+			t.finish(res)
+			d.mu.Lock()
+			d.tasks[id] = t
+			d.mu.Unlock()
+			return nil
+		}
 		return fmt.Errorf("raw_exec: recover %q: pid %d is gone: %w", id, ds.Pid, drivers.ErrTaskNotFound)
 	}
-	t := newTask(id, h.Config.Name, ds.Pid, ds.StartTicks, h.StartedAt, false)
 	if err := d.watch(t); err != nil {
 		return fmt.Errorf("raw_exec: recover %q: %w", id, err)
 	}
@@ -106,9 +118,18 @@ func (d *Driver) watch(t *task) error {
 			d.pollExit(t)
 			return
 		}
-		t.finish(unknownExit())
+		t.finish(t.exitAfterWatch())
 	}()
 	return nil
+}
+
+// exitAfterWatch is the exit of a re-attached task: the shim's record when
+// there is one.
+func (t *task) exitAfterWatch() *drivers.ExitResult {
+	if t.shim {
+		return t.shimExit(unknownExit())
+	}
+	return unknownExit()
 }
 
 func (d *Driver) pollExit(t *task) {
@@ -119,7 +140,7 @@ func (d *Driver) pollExit(t *task) {
 			return
 		}
 		if !sameProcess(t.pid, t.startTicks) {
-			t.finish(unknownExit())
+			t.finish(t.exitAfterWatch())
 			return
 		}
 	}

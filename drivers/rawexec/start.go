@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/exec/isolation/shim"
 )
 
 // handleVersion is the DriverState format version.
@@ -23,9 +24,12 @@ const handleVersion = 1
 
 // driverState is what a TaskHandle carries to find the process again.
 type driverState struct {
+	// Pid is the shim's pid when StateDir is set (it leads the task's
+	// process group), the task's own pid in handles from before the shim.
 	Pid        int    `json:"Pid"`
 	StartTicks uint64 `json:"StartTicks"`
 	BootID     string `json:"BootID"`
+	StateDir   string `json:"StateDir,omitempty"`
 }
 
 // Start implements drivers.Driver.
@@ -71,21 +75,50 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	}
 	defer stderr.Close()
 
+	exe, err := shimExecutable()
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: %w", err)
+	}
+	stateDir := d.taskStateDir(cfg.ID)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("raw_exec: creating task state dir: %w", err)
+	}
+	statusPath := filepath.Join(stateDir, statusFileName)
+	status, err := os.OpenFile(statusPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: creating exit status file: %w", err)
+	}
+	defer status.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: %w", err)
+	}
+	defer errR.Close()
 	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        append([]string{tc.Command}, tc.Args...),
-		Env:         env,
+		Path:        exe,
+		Args:        append([]string{exe, path, tc.Command}, tc.Args...),
+		Env:         append(env, shim.EnvMarker+"="+shim.ModeRaw),
 		Dir:         cfg.TaskDir,
 		Stdout:      stdout,
 		Stderr:      stderr,
 		SysProcAttr: attr,
+		// fd 3: status file, fd 4: unused, fd 5: exec error pipe.
+		ExtraFiles: []*os.File{status, nil, errW},
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	errW.Close()
+	if err != nil {
 		return nil, fmt.Errorf("raw_exec: starting %s: %w", tc.Command, err)
 	}
 	startedAt := time.Now()
 	pid := cmd.Process.Pid
 	st, err := readProcStat(pid)
+	// Blocks until the shim's child has executed the command or failed to.
+	if errno := readExecErrno(errR); errno != 0 {
+		_ = cmd.Wait()
+		_ = os.RemoveAll(stateDir)
+		return nil, fmt.Errorf("raw_exec: executing %s: %w", path, errno)
+	}
 	var ticks uint64
 	if err == nil {
 		ticks = st.StartTicks
@@ -95,15 +128,16 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		d.logger.Warn("reading start time of new task", "task", cfg.ID, "pid", pid, "error", err)
 	}
 	t := newTask(cfg.ID, cfg.Name, pid, ticks, startedAt, true)
+	t.shim, t.stateDir, t.statusPath = true, stateDir, statusPath
 	go func() {
 		err := cmd.Wait()
-		t.finish(exitResultFromState(cmd.ProcessState, err))
+		t.finish(t.shimExit(exitResultFromState(cmd.ProcessState, err)))
 	}()
 	d.mu.Lock()
 	d.tasks[cfg.ID] = t
 	d.mu.Unlock()
 
-	ds, err := json.Marshal(driverState{Pid: pid, StartTicks: ticks, BootID: bootID()})
+	ds, err := json.Marshal(driverState{Pid: pid, StartTicks: ticks, BootID: bootID(), StateDir: stateDir})
 	if err != nil {
 		return nil, fmt.Errorf("raw_exec: encoding state: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +20,14 @@ type task struct {
 	startedAt  time.Time
 	// child is false for a re-attached task, whose exit cannot be reaped.
 	child bool
+	// shim is set when pid is the task's supervising shim; statusPath is
+	// then where it records the exit.
+	shim       bool
+	stateDir   string
+	statusPath string
+	// sigkilled is set once the driver SIGKILLed the group: a shim killed
+	// that way records nothing, and the kill is the exit to report.
+	sigkilled atomic.Bool
 
 	done chan struct{} // closed once result is set
 
@@ -83,10 +92,17 @@ func (t *task) signalGroup(sig syscall.Signal) error {
 	return err
 }
 
-// signalLeader signals only the task's main process.
+// signalLeader signals only the task's main process; through a shim,
+// as a queued signal the shim hands to the main process alone.
 func (t *task) signalLeader(sig syscall.Signal) error {
 	if t.exited() {
 		return errors.New("task has exited")
+	}
+	if t.shim {
+		if !sameProcess(t.pid, t.startTicks) {
+			return errors.New("task has exited")
+		}
+		return sigqueue(t.pid, sig)
 	}
 	t.mu.Lock()
 	pidfd := t.pidfd
@@ -118,4 +134,35 @@ func exitResultFromState(ps *os.ProcessState, waitErr error) *drivers.ExitResult
 		return &drivers.ExitResult{ExitCode: 128 + int(ws.Signal()), Signal: int(ws.Signal())}
 	}
 	return &drivers.ExitResult{ExitCode: ws.ExitStatus()}
+}
+
+// signalTree asks the shim to forward sig to the task's whole group, so
+// each process gets it once (a group-wide kill would reach the task twice:
+// directly and forwarded). Without a shim the group is signalled directly.
+func (t *task) signalTree(sig syscall.Signal) error {
+	if !t.shim || sig == syscall.SIGKILL || sig == syscall.SIGSTOP {
+		return t.signalGroup(sig)
+	}
+	if !sameProcess(t.pid, t.startTicks) {
+		// The shim is gone; leftovers of the group still get the signal.
+		return t.signalGroup(sig)
+	}
+	err := syscall.Kill(t.pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// shimExit settles the exit of a shim-supervised task: the shim's record
+// first (it knows the task's real status even when we are not its parent),
+// then our own SIGKILL, then fallback.
+func (t *task) shimExit(fallback *drivers.ExitResult) *drivers.ExitResult {
+	if res, ok := readStatus(t.statusPath); ok {
+		return res
+	}
+	if t.sigkilled.Load() {
+		return &drivers.ExitResult{ExitCode: 128 + int(syscall.SIGKILL), Signal: int(syscall.SIGKILL)}
+	}
+	return fallback
 }
