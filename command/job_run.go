@@ -10,48 +10,49 @@ import (
 	"github.com/orch-project/orch/structs"
 )
 
-const jobRunUsage = "job run [-detach] [-var k=v] [-var-file F] [-output] [-address A] FILE"
+const jobRunUsage = "job run [-detach] [-output] [-json] [-var k=v] [-var-file F] [-address A] FILE"
 
 func (c *cli) jobRun(args []string) int {
 	var m meta
 	var detach, output bool
-	var vars, varFiles multiFlag
+	var in jobInput
 	fs := c.flagSet("job run", &m)
 	fs.BoolVar(&detach, "detach", false, "return after submitting")
 	fs.BoolVar(&output, "output", false, "print the job as JSON instead of submitting it")
-	fs.Var(&vars, "var", "set a variable (k=v), repeatable")
-	fs.Var(&varFiles, "var-file", "variable file, repeatable")
+	in.register(fs)
 	if !c.parse(fs, args, jobRunUsage) {
 		return 1
 	}
 	if fs.NArg() != 1 {
 		return c.fail("This command takes one argument: <path>\nUsage: orch %s", jobRunUsage)
 	}
-	path := fs.Arg(0)
-	job, src, code := c.loadJob(path, vars, varFiles)
+	job, src, code := c.loadJob(fs.Arg(0), &in)
 	if job == nil {
 		return code
 	}
+	if m.namespace != "" {
+		job.Namespace = m.namespace
+	}
 	if output {
 		return c.printJSON(map[string]any{"Job": job})
+	}
+	if !c.checkJob(job) {
+		return 1
 	}
 	client, err := m.client()
 	if err != nil {
 		return c.fail("Error initializing client: %v", err)
 	}
-	if m.namespace != "" {
-		job.Namespace = m.namespace
+	sub := &structs.JobSubmission{Source: string(src), Format: "hcl2", VariableFlags: map[string]string{}}
+	if in.json {
+		sub.Format = "json"
 	}
-	flags := map[string]string{}
-	for _, v := range vars {
+	for _, v := range in.vars {
 		if k, val, ok := strings.Cut(v, "="); ok {
-			flags[k] = val
+			sub.VariableFlags[k] = val
 		}
 	}
-	resp, err := client.Jobs().RegisterRequest(c.ctx, &structs.JobRegisterRequest{
-		Job:        job,
-		Submission: &structs.JobSubmission{Source: string(src), Format: "hcl2", VariableFlags: flags},
-	})
+	resp, err := client.Jobs().RegisterRequest(c.ctx, &structs.JobRegisterRequest{Job: job, Submission: sub})
 	if err != nil {
 		return c.fail("Error submitting job: %v", err)
 	}
@@ -68,26 +69,6 @@ func (c *cli) jobRun(args []string) int {
 	return c.monitor(client, resp.EvalID)
 }
 
-// loadJob reads and parses a job file ("-" is stdin). On failure it prints
-// the error and returns a nil job with the exit code.
-func (c *cli) loadJob(path string, vars, varFiles []string) (*structs.Job, []byte, int) {
-	var src []byte
-	var err error
-	if path == "-" {
-		src, err = io.ReadAll(c.in)
-	} else {
-		src, err = os.ReadFile(path)
-	}
-	if err != nil {
-		return nil, nil, c.fail("Error reading job file %q: %v", path, err)
-	}
-	job, err := parseJobFile(path, src, vars, varFiles, c.env)
-	if err != nil {
-		return nil, nil, c.fail("Error parsing job file from %s:\n%v", path, err)
-	}
-	return job, src, 0
-}
-
 func (c *cli) printJSON(v any) int {
 	b, err := json.MarshalIndent(v, "", "    ")
 	if err != nil {
@@ -97,25 +78,24 @@ func (c *cli) printJSON(v any) int {
 	return 0
 }
 
-const jobValidateUsage = "job validate [-var k=v] [-var-file F] FILE"
+const jobValidateUsage = "job validate [-json] [-var k=v] [-var-file F] FILE"
 
 func (c *cli) jobValidate(args []string) int {
-	var vars, varFiles multiFlag
+	var in jobInput
 	fs := c.flagSet("job validate", nil)
-	fs.Var(&vars, "var", "set a variable (k=v), repeatable")
-	fs.Var(&varFiles, "var-file", "variable file, repeatable")
+	in.register(fs)
 	if !c.parse(fs, args, jobValidateUsage) {
 		return 1
 	}
 	if fs.NArg() != 1 {
 		return c.fail("This command takes one argument: <path>\nUsage: orch %s", jobValidateUsage)
 	}
-	job, _, code := c.loadJob(fs.Arg(0), vars, varFiles)
+	job, _, code := c.loadJob(fs.Arg(0), &in)
 	if job == nil {
 		return code
 	}
-	if err := validateJob(job); err != nil {
-		return c.fail("Job validation errors:\n%v", err)
+	if !c.checkJob(job) {
+		return 1
 	}
 	fmt.Fprintln(c.out, "Job validation successful")
 	return 0

@@ -121,3 +121,41 @@ func TestNomadAPIClientCompatibility(t *testing.T) {
 		t.Fatalf("deregister: %v", err)
 	}
 }
+
+// The Nomad Go client's ParseHCL and Validate must work against orch.
+func TestNomadAPIClientParseAndValidate(t *testing.T) {
+	b, err := httpapitest.NewBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Server: b,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	defer srv.Close()
+	c, err := nomad.NewClient(&nomad.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := c.Jobs().ParseHCL(`job "p" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config { command = "/bin/true" }
+    }
+  }
+}`, true)
+	if err != nil || *job.ID != "p" || *job.TaskGroups[0].Count != 1 || *job.Priority != 50 {
+		t.Fatalf("ParseHCL: %+v %v", job, err)
+	}
+	resp, _, err := c.Jobs().Validate(job, nil)
+	if err != nil || !resp.DriverConfigValidated || len(resp.ValidationErrors) != 0 {
+		t.Fatalf("Validate: %+v %v", resp, err)
+	}
+	job.TaskGroups[0].Tasks[0].Config = map[string]any{"command": "/bin/true", "comand": "x"}
+	resp, _, err = c.Jobs().Validate(job, nil)
+	if err != nil || len(resp.ValidationErrors) != 1 || !strings.Contains(resp.ValidationErrors[0], "raw_exec") {
+		t.Fatalf("Validate bad config: %+v %v", resp, err)
+	}
+	if _, err := c.Jobs().ParseHCL(`job "p" { bogus = 1 }`, true); err == nil || !strings.Contains(err.Error(), "input.hcl:1:11") {
+		t.Fatalf("ParseHCL error: %v", err)
+	}
+}

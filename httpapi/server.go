@@ -64,6 +64,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/job/{id}/versions", s.read(s.jobVersions))
 	m.HandleFunc("GET /v1/job/{id}/deployment", s.read(s.jobDeployment))
 	m.HandleFunc("GET /v1/job/{id}/deployments", s.read(s.jobDeployments))
+	m.HandleFunc("POST /v1/jobs/parse", s.jobsParse)
+	m.HandleFunc("PUT /v1/jobs/parse", s.jobsParse)
+	m.HandleFunc("POST /v1/validate/job", s.jobValidate)
+	m.HandleFunc("PUT /v1/validate/job", s.jobValidate)
 	// Allocations and evaluations.
 	m.HandleFunc("GET /v1/allocations", s.read(s.allocList))
 	m.HandleFunc("GET /v1/allocation/{id}", s.read(s.allocInfo))

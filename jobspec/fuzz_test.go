@@ -1,6 +1,8 @@
 package jobspec
 
 import (
+	"errors"
+	"io"
 	"os"
 	"testing"
 )
@@ -21,6 +23,11 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error message")
+			}
+			// Rendering snippets must cope with whatever ranges come back.
+			var perr *Error
+			if errors.As(err, &perr) {
+				_ = WriteDiagnostics(io.Discard, perr.Diags, func(string) []byte { return src })
 			}
 			return
 		}

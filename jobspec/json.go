@@ -23,19 +23,20 @@ func ParseJSON(b []byte) (*structs.Job, error) {
 	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, jsonErr(b, err)
+		return nil, jsonErr(b, err, 0)
 	}
-	body := b
+	body, base := b, 0
 	if raw, ok := probe["Job"]; ok && probe["TaskGroups"] == nil && probe["ID"] == nil {
 		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 			return nil, errors.New("parse JSON job: \"Job\" is null")
 		}
 		body = raw
+		base = max(valueOffset(b, "Job"), 0)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var job structs.Job
 	if err := dec.Decode(&job); err != nil {
-		return nil, jsonErr(body, err)
+		return nil, jsonErr(b, err, base)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("parse JSON job: unexpected data after the job object")
@@ -54,8 +55,40 @@ func ParseJSON(b []byte) (*structs.Job, error) {
 	return &job, nil
 }
 
-// jsonErr adds a line:col position to JSON syntax and type errors.
-func jsonErr(src []byte, err error) error {
+// valueOffset returns where the value of the top-level key starts in the
+// object src (the last one when the key repeats, as encoding/json keeps),
+// or -1.
+func valueOffset(src []byte, key string) int {
+	dec := json.NewDecoder(bytes.NewReader(src))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return -1
+	}
+	found := -1
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return found
+		}
+		k, _ := t.(string)
+		at := int(dec.InputOffset())
+		// The ':' after a key is consumed lazily; skip it by hand.
+		for at < len(src) && (src[at] == ':' || src[at] == ' ' || src[at] == '\t' || src[at] == '\r' || src[at] == '\n') {
+			at++
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return found
+		}
+		if k == key {
+			found = at
+		}
+	}
+	return found
+}
+
+// jsonErr adds a line:col position to JSON syntax and type errors; base is
+// where the decoded part starts in src.
+func jsonErr(src []byte, err error, base int) error {
 	var off int64 = -1
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
@@ -68,6 +101,7 @@ func jsonErr(src []byte, err error) error {
 	if off < 0 {
 		return fmt.Errorf("parse JSON job: %w", err)
 	}
+	off += int64(base)
 	line, col := 1, 1
 	for i := int64(0); i < off && i < int64(len(src)); i++ {
 		if src[i] == '\n' {

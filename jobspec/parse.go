@@ -29,6 +29,11 @@ type ParseConfig struct {
 	ArgVars []string
 	// VarFiles are paths of HCL (or .json) files assigning variables.
 	VarFiles []string
+	// VarContent is the contents of one more var file, applied after
+	// VarFiles (the HTTP parse endpoint's "Variables"). It is named
+	// VarContentName in diagnostics ("variables.hcl" when empty).
+	VarContent     []byte
+	VarContentName string
 	// Envs is the environment in os.Environ() form; ORCH_VAR_<name> and
 	// NOMAD_VAR_<name> set variables.
 	Envs []string
@@ -119,6 +124,13 @@ func parse(cfg ParseConfig, name string, src []byte) (*structs.Job, map[any]bool
 	vs.applyEnv(cfg.Envs)
 	for _, f := range cfg.VarFiles {
 		vs.applyVarFile(f, func(b []byte, n string) (*hcl.File, hcl.Diagnostics) { return parseSource(p, b, n) })
+	}
+	if len(cfg.VarContent) > 0 {
+		vn := cfg.VarContentName
+		if vn == "" {
+			vn = "variables.hcl"
+		}
+		vs.applyVarSource(cfg.VarContent, vn, func(b []byte, n string) (*hcl.File, hcl.Diagnostics) { return parseSource(p, b, n) })
 	}
 	vs.applyArgs(cfg.ArgVars)
 	varObj := vs.finish()

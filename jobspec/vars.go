@@ -181,6 +181,12 @@ func (vs *varSet) applyVarFile(path string, parse func([]byte, string) (*hcl.Fil
 			Detail: err.Error(), Subject: &hcl.Range{Filename: path}})
 		return
 	}
+	vs.applyVarSource(src, path, parse)
+}
+
+// applyVarSource assigns variables from the contents of a var file; name
+// is how diagnostics refer to it.
+func (vs *varSet) applyVarSource(src []byte, path string, parse func([]byte, string) (*hcl.File, hcl.Diagnostics)) {
 	f, diags := parse(src, path)
 	vs.diags = append(vs.diags, diags...)
 	if diags.HasErrors() {

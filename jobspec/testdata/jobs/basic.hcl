@@ -42,6 +42,7 @@ job "example" {
         args  = ["--port", "${NOMAD_PORT_db}", "${meta.rack}"]
         mount {
           type   = "bind"
+          source = "local/data"
           target = "/data"
         }
       }
