@@ -33,6 +33,11 @@ type EvalBroker struct {
 	attempts map[string]int
 	known    map[string]bool
 	wake     chan struct{}
+	// delayed holds evals whose WaitUntil is in the future (e.g. a
+	// reschedule after a back-off); one timer fires for the earliest.
+	delayed      delayHeap
+	delayTimer   *time.Timer
+	delayTimerAt time.Time
 
 	// onFail is told of evals that exceeded the delivery limit; onCancel of
 	// evals superseded by a newer eval of the same job. The leader records
@@ -77,6 +82,11 @@ func (b *EvalBroker) SetEnabled(on bool) {
 		b.unacked = map[string]*unackedEval{}
 		b.attempts = map[string]int{}
 		b.known = map[string]bool{}
+		b.delayed = nil
+		if b.delayTimer != nil {
+			b.delayTimer.Stop()
+			b.delayTimer = nil
+		}
 	}
 	b.broadcastLocked()
 }
@@ -90,7 +100,43 @@ func (b *EvalBroker) Enqueue(e *structs.Evaluation) {
 		return
 	}
 	b.known[e.ID] = true
+	if !e.WaitUntil.IsZero() && time.Until(e.WaitUntil) > 0 {
+		heap.Push(&b.delayed, e)
+		b.armDelayTimerLocked()
+		return
+	}
 	b.enqueueLocked(e)
+}
+
+// armDelayTimerLocked points the timer at the earliest delayed eval.
+func (b *EvalBroker) armDelayTimerLocked() {
+	if len(b.delayed) == 0 {
+		return
+	}
+	next := b.delayed[0].WaitUntil
+	if b.delayTimer != nil && !b.delayTimerAt.After(next) {
+		return
+	}
+	if b.delayTimer != nil {
+		b.delayTimer.Stop()
+	}
+	b.delayTimerAt = next
+	b.delayTimer = time.AfterFunc(time.Until(next), b.releaseDue)
+}
+
+// releaseDue moves delayed evals whose time has come to the ready queue.
+func (b *EvalBroker) releaseDue() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.delayTimer = nil
+	if !b.enabled {
+		return
+	}
+	now := time.Now()
+	for len(b.delayed) > 0 && !b.delayed[0].WaitUntil.After(now) {
+		b.enqueueLocked(heap.Pop(&b.delayed).(*structs.Evaluation))
+	}
+	b.armDelayTimerLocked()
 }
 
 func (b *EvalBroker) enqueueLocked(e *structs.Evaluation) {
@@ -238,14 +284,15 @@ func (b *EvalBroker) Nack(id, token string) error {
 	return nil
 }
 
-// Stats reports queue depths, for agent/self and tests.
+// Stats reports queue depths, for agent/self and tests. Delayed evals
+// count as pending.
 func (b *EvalBroker) Stats() (ready, unacked, pending int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, q := range b.pending {
 		pending += len(q)
 	}
-	return b.ready.Len(), len(b.unacked), pending
+	return b.ready.Len(), len(b.unacked), pending + len(b.delayed)
 }
 
 // evalHeap orders by priority (high first), then age (old first).
@@ -261,6 +308,22 @@ func (h evalHeap) Less(i, j int) bool {
 func (h evalHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *evalHeap) Push(x any)   { *h = append(*h, x.(*structs.Evaluation)) }
 func (h *evalHeap) Pop() any {
+	old := *h
+	n := len(old)
+	e := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	return e
+}
+
+// delayHeap orders delayed evals by WaitUntil, earliest first.
+type delayHeap []*structs.Evaluation
+
+func (h delayHeap) Len() int           { return len(h) }
+func (h delayHeap) Less(i, j int) bool { return h[i].WaitUntil.Before(h[j].WaitUntil) }
+func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *delayHeap) Push(x any)        { *h = append(*h, x.(*structs.Evaluation)) }
+func (h *delayHeap) Pop() any {
 	old := *h
 	n := len(old)
 	e := old[n-1]

@@ -130,3 +130,52 @@ func TestBrokerDisableWakesDequeue(t *testing.T) {
 		t.Fatal("Dequeue did not return when the broker was disabled")
 	}
 }
+
+func TestBrokerHoldsDelayedEvalsUntilWaitUntil(t *testing.T) {
+	b := NewEvalBroker(time.Minute, 3)
+	b.SetEnabled(true)
+	later := testEval("later", "a", 50, 1)
+	later.WaitUntil = time.Now().Add(150 * time.Millisecond)
+	sooner := testEval("sooner", "b", 50, 2)
+	sooner.WaitUntil = time.Now().Add(50 * time.Millisecond)
+	b.Enqueue(later)
+	b.Enqueue(sooner)
+	b.Enqueue(testEval("now", "c", 10, 3))
+	start := time.Now()
+	var order []string
+	for i := 0; i < 3; i++ {
+		e, tok := dequeue(t, b)
+		order = append(order, e.ID)
+		switch e.ID {
+		case "sooner":
+			if time.Since(start) < 40*time.Millisecond {
+				t.Fatalf("sooner delivered after %s, before its WaitUntil", time.Since(start))
+			}
+		case "later":
+			if time.Since(start) < 140*time.Millisecond {
+				t.Fatalf("later delivered after %s, before its WaitUntil", time.Since(start))
+			}
+		}
+		_ = b.Ack(e.ID, tok)
+	}
+	if order[0] != "now" || order[1] != "sooner" || order[2] != "later" {
+		t.Fatalf("delivery order %v", order)
+	}
+}
+
+func TestBrokerDisableDropsDelayedEvals(t *testing.T) {
+	b := NewEvalBroker(time.Minute, 3)
+	b.SetEnabled(true)
+	e := testEval("d", "a", 50, 1)
+	e.WaitUntil = time.Now().Add(20 * time.Millisecond)
+	b.Enqueue(e)
+	if _, _, p := b.Stats(); p != 1 {
+		t.Fatalf("delayed eval not counted: %d", p)
+	}
+	b.SetEnabled(false)
+	time.Sleep(40 * time.Millisecond)
+	b.SetEnabled(true)
+	if r, u, p := b.Stats(); r+u+p != 0 {
+		t.Fatalf("delayed eval survived a leadership change in memory: %d %d %d", r, u, p)
+	}
+}

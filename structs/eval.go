@@ -26,23 +26,26 @@ const (
 
 // Evaluation asks the scheduler to reconcile one job with the cluster.
 type Evaluation struct {
-	ID                string                  `json:"ID"`
-	Namespace         string                  `json:"Namespace"`
-	Priority          int                     `json:"Priority"`
-	Type              string                  `json:"Type"`
-	TriggeredBy       string                  `json:"TriggeredBy"`
-	JobID             string                  `json:"JobID"`
-	JobModifyIndex    uint64                  `json:"JobModifyIndex"`
-	NodeID            string                  `json:"NodeID"`
-	NodeModifyIndex   uint64                  `json:"NodeModifyIndex"`
-	Status            string                  `json:"Status"`
-	StatusDescription string                  `json:"StatusDescription"`
-	Wait              time.Duration           `json:"Wait"`
-	NextEval          string                  `json:"NextEval"`
-	PreviousEval      string                  `json:"PreviousEval"`
-	BlockedEval       string                  `json:"BlockedEval"`
-	RelatedEvals      []*EvaluationStub       `json:"RelatedEvals,omitempty"`
-	FailedTGAllocs    map[string]*AllocMetric `json:"FailedTGAllocs"`
+	ID                string        `json:"ID"`
+	Namespace         string        `json:"Namespace"`
+	Priority          int           `json:"Priority"`
+	Type              string        `json:"Type"`
+	TriggeredBy       string        `json:"TriggeredBy"`
+	JobID             string        `json:"JobID"`
+	JobModifyIndex    uint64        `json:"JobModifyIndex"`
+	NodeID            string        `json:"NodeID"`
+	NodeModifyIndex   uint64        `json:"NodeModifyIndex"`
+	Status            string        `json:"Status"`
+	StatusDescription string        `json:"StatusDescription"`
+	Wait              time.Duration `json:"Wait"`
+	// WaitUntil holds a follow-up eval (e.g. a delayed reschedule) in the
+	// broker until then; zero means ready now.
+	WaitUntil      time.Time               `json:"WaitUntil"`
+	NextEval       string                  `json:"NextEval"`
+	PreviousEval   string                  `json:"PreviousEval"`
+	BlockedEval    string                  `json:"BlockedEval"`
+	RelatedEvals   []*EvaluationStub       `json:"RelatedEvals,omitempty"`
+	FailedTGAllocs map[string]*AllocMetric `json:"FailedTGAllocs"`
 	// ClassEligibility and EscapedComputedClass let blocked evals wake only
 	// when capacity relevant to them appears.
 	ClassEligibility     map[string]bool `json:"ClassEligibility"`
