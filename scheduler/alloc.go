@@ -3,6 +3,7 @@ package scheduler
 import (
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/orch-project/orch/structs"
 )
@@ -15,6 +16,9 @@ const (
 	descLost        = "alloc is lost since its node is down"
 	descRescheduled = "alloc was rescheduled because it failed"
 	descNodeInelig  = "alloc not needed as node is not eligible"
+	// descDelayed marks a failed allocation whose replacement waits for its
+	// reschedule delay; it holds its slot until the follow-up eval runs.
+	descDelayed = "alloc failed and is waiting for its reschedule delay"
 )
 
 // placement is one allocation to create.
@@ -26,6 +30,9 @@ type placement struct {
 	// avoided.
 	prev       *structs.Allocation
 	reschedule bool
+	// delay is the reschedule delay that preceded this placement,
+	// recorded on the tracker so the next one grows from it.
+	delay time.Duration
 	// node pins the placement (system jobs); nil lets the ranker choose.
 	node *nodeInfo
 }
@@ -126,7 +133,7 @@ func (c *evalCtx) newAlloc(g *groupCtx, p placement, ni *nodeInfo, m *structs.Al
 				events = append(events, p.prev.RescheduleTracker.Events...)
 			}
 			events = append(events, &structs.RescheduleEvent{
-				RescheduleTime: c.now, PrevAllocID: p.prev.ID, PrevNodeID: p.prev.NodeID,
+				RescheduleTime: c.now, PrevAllocID: p.prev.ID, PrevNodeID: p.prev.NodeID, Delay: p.delay,
 			})
 			a.RescheduleTracker = &structs.RescheduleTracker{Events: events}
 		}

@@ -21,8 +21,12 @@ func TestBatchCompletedNotRerunFailedReplaced(t *testing.T) {
 	failed := live["crunch.web[2]"]
 	h.clientStatus(failed.ID, structs.AllocClientStatusFailed)
 
-	// Default batch policy: one reschedule per day.
+	// Default batch policy: one reschedule per day, after 5s.
 	res = h.run(job, structs.EvalTriggerRetryFailedAlloc)
+	if len(placed(res.Plan)) != 0 {
+		t.Fatalf("replaced before the delay")
+	}
+	res = h.runFollowup(res)
 	p := placed(res.Plan)
 	if len(p) != 1 || p[0].Name != "crunch.web[2]" || p[0].PreviousAllocation != failed.ID {
 		t.Fatalf("want only the failed alloc replaced, got %v", names(p))
@@ -53,7 +57,7 @@ func TestBatchLostReplacedAndSecondFailureNot(t *testing.T) {
 	}
 	// Fail twice: the first is rescheduled, the second exhausts the policy.
 	h.clientStatus(p[0].ID, structs.AllocClientStatusFailed)
-	res = h.run(job, structs.EvalTriggerRetryFailedAlloc)
+	res = h.runFollowup(h.run(job, structs.EvalTriggerRetryFailedAlloc))
 	p = placed(res.Plan)
 	if len(p) != 1 {
 		t.Fatalf("first failure not rescheduled")

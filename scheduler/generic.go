@@ -56,17 +56,17 @@ func (c *evalCtx) scheduleGeneric() error {
 		if byName[name] != nil {
 			continue
 		}
-		for _, a := range byGroup[name] {
-			if !a.TerminalStatus() {
-				c.stopAlloc(a, descNotNeeded, "")
-			}
-		}
+		c.stopAll(byGroup[name])
 	}
 
 	// Stops for every group first, so that placements see the freed room.
 	var places []placement
 	for _, g := range groups {
-		places = append(places, c.reconcileGroup(g, byGroup[g.tg.Name], replaced)...)
+		p, err := c.reconcileGroup(g, byGroup[g.tg.Name], replaced)
+		if err != nil {
+			return err
+		}
+		places = append(places, p...)
 	}
 	limit := c.candidateLimit()
 	for _, p := range places {
@@ -77,10 +77,11 @@ func (c *evalCtx) scheduleGeneric() error {
 	return nil
 }
 
-// stopAll stops every allocation still meant to run: the job is gone or stopped.
+// stopAll stops every allocation still meant to run, or to be rescheduled:
+// the job (or their group) is gone or stopped.
 func (c *evalCtx) stopAll(allocs []*structs.Allocation) {
 	for _, a := range allocs {
-		if !a.TerminalStatus() {
+		if !a.TerminalStatus() || awaitingReschedule(a) {
 			c.stopAlloc(a, descNotNeeded, "")
 		}
 	}
@@ -96,6 +97,7 @@ const (
 	actMigrate                      // node draining: stop and replace
 	actLost                         // node down or gone: mark lost and replace
 	actReschedule                   // failed and eligible: replace elsewhere
+	actDelay                        // failed and eligible later: defer to a follow-up eval
 )
 
 // slot is an existing allocation that counts toward the group's Count.
@@ -106,19 +108,24 @@ type slot struct {
 	// pinned allocations (completed batch work) hold their slot for good:
 	// they are never stopped to shrink the group.
 	pinned bool
+	// delay and due are the reschedule delay of a failed allocation and
+	// when its replacement is due (Unix ns).
+	delay time.Duration
+	due   int64
 }
 
 // reconcileGroup decides the fate of a group's allocations, adds the stops
 // to the plan and returns the placements still to make.
-func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, replaced map[string]bool) []placement {
+func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, replaced map[string]bool) ([]placement, error) {
 	tg := g.tg
 	batch := c.job.Type == structs.JobTypeBatch
 	slots := make([]slot, 0, len(allocs))
 	for _, a := range allocs {
-		if a.DesiredStatus == structs.AllocDesiredStatusStop || a.DesiredStatus == structs.AllocDesiredStatusEvict {
+		if replaced[a.ID] || a.NextAllocation != "" {
 			continue
 		}
-		if replaced[a.ID] || a.NextAllocation != "" {
+		stopped := a.DesiredStatus == structs.AllocDesiredStatusStop || a.DesiredStatus == structs.AllocDesiredStatusEvict
+		if stopped && !awaitingReschedule(a) {
 			continue
 		}
 		s := slot{a: a, idx: a.Index()}
@@ -131,8 +138,9 @@ func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, repl
 			}
 			s.pinned = true
 		case structs.AllocClientStatusFailed:
-			if c.rescheduleEligible(a, tg) {
-				s.act = actReschedule
+			var err error
+			if s.act, s.delay, s.due, err = c.failedAction(a, tg); err != nil {
+				return nil, err
 			}
 		case structs.AllocClientStatusLost:
 			if !tg.PreventRescheduleOnLost {
@@ -182,7 +190,10 @@ func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, repl
 		slots = kept
 	}
 
-	var places []placement
+	var (
+		places  []placement
+		delayed []slot
+	)
 	used := make(map[int]bool, len(slots))
 	for _, s := range slots {
 		if s.idx >= 0 {
@@ -206,9 +217,12 @@ func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, repl
 			places = append(places, placement{g: g, name: name, prev: s.a})
 		case actReschedule:
 			c.stopAlloc(s.a, descRescheduled, "")
-			places = append(places, placement{g: g, name: name, prev: s.a, reschedule: true})
+			places = append(places, placement{g: g, name: name, prev: s.a, reschedule: true, delay: s.delay})
+		case actDelay:
+			delayed = append(delayed, s)
 		}
 	}
+	c.deferReschedules(delayed)
 	// Fill missing indexes, lowest first.
 	for idx, missing := 0, tg.Count-len(slots); missing > 0; idx++ {
 		if used[idx] {
@@ -217,7 +231,7 @@ func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, repl
 		places = append(places, placement{g: g, name: structs.AllocName(c.job.ID, tg.Name, idx)})
 		missing--
 	}
-	return places
+	return places, nil
 }
 
 // allocVersion is the job version an allocation runs.
@@ -239,43 +253,4 @@ func (c *evalCtx) nodeStillFeasible(g *groupCtx, ni *nodeInfo) bool {
 	}
 	ok, _ := g.staticFeasible(ni)
 	return ok
-}
-
-// Default reschedule policies, as Nomad applies them when a job sets none.
-var (
-	defaultServiceReschedule = structs.ReschedulePolicy{Unlimited: true, Delay: 30 * time.Second, DelayFunction: "exponential", MaxDelay: time.Hour}
-	defaultBatchReschedule   = structs.ReschedulePolicy{Attempts: 1, Interval: 24 * time.Hour, Delay: 5 * time.Second, DelayFunction: "constant"}
-)
-
-// rescheduleEligible reports whether a failed allocation may be replaced:
-// the policy is unlimited, or fewer than Attempts reschedules of its lineage
-// happened within the last Interval.
-func (c *evalCtx) rescheduleEligible(a *structs.Allocation, tg *structs.TaskGroup) bool {
-	p := tg.ReschedulePolicy
-	if p == nil {
-		p = c.job.Reschedule
-	}
-	if p == nil {
-		if c.job.Type == structs.JobTypeBatch {
-			p = &defaultBatchReschedule
-		} else {
-			p = &defaultServiceReschedule
-		}
-	}
-	if p.Unlimited {
-		return true
-	}
-	if p.Attempts <= 0 {
-		return false
-	}
-	n := 0
-	if a.RescheduleTracker != nil {
-		since := c.now - int64(p.Interval)
-		for _, e := range a.RescheduleTracker.Events {
-			if e != nil && (p.Interval <= 0 || e.RescheduleTime > since) {
-				n++
-			}
-		}
-	}
-	return n < p.Attempts
 }

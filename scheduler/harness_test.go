@@ -22,6 +22,9 @@ type harness struct {
 	store *state.Store
 	index uint64
 	seed  uint64
+	// now is the clock scheduler runs and state writes see; tests move it
+	// to step through reschedule delays.
+	now int64
 }
 
 func newHarness(t testing.TB) *harness {
@@ -30,7 +33,7 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatalf("new store: %v", err)
 	}
-	return &harness{t: t, store: s, index: 100, seed: 42}
+	return &harness{t: t, store: s, index: 100, seed: 42, now: testNow}
 }
 
 func (h *harness) next() uint64 { h.index++; return h.index }
@@ -137,7 +140,7 @@ func (h *harness) eval(job *structs.Job, trigger string) *structs.Evaluation {
 
 func (h *harness) schedule(ev *structs.Evaluation) *Result {
 	h.t.Helper()
-	res, err := Schedule(h.store.Snapshot(), ev, Config{Seed: h.seed, Now: testNow})
+	res, err := Schedule(h.store.Snapshot(), ev, Config{Seed: h.seed, Now: h.now})
 	if err != nil {
 		h.t.Fatalf("schedule: %v", err)
 	}
@@ -158,7 +161,7 @@ func (h *harness) apply(res *Result) {
 		updated = append(updated, res.Plan.NodeAllocation[id]...)
 	}
 	evals := append([]*structs.Evaluation{res.EvalUpdate}, res.CreateEvals...)
-	if err := h.store.UpsertPlanResults(h.next(), stopped, updated, evals, testNow); err != nil {
+	if err := h.store.UpsertPlanResults(h.next(), stopped, updated, evals, h.now); err != nil {
 		h.t.Fatalf("apply plan: %v", err)
 	}
 }
@@ -174,7 +177,7 @@ func (h *harness) run(job *structs.Job, trigger string) *Result {
 func (h *harness) clientStatus(allocID, status string) {
 	h.t.Helper()
 	up := &structs.Allocation{ID: allocID, ClientStatus: status}
-	if err := h.store.UpdateAllocsFromClient(h.next(), []*structs.Allocation{up}, testNow); err != nil {
+	if err := h.store.UpdateAllocsFromClient(h.next(), []*structs.Allocation{up}, h.now); err != nil {
 		h.t.Fatalf("client update: %v", err)
 	}
 }
@@ -251,5 +254,22 @@ func (h *harness) newPlacements(p *structs.Plan) []*structs.Allocation {
 			out = append(out, a)
 		}
 	}
+	return out
+}
+
+// runFollowup runs the single delayed-reschedule eval res created, at its
+// WaitUntil, as the broker would release it, and applies the outcome.
+func (h *harness) runFollowup(res *Result) *Result {
+	h.t.Helper()
+	if len(res.CreateEvals) != 1 || res.CreateEvals[0].WaitUntil.IsZero() {
+		h.t.Fatalf("want one delayed follow-up eval, got %+v", res.CreateEvals)
+	}
+	ev, err := h.store.EvalByID(nil, res.CreateEvals[0].ID)
+	if err != nil || ev == nil {
+		h.t.Fatalf("follow-up eval not stored: %v", err)
+	}
+	h.now = ev.WaitUntil.UnixNano()
+	out := h.schedule(ev.Copy())
+	h.apply(out)
 	return out
 }

@@ -24,6 +24,9 @@ type State interface {
 	NodesByIDPrefix(ws memdb.WatchSet, prefix string) ([]*structs.Node, error)
 	AllocsByJob(ws memdb.WatchSet, namespace, jobID string) ([]*structs.Allocation, error)
 	AllocsByNode(ws memdb.WatchSet, nodeID string) ([]*structs.Allocation, error)
+	// EvalByID tells whether a failed allocation's follow-up eval still
+	// exists; nil, nil when absent.
+	EvalByID(ws memdb.WatchSet, id string) (*structs.Evaluation, error)
 	LatestIndex() (uint64, error)
 }
 
@@ -49,8 +52,9 @@ type Result struct {
 	// EvalUpdate is the evaluation with its final status, queued counts,
 	// failed-placement metrics and blocked eval ID.
 	EvalUpdate *structs.Evaluation
-	// CreateEvals are follow-up evaluations, e.g. the blocked eval holding
-	// placements that did not fit.
+	// CreateEvals are follow-up evaluations: the blocked eval holding
+	// placements that did not fit, and pending evals with WaitUntil set that
+	// replace failed allocations once their reschedule delay has passed.
 	CreateEvals []*structs.Evaluation
 }
 

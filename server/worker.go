@@ -74,7 +74,7 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 			return fmt.Errorf("submitting plan: %w", err)
 		}
 		if full, _, _ := result.FullCommit(res.Plan); full {
-			w.afterCommit(res, len(res.Plan.NodeUpdate) > 0)
+			w.afterCommit(res, freesCapacity(res.Plan))
 			return nil
 		}
 		// Part of the plan no longer fit: plan again against newer state.
@@ -108,4 +108,19 @@ func (w *worker) afterCommit(res *scheduler.Result, freed bool) {
 	if freed {
 		w.srv.blocked.Unblock()
 	}
+}
+
+// freesCapacity reports whether a plan stops an allocation that still held
+// resources. Stops of allocations the client already finished (a failed one
+// parked until its reschedule delay) free nothing new, so they must not
+// wake every blocked eval.
+func freesCapacity(p *structs.Plan) bool {
+	for _, allocs := range p.NodeUpdate {
+		for _, a := range allocs {
+			if !a.ClientTerminalStatus() {
+				return true
+			}
+		}
+	}
+	return false
 }
