@@ -42,13 +42,32 @@ type RestartTracker struct {
 	jitter      func() float64 // in [0,1)
 }
 
-// NewRestartTracker returns a tracker for policy (nil: the job type's default).
+// NewRestartTracker returns a tracker for a main task of jobType under
+// policy (nil: the job type's default).
 func NewRestartTracker(policy *structs.RestartPolicy, jobType string) *RestartTracker {
+	return NewTaskRestartTracker(policy, jobType, nil)
+}
+
+// NewTaskRestartTracker returns the tracker for task (nil: a main task).
+// Only long-running tasks restart after exiting 0: main tasks and sidecars
+// of service and system jobs. A non-sidecar lifecycle task (and every
+// poststop task) runs to completion, so exit 0 means done; it restarts
+// only on failure. In batch jobs exit 0 is done for every task.
+func NewTaskRestartTracker(policy *structs.RestartPolicy, jobType string, task *structs.Task) *RestartTracker {
 	if policy == nil {
 		policy = DefaultRestartPolicy(jobType)
 	}
-	batch := jobType == structs.JobTypeBatch || jobType == structs.JobTypeSysBatch
-	return &RestartTracker{policy: *policy, onSuccess: !batch, jitter: rand.Float64}
+	return &RestartTracker{policy: *policy, onSuccess: restartsOnSuccess(jobType, task), jitter: rand.Float64}
+}
+
+func restartsOnSuccess(jobType string, task *structs.Task) bool {
+	if jobType == structs.JobTypeBatch || jobType == structs.JobTypeSysBatch {
+		return false
+	}
+	if task == nil || task.Lifecycle == nil || task.Lifecycle.Hook == "" {
+		return true
+	}
+	return task.Lifecycle.Sidecar && task.Lifecycle.Hook != structs.TaskLifecycleHookPoststop
 }
 
 // Next decides after a task exit (res) or a failed start (startErr).

@@ -82,7 +82,7 @@ func NewTaskRunner(cfg TaskRunnerConfig) *TaskRunner {
 			policy = tg.RestartPolicy
 		}
 	}
-	tr.tracker = NewRestartTracker(policy, jobType)
+	tr.tracker = NewTaskRestartTracker(policy, jobType, cfg.Task)
 	if r := cfg.Restored; r != nil {
 		if r.State != nil {
 			tr.state = copyTaskState(r.State)

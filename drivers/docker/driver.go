@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -80,6 +81,13 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.PullTimeout <= 0 {
 		cfg.PullTimeout = DefaultPullTimeout
 	}
+	if cfg.StateDir != "" {
+		// Cursors written into a missing directory would all fail, and
+		// every recovered task would lose the output of the downtime.
+		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("docker driver: creating state dir: %w", err)
+		}
+	}
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if cfg.Endpoint != "" {
 		opts = append(opts, client.WithHost(cfg.Endpoint))
@@ -119,6 +127,11 @@ func (d *Driver) Close() error {
 	}
 	d.tasks = map[string]*taskHandle{}
 	d.mu.Unlock()
+	// Detach all at once: each stream may wait a moment for its collector
+	// to read what it wrote before persisting its cursor.
+	for _, h := range hs {
+		h.cancel()
+	}
 	for _, h := range hs {
 		h.detach()
 	}

@@ -72,7 +72,7 @@ func (d *Driver) newHandle(taskID, containerID, imageID string, cfg *drivers.Tas
 
 // setLogs attaches the log streamer; one without sinks is not run at all.
 func (h *taskHandle) setLogs(l *logStreamer) {
-	if len(l.closers) == 0 {
+	if !l.hasSinks() {
 		return
 	}
 	h.logs = l

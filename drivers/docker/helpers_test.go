@@ -47,6 +47,13 @@ type testTask struct {
 
 func newTestTask(tb testing.TB, config map[string]any) *testTask {
 	tb.Helper()
+	cfg := newTestTaskConfig(tb, config)
+	return &testTask{TaskConfig: cfg, stdout: readFIFO(tb, cfg.StdoutPath), stderr: readFIFO(tb, cfg.StderrPath)}
+}
+
+// newTestTaskConfig is a task config with real dirs and FIFOs, no readers.
+func newTestTaskConfig(tb testing.TB, config map[string]any) *drivers.TaskConfig {
+	tb.Helper()
 	allocID := structs.GenerateUUID()
 	allocDir := tb.TempDir()
 	taskDir := filepath.Join(allocDir, "web")
@@ -83,7 +90,7 @@ func newTestTask(tb testing.TB, config map[string]any) *testTask {
 			tb.Fatalf("mkfifo %s: %v", p, err)
 		}
 	}
-	return &testTask{TaskConfig: cfg, stdout: readFIFO(tb, cfg.StdoutPath), stderr: readFIFO(tb, cfg.StderrPath)}
+	return cfg
 }
 
 // fifoReader collects what a FIFO carries.

@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -17,82 +17,31 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 )
 
-// cursorFlushInterval bounds how often the log cursor is written to disk.
-// After a crash (not a clean Close, which flushes) the cursor may lag, so
-// the next process replays at most this much output.
-const cursorFlushInterval = time.Second
-
 // logDrainTimeout is how long an exit waits for the tail of the output to
 // reach the FIFOs; a collector that stopped reading must not hold up Wait.
 const logDrainTimeout = 5 * time.Second
 
 // logStreamer copies a container's output into the task's stdout/stderr
-// FIFOs, tracking per stream the timestamp of the last message written so
-// that a reconnect, or a later process, resumes without gaps or repeats.
+// FIFOs. Per stream it tracks the position written (so that a reconnect of
+// this process resumes without gaps or repeats) and, in the sinks, the
+// position the collector has read, which is what it persists for a later
+// process (see logsink.go).
 type logStreamer struct {
 	d           *Driver
 	containerID string
-	stdout      io.Writer
-	stderr      io.Writer
-	closers     []io.Closer
+	sinks       [2]*logSink // nil: the stream is discarded
 	closeOnce   sync.Once
 	cursorPath  string
+	// abandoned makes the stream end as if the process had died: no
+	// final drain, no final cursor write (crash tests).
+	abandoned atomic.Bool
 
-	mu      sync.Mutex
-	cur     logCursor
-	flushed time.Time // when the cursor was last written to disk
+	mu  sync.Mutex
+	pos logCursor // written so far
 
-	done chan struct{}
-}
-
-// Stream indexes of a logCursor.
-const (
-	streamStdout = 0
-	streamStderr = 1
-)
-
-// logCursor holds the timestamp of the last message written, per stream.
-// The daemon stamps each stream's messages in order, but the two streams
-// may interleave slightly out of order in its log, so one shared cursor
-// could drop a message of the other stream.
-type logCursor [2]time.Time
-
-// resumePoint is where a new daemon stream must start so that neither
-// stream misses a message; messages already written are skipped per stream.
-func (c logCursor) resumePoint() time.Time {
-	if c[streamStderr].Before(c[streamStdout]) {
-		return c[streamStderr]
-	}
-	return c[streamStdout]
-}
-
-func (c logCursor) encode() string {
-	f := func(t time.Time) string {
-		if t.IsZero() {
-			return "-"
-		}
-		return t.Format(time.RFC3339Nano)
-	}
-	return f(c[streamStdout]) + " " + f(c[streamStderr]) + "\n"
-}
-
-func decodeCursor(s string) (logCursor, bool) {
-	var c logCursor
-	parts := strings.Fields(s)
-	if len(parts) != 2 {
-		return c, false
-	}
-	for i, p := range parts {
-		if p == "-" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, p)
-		if err != nil {
-			return logCursor{}, false
-		}
-		c[i] = t
-	}
-	return c, true
+	persistMu sync.Mutex // orders cursor file writes
+	kick      chan struct{}
+	done      chan struct{}
 }
 
 // openLogFile opens a FIFO read-write so the open never blocks and the pipe
@@ -108,26 +57,22 @@ func openLogFile(path string) (*os.File, error) {
 
 // newLogStreamer opens the sinks; bind names the container before run.
 func (d *Driver) newLogStreamer(stdoutPath, stderrPath string) (*logStreamer, error) {
-	l := &logStreamer{d: d, stdout: io.Discard, stderr: io.Discard, done: make(chan struct{})}
-	if stdoutPath != "" {
-		f, err := openLogFile(stdoutPath)
-		if err != nil {
-			return nil, err
+	l := &logStreamer{d: d, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	for i, p := range [2]string{stdoutPath, stderrPath} {
+		if p == "" {
+			continue
 		}
-		l.stdout = f
-		l.closers = append(l.closers, f)
-	}
-	if stderrPath != "" {
-		f, err := openLogFile(stderrPath)
+		s, err := openSink(p)
 		if err != nil {
 			l.closeSinks()
 			return nil, err
 		}
-		l.stderr = f
-		l.closers = append(l.closers, f)
+		l.sinks[i] = s
 	}
 	return l, nil
 }
+
+func (l *logStreamer) hasSinks() bool { return l.sinks[0] != nil || l.sinks[1] != nil }
 
 func (l *logStreamer) bind(containerID string) {
 	l.containerID = containerID
@@ -138,10 +83,23 @@ func (l *logStreamer) bind(containerID string) {
 
 func (l *logStreamer) closeSinks() {
 	l.closeOnce.Do(func() {
-		for _, c := range l.closers {
-			_ = c.Close()
+		for _, s := range l.sinks {
+			if s != nil {
+				_ = s.f.Close()
+			}
 		}
 	})
+}
+
+// interruptWrites unblocks a write stuck on a full FIFO while keeping the
+// FIFO open, so what was written can still be seen being read.
+func (l *logStreamer) interruptWrites() {
+	for _, s := range l.sinks {
+		if s != nil && s.f.SetWriteDeadline(time.Now()) != nil {
+			l.closeSinks()
+			return
+		}
+	}
 }
 
 // readCursor returns the cursor persisted by an earlier process.
@@ -156,42 +114,66 @@ func (l *logStreamer) readCursor() (logCursor, bool) {
 	return decodeCursor(string(b))
 }
 
-// seen reports whether a message of stream stamped ts was already written.
-func (l *logStreamer) seen(stream int, ts time.Time) bool {
+// settle moves the sinks' durable positions past what the collector has
+// read and persists them when they moved. It reports whether written
+// output remains unread.
+func (l *logStreamer) settle() bool {
+	l.persistMu.Lock()
+	defer l.persistMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return !ts.After(l.cur[stream])
+	changed, pending := false, false
+	var c logCursor
+	for i, s := range l.sinks {
+		if s == nil {
+			c[i] = l.pos[i]
+			continue
+		}
+		ch, p := s.settle()
+		changed, pending = changed || ch, pending || p
+		c[i] = s.durable
+	}
+	l.mu.Unlock()
+	if changed && l.cursorPath != "" && !c.isZero() {
+		if err := writeCursorFile(l.cursorPath, c); err != nil {
+			l.d.logger.Warn("persisting log cursor", "container", shortID(l.containerID), "error", err)
+		}
+	}
+	return pending
 }
 
-func (l *logStreamer) advance(stream int, ts time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if ts.After(l.cur[stream]) {
-		l.cur[stream] = ts
-	}
-	if time.Since(l.flushed) >= cursorFlushInterval {
-		l.flushLocked()
+// track settles soon after every write, then less and less often while
+// the collector lags, and not at all while everything was read.
+func (l *logStreamer) track(stop <-chan struct{}) {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
+	idle, delay := true, settlePollMin
+	for {
+		select {
+		case <-stop:
+			return
+		case <-l.kick:
+			if idle {
+				idle, delay = false, settlePollMin
+				t.Reset(delay)
+			}
+		case <-t.C:
+			if l.settle() {
+				delay = min(2*delay, settlePollMax)
+				t.Reset(delay)
+			} else {
+				idle = true
+			}
+		}
 	}
 }
 
-func (l *logStreamer) flushCursor() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.flushLocked()
-}
-
-func (l *logStreamer) flushLocked() {
-	l.flushed = time.Now()
-	if l.cursorPath == "" || (l.cur[0].IsZero() && l.cur[1].IsZero()) {
-		return
-	}
-	tmp := l.cursorPath + ".tmp"
-	if err := os.WriteFile(tmp, []byte(l.cur.encode()), 0o600); err != nil {
-		l.d.logger.Warn("writing log cursor", "container", l.containerID, "error", err)
-		return
-	}
-	if err := os.Rename(tmp, l.cursorPath); err != nil {
-		l.d.logger.Warn("writing log cursor", "container", l.containerID, "error", err)
+// drainAndPersist waits (bounded) for the collector to read what was
+// written, then persists the final position.
+func (l *logStreamer) drainAndPersist() {
+	deadline := time.Now().Add(closeDrainTimeout)
+	for l.settle() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -204,24 +186,42 @@ func (l *logStreamer) removeCursor() {
 func (l *logStreamer) resumePoint() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.cur.resumePoint()
+	return l.pos.resumePoint()
 }
 
 // run streams until the container has stopped and its output is drained,
-// or ctx ends. start says what was already written (zero: nothing).
+// or ctx ends. start says what was already delivered (zero: nothing).
 func (l *logStreamer) run(ctx context.Context, start logCursor) {
 	defer close(l.done)
-	defer l.closeSinks()
-	defer l.flushCursor()
-	// A write blocked on a full FIFO does not watch ctx; closing the sink
-	// does unblock it.
-	stop := context.AfterFunc(ctx, l.closeSinks)
-	defer stop()
-
 	l.mu.Lock()
-	l.cur = start
+	l.pos = start
+	for i, s := range l.sinks {
+		if s != nil {
+			s.durable = start[i]
+		}
+	}
 	l.mu.Unlock()
+	stopTrack := make(chan struct{})
+	tracked := make(chan struct{})
+	go func() {
+		defer close(tracked)
+		l.track(stopTrack)
+	}()
+	defer func() {
+		if !l.abandoned.Load() {
+			l.drainAndPersist()
+		}
+		close(stopTrack)
+		<-tracked
+		l.closeSinks()
+	}()
+	// A write blocked on a full FIFO does not watch ctx.
+	stop := context.AfterFunc(ctx, l.interruptWrites)
+	defer stop()
+	l.stream(ctx)
+}
 
+func (l *logStreamer) stream(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	failures := 0
 	for {
@@ -268,7 +268,7 @@ func (l *logStreamer) streamOnce(ctx context.Context, follow bool) error {
 		return fmt.Errorf("opening log stream: %w", err)
 	}
 	defer rc.Close()
-	_, err = stdcopy.StdCopy(&stampedWriter{l: l, stream: streamStdout, dst: l.stdout}, &stampedWriter{l: l, stream: streamStderr, dst: l.stderr}, rc)
+	_, err = stdcopy.StdCopy(&stampedWriter{l: l, stream: streamStdout}, &stampedWriter{l: l, stream: streamStderr}, rc)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("copying log stream: %w", err)
 	}
@@ -311,7 +311,6 @@ func (l *logStreamer) waitDrained() {
 type stampedWriter struct {
 	l      *logStreamer
 	stream int
-	dst    io.Writer
 }
 
 // maxStampLen is longer than any RFC 3339 timestamp with nanoseconds.
@@ -319,26 +318,54 @@ const maxStampLen = 40
 
 func (w *stampedWriter) Write(p []byte) (int, error) {
 	n := len(p)
+	l := w.l
+	l.mu.Lock()
+	pos := l.pos[w.stream]
+	l.mu.Unlock()
+	ts, body, ok := splitStamp(p)
+	if !ok {
+		// Not expected with Timestamps set; pass it on, position unchanged.
+		ts, body = pos.TS, p
+		pos.Skip = 0
+	} else if !ts.After(pos.TS) {
+		return n, nil // written before
+	}
+	skip := min(pos.Skip, len(body))
+	body = body[skip:]
+	sink := l.sinks[w.stream]
+	k, err := len(body), error(nil)
+	if sink != nil {
+		k, err = sink.f.Write(body)
+	}
+	l.mu.Lock()
+	if sink != nil {
+		sink.record(ts, skip, k, err == nil)
+	}
+	if err == nil {
+		l.pos[w.stream] = streamPos{TS: ts}
+	} else {
+		l.pos[w.stream] = streamPos{TS: pos.TS, Skip: skip + k}
+	}
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// splitStamp splits a daemon message into its timestamp and body.
+func splitStamp(p []byte) (time.Time, []byte, bool) {
 	sp := bytes.IndexByte(p, ' ')
 	if sp <= 0 || sp > maxStampLen {
-		if _, err := w.dst.Write(p); err != nil {
-			return 0, err
-		}
-		return n, nil
+		return time.Time{}, nil, false
 	}
 	ts, err := time.Parse(time.RFC3339Nano, string(p[:sp]))
 	if err != nil {
-		if _, err := w.dst.Write(p); err != nil {
-			return 0, err
-		}
-		return n, nil
+		return time.Time{}, nil, false
 	}
-	if w.l.seen(w.stream, ts) {
-		return n, nil
-	}
-	if _, err := w.dst.Write(p[sp+1:]); err != nil {
-		return 0, err
-	}
-	w.l.advance(w.stream, ts)
-	return n, nil
+	return ts, p[sp+1:], true
 }

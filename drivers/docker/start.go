@@ -160,7 +160,7 @@ func (d *Driver) Recover(ctx context.Context, th *drivers.TaskHandle) error {
 	cursor, ok := logs.readCursor()
 	if !ok {
 		now := time.Now()
-		cursor = logCursor{now, now}
+		cursor = cursorAt(now)
 	}
 
 	startedAt := parseDockerTime(info.State.StartedAt)
