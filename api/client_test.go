@@ -36,7 +36,7 @@ func setup(t *testing.T) (*api.Client, *httpapitest.Backend, *httpapitest.Client
 func job(id string) *structs.Job {
 	return &structs.Job{ID: id, Name: id, Type: "service", Namespace: "default", Priority: 50,
 		TaskGroups: []*structs.TaskGroup{{Name: "g", Count: 1,
-			Tasks: []*structs.Task{{Name: "t", Driver: "raw_exec"}}}}}
+			Tasks: []*structs.Task{{Name: "t", Driver: "raw_exec", Config: map[string]any{"command": "/bin/true"}}}}}}
 }
 
 func TestClientEndToEnd(t *testing.T) {

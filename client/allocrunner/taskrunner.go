@@ -493,7 +493,10 @@ func (tr *TaskRunner) exited(res *drivers.ExitResult) {
 		ev.DisplayMessage += ", Exit Message: " + res.Err.Error()
 	}
 	if res.OOMKilled {
+		// Nomad reports an OOM kill on the Terminated event itself.
 		ev.Details = map[string]string{"oom_killed": "true"}
+		ev.Message = "OOM Killed"
+		ev.DisplayMessage += ", OOM Killed"
 	}
 	if err := tr.cfg.Driver.Destroy(tr.id, true); err != nil && !errors.Is(err, drivers.ErrTaskNotFound) {
 		tr.logger.Warn("destroying exited task", "error", err)
