@@ -67,7 +67,23 @@ func newFakeServer(t *testing.T) *fakeServer {
 		f.mu.Unlock()
 		json.NewEncoder(w).Encode(structs.GenericResponse{Index: idx})
 	})
-	mux.HandleFunc("GET /v1/node/{id}/allocations", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/internal/allocs/get", func(w http.ResponseWriter, r *http.Request) {
+		var req structs.AllocsGetRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		out := []*structs.Allocation{}
+		for _, id := range req.AllocIDs {
+			if a := f.allocs[id]; a != nil {
+				out = append(out, a)
+			}
+		}
+		f.mu.Unlock()
+		json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("GET /v1/internal/node/{id}/allocs", func(w http.ResponseWriter, r *http.Request) {
 		min, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 		f.mu.Lock()
 		if _, ok := f.nodes[r.PathValue("id")]; !ok {
@@ -89,10 +105,10 @@ func newFakeServer(t *testing.T) *fakeServer {
 				break
 			}
 		}
-		out := []*structs.Allocation{}
+		out := map[string]uint64{}
 		for _, a := range f.allocs {
 			if a.NodeID == r.PathValue("id") {
-				out = append(out, a)
+				out[a.ID] = a.AllocModifyIndex
 			}
 		}
 		idx := f.index

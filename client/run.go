@@ -214,30 +214,47 @@ func (c *Client) triggerRegister() {
 func (c *Client) watch(ctx context.Context) {
 	var index uint64
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
-	path := "/v1/node/" + c.nodeID + "/allocations"
+	path := "/v1/internal/node/" + c.nodeID + "/allocs"
+	retry := func(err error) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if api.IsNotFound(err) {
+			c.triggerRegister()
+		}
+		d := b.next()
+		c.logger.Warn("watching allocations failed", "retry_in", d, "error", err)
+		select {
+		case <-time.After(d):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for ctx.Err() == nil {
-		var allocs []*structs.Allocation
+		// The watch returns each allocation's AllocModifyIndex only; full
+		// allocations are fetched for those that changed, so status
+		// reports (which change ModifyIndex, not AllocModifyIndex) and
+		// unchanged allocations cost nothing to move.
+		var mods map[string]uint64
 		var last uint64
 		err := c.servers.do(ctx, func(ac *api.Client) error {
-			allocs = nil
-			qm, err := ac.Query(ctx, path, &api.QueryOptions{WaitIndex: index, WaitTime: watchWait}, &allocs)
+			mods = nil
+			qm, err := ac.Query(ctx, path, &api.QueryOptions{WaitIndex: index, WaitTime: watchWait}, &mods)
 			if err == nil {
 				last = qm.LastIndex
 			}
 			return err
 		})
 		if err != nil {
-			if ctx.Err() != nil {
+			if !retry(err) {
 				return
 			}
-			if api.IsNotFound(err) {
-				c.triggerRegister()
-			}
-			d := b.next()
-			c.logger.Warn("watching allocations failed", "retry_in", d, "error", err)
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
+			continue
+		}
+		allocs, err := c.fetchChanged(ctx, mods)
+		if err != nil {
+			if !retry(err) {
 				return
 			}
 			continue
@@ -258,29 +275,53 @@ func (c *Client) watch(ctx context.Context) {
 		default:
 			index = last
 		}
-		c.reconcile(ctx, allocs)
+		c.reconcile(ctx, allocs, mods)
 	}
 }
 
+// fetchChanged fetches the allocations that are new to this client or
+// whose AllocModifyIndex moved since it last saw them.
+func (c *Client) fetchChanged(ctx context.Context, mods map[string]uint64) ([]*structs.Allocation, error) {
+	var ids []string
+	c.mu.RLock()
+	for id, mod := range mods {
+		if v, ok := c.seen[id]; !ok || v.allocModify != mod {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.RUnlock()
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var allocs []*structs.Allocation
+	err := c.servers.do(ctx, func(ac *api.Client) error {
+		allocs = nil
+		return ac.Write(ctx, http.MethodPost, "/v1/internal/allocs/get", nil, &structs.AllocsGetRequest{AllocIDs: ids}, &allocs)
+	})
+	return allocs, err
+}
+
 // reconcile starts new allocations, updates changed ones and stops and
-// removes those the servers forgot.
-func (c *Client) reconcile(ctx context.Context, allocs []*structs.Allocation) {
-	present := make(map[string]bool, len(allocs))
+// removes those the servers forgot. present lists every allocation the
+// servers hold for this node; allocs are the ones that changed.
+func (c *Client) reconcile(ctx context.Context, allocs []*structs.Allocation, present map[string]uint64) {
 	for _, a := range allocs {
 		if a == nil || a.ID == "" {
 			continue
 		}
-		present[a.ID] = true
 		c.mu.RLock()
 		r, ok := c.runners[a.ID]
 		prev := c.seen[a.ID]
 		c.mu.RUnlock()
 		if !ok {
-			if a.TerminalStatus() {
-				continue
-			}
-			if a.Job == nil {
-				c.logger.Warn("allocation without job", "alloc", a.ID)
+			if a.TerminalStatus() || a.Job == nil {
+				if a.Job == nil {
+					c.logger.Warn("allocation without job", "alloc", a.ID)
+				}
+				// Remember it so it is not fetched again until it changes.
+				c.mu.Lock()
+				c.seen[a.ID] = versionOf(a)
+				c.mu.Unlock()
 				continue
 			}
 			c.startRunner(ctx, a, nil)
@@ -298,14 +339,21 @@ func (c *Client) reconcile(ctx context.Context, allocs []*structs.Allocation) {
 			r.Update(a)
 		}
 	}
-	c.mu.RLock()
+	c.mu.Lock()
 	var gone []*allocrunner.AllocRunner
 	for id, r := range c.runners {
-		if !present[id] {
+		if _, ok := present[id]; !ok {
 			gone = append(gone, r)
 		}
 	}
-	c.mu.RUnlock()
+	for id := range c.seen {
+		if _, ok := present[id]; !ok {
+			if _, running := c.runners[id]; !running {
+				delete(c.seen, id)
+			}
+		}
+	}
+	c.mu.Unlock()
 	for _, r := range gone {
 		c.mu.Lock()
 		delete(c.runners, r.ID())

@@ -90,6 +90,9 @@ func (s *Server) routes() {
 	// Internal client -> server endpoints.
 	m.HandleFunc("PUT /v1/internal/node/register", s.write(s.nodeRegister))
 	m.HandleFunc("POST /v1/internal/node/register", s.write(s.nodeRegister))
+	m.HandleFunc("GET /v1/internal/node/{id}/allocs", s.read(s.nodeClientAllocs))
+	m.HandleFunc("POST /v1/internal/allocs/get", s.allocsGet)
+	m.HandleFunc("PUT /v1/internal/allocs/get", s.allocsGet)
 	m.HandleFunc("PUT /v1/internal/allocs/update", s.write(s.allocsUpdate))
 	m.HandleFunc("POST /v1/internal/allocs/update", s.write(s.allocsUpdate))
 }

@@ -112,3 +112,9 @@ const (
 
 // Version is orch's release version.
 const Version = "0.1.0"
+
+// AllocsGetRequest asks for full allocations by ID (the client fetches only
+// those whose AllocModifyIndex changed).
+type AllocsGetRequest struct {
+	AllocIDs []string `json:"AllocIDs"`
+}
