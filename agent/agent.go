@@ -308,9 +308,15 @@ func (a *Agent) self() map[string]any {
 	}
 }
 
-// Shutdown stops the agent. Tasks keep running: a restarted client
-// re-attaches to them.
+// Shutdown stops the agent. Tasks keep running, since a restarted client
+// re-attaches to them, except in -dev mode without -data-dir, whose
+// throwaway state could never be re-attached.
 func (a *Agent) Shutdown() {
+	if a.tmpDataDir != "" && a.client != nil {
+		// -dev without -data-dir: the state is thrown away below, so no
+		// later agent could re-attach to tasks left running.
+		a.client.StopAll(15 * time.Second)
+	}
 	if a.clientCancel != nil {
 		a.clientCancel()
 		select {
@@ -335,6 +341,11 @@ func (a *Agent) Shutdown() {
 		_ = a.pool.Leave(time.Second)
 	}
 	a.wg.Wait()
+	if a.tmpDataDir != "" {
+		if err := os.RemoveAll(a.tmpDataDir); err != nil {
+			a.logger.Warn("removing dev data dir", "dir", a.tmpDataDir, "error", err)
+		}
+	}
 }
 
 func firstPrivateIP() (string, error) {

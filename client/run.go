@@ -410,3 +410,31 @@ func (c *Client) closeDrivers() {
 		}
 	}
 }
+
+// StopAll kills every allocation this client runs and frees what they
+// held, waiting at most timeout. An agent whose data dir is thrown away on
+// exit calls it before stopping: nothing could ever re-attach to tasks it
+// left running.
+func (c *Client) StopAll(timeout time.Duration) {
+	c.mu.RLock()
+	rs := make([]*allocrunner.AllocRunner, 0, len(c.runners))
+	for _, r := range c.runners {
+		rs = append(rs, r)
+	}
+	c.mu.RUnlock()
+	for _, r := range rs {
+		r.Kill()
+	}
+	deadline := time.After(timeout)
+	for _, r := range rs {
+		select {
+		case <-r.Done():
+			if err := r.Destroy(); err != nil {
+				c.logger.Warn("removing allocation", "alloc", r.ID(), "error", err)
+			}
+		case <-deadline:
+			c.logger.Warn("allocations still stopping at shutdown", "timeout", timeout)
+			return
+		}
+	}
+}
