@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,7 +52,31 @@ func run(m *testing.M) int {
 		return 1
 	}
 	nextIP.Store(int32(20 + os.Getpid()%100))
-	return m.Run()
+	code := m.Run()
+	sweepTasks()
+	return code
+}
+
+// sweepTasks kills what tests left running when they killed an agent
+// before its jobs stopped: every task runs under a shim that is this
+// build's binary, so any process still running it, with its process group
+// (raw_exec) or PID namespace (exec, where the shim is PID 1), goes.
+func sweepTasks() {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || exe != binPath {
+			continue
+		}
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
 
 // newIP returns a fresh loopback address 127.0.<a>.<b>.
