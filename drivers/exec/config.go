@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec/isolation"
 )
 
@@ -47,19 +48,19 @@ func ParseConfig(cfg map[string]any) (*TaskConfig, error) {
 	for k, v := range cfg {
 		switch k {
 		case "command":
-			tc.Command, err = isolation.String(v)
+			tc.Command, err = drivers.String(v)
 		case "args":
-			tc.Args, err = isolation.StringList(v)
+			tc.Args, err = drivers.StringList(v)
 		case "pid_mode":
 			err = mode(v, &tc.PIDMode)
 		case "ipc_mode":
 			err = mode(v, &tc.IPCMode)
 		case "cap_add":
-			tc.CapAdd, err = isolation.StringList(v)
+			tc.CapAdd, err = drivers.StringList(v)
 		case "cap_drop":
-			tc.CapDrop, err = isolation.StringList(v)
+			tc.CapDrop, err = drivers.StringList(v)
 		case "pids_limit":
-			tc.PidsLimit, err = isolation.Int(v)
+			tc.PidsLimit, err = drivers.Int(v)
 			if err == nil && tc.PidsLimit < 0 {
 				err = errors.New("must not be negative")
 			}
@@ -80,7 +81,7 @@ func ParseConfig(cfg map[string]any) (*TaskConfig, error) {
 }
 
 func mode(v any, dst *string) error {
-	s, err := isolation.String(v)
+	s, err := drivers.String(v)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/orch-project/orch/drivers/exec/isolation"
+	"github.com/orch-project/orch/drivers"
 )
 
 func configSpec() hcldec.Spec {
@@ -36,15 +36,15 @@ func ParseConfig(cfg map[string]any) (*TaskConfig, error) {
 	for k, v := range cfg {
 		switch k {
 		case "jar_path":
-			tc.JarPath, err = isolation.String(v)
+			tc.JarPath, err = drivers.String(v)
 		case "class":
-			tc.Class, err = isolation.String(v)
+			tc.Class, err = drivers.String(v)
 		case "class_path":
-			tc.ClassPath, err = isolation.String(v)
+			tc.ClassPath, err = drivers.String(v)
 		case "jvm_options":
-			tc.JVMOptions, err = isolation.StringList(v)
+			tc.JVMOptions, err = drivers.StringList(v)
 		case "args":
-			tc.Args, err = isolation.StringList(v)
+			tc.Args, err = drivers.StringList(v)
 		default:
 			return nil, fmt.Errorf("java: unknown config key %q", k)
 		}

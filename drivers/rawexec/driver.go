@@ -128,7 +128,7 @@ func parseConfig(cfg map[string]any) (*TaskConfig, error) {
 			}
 			tc.Command = s
 		case "args":
-			args, err := stringList(v)
+			args, err := drivers.StringList(v)
 			if err != nil {
 				return nil, fmt.Errorf("raw_exec: config.args: %w", err)
 			}
@@ -141,27 +141,6 @@ func parseConfig(cfg map[string]any) (*TaskConfig, error) {
 		return nil, errors.New("raw_exec: config.command is required")
 	}
 	return &tc, nil
-}
-
-func stringList(v any) ([]string, error) {
-	switch l := v.(type) {
-	case nil:
-		return nil, nil
-	case []string:
-		return l, nil
-	case []any:
-		out := make([]string, 0, len(l))
-		for i, e := range l {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("element %d must be a string, got %T", i, e)
-			}
-			out = append(out, s)
-		}
-		return out, nil
-	default:
-		return nil, fmt.Errorf("must be a list of strings, got %T", v)
-	}
 }
 
 func (d *Driver) get(id string) (*task, error) {
