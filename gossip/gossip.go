@@ -297,10 +297,13 @@ type subscriber struct {
 	wake   chan struct{}
 	out    chan Event
 	closed bool
+	// done lets close unblock a send no reader will take (the reader
+	// exits on shutdown), so the goroutine never leaks.
+	done chan struct{}
 }
 
 func newSubscriber() *subscriber {
-	s := &subscriber{wake: make(chan struct{}, 1), out: make(chan Event)}
+	s := &subscriber{wake: make(chan struct{}, 1), out: make(chan Event), done: make(chan struct{})}
 	go s.run()
 	return s
 }
@@ -319,6 +322,9 @@ func (s *subscriber) push(e Event) {
 
 func (s *subscriber) close() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	s.mu.Unlock()
 	select {
@@ -343,7 +349,11 @@ func (s *subscriber) run() {
 			e := s.queue[0]
 			s.queue = s.queue[1:]
 			s.mu.Unlock()
-			s.out <- e
+			select {
+			case s.out <- e:
+			case <-s.done:
+				return
+			}
 		}
 	}
 }

@@ -19,11 +19,16 @@ func (s *Server) nodeClientAllocs(r *http.Request, ws memdb.WatchSet, st *state.
 		return 0, nil, err
 	}
 	out := make(map[string]uint64, len(allocs))
+	// The reply's index is the newest AllocModifyIndex on this node, not
+	// the allocs table's: writes to other nodes' allocations, and this
+	// client's own status reports, then leave the watch blocked instead of
+	// answering with an unchanged map.
+	var idx uint64 = 1
 	for _, a := range allocs {
 		out[a.ID] = a.AllocModifyIndex
+		idx = max(idx, a.AllocModifyIndex)
 	}
-	idx, err := maxIndex(st, "allocs")
-	return idx, out, err
+	return idx, out, nil
 }
 
 // allocsGet returns the full allocations named in the request, skipping

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -151,7 +150,7 @@ type awaitIndexKey struct{}
 // the replica to catch up (see ModifyResponse), so a caller still reads its
 // own writes.
 func (s *Server) shouldForwardRead(r *http.Request) bool {
-	if s.srv.IsLeader() || r.Header.Get(forwardedHeader) != "" {
+	if s.srv.IsLeader() || hops(r) >= maxForwardHops {
 		return false
 	}
 	if _, consistent := r.URL.Query()["consistent"]; !consistent {
@@ -160,23 +159,35 @@ func (s *Server) shouldForwardRead(r *http.Request) bool {
 	return s.srv.LeaderHTTPAddr() != ""
 }
 
+// appliedIndexer is implemented by backends that can tell which Raft index
+// their replica has applied. It is more exact than the state's table
+// indexes, which entries touching no table never advance.
+type appliedIndexer interface {
+	AppliedIndex() uint64
+}
+
 // awaitLocalIndex waits, bounded, until the local replica has applied idx.
 func (s *Server) awaitLocalIndex(idx uint64) {
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		if cur, err := s.srv.State().LatestIndex(); err == nil && cur >= idx {
-			return
+	applied := func() uint64 {
+		if ai, ok := s.srv.(appliedIndexer); ok {
+			return ai.AppliedIndex()
 		}
-		time.Sleep(2 * time.Millisecond)
+		cur, _ := s.srv.State().LatestIndex()
+		return cur
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for applied() < idx && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 }
 
 // forwardToLeader proxies r to the leader, or answers 500 when there is none.
 func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request) {
 	addr := s.srv.LeaderHTTPAddr()
-	if addr == "" || r.Header.Get(forwardedHeader) != "" {
-		// A forwarded request reaching a follower means leadership moved
-		// under it; bouncing it again could loop.
+	if addr == "" || hops(r) >= maxForwardHops {
+		// A request already relayed twice (client agent -> server ->
+		// server) that still finds no leader here means leadership is
+		// moving; relaying it further could loop.
 		http.Error(w, "No cluster leader", http.StatusInternalServerError)
 		return
 	}
@@ -193,11 +204,15 @@ func (s *Server) forwardToServer(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "No known servers", http.StatusInternalServerError)
 		return
 	}
-	// Start at a random server to spread the load.
-	i := rand.N(len(addrs))
-	addrs = append(addrs[i:], addrs[:i]...)
+	// Always the same server first (the list is in a stable order), moving
+	// on only when it cannot be reached: a read that follows a write then
+	// lands on the replica that has applied the write.
 	s.fwd.forward(w, r, addrs)
 }
+
+// maxForwardHops bounds relaying: a client-only agent may relay to a
+// follower, which may relay once more to the leader.
+const maxForwardHops = 2
 
 // writeFunc performs one write on the leader.
 type writeFunc func(w http.ResponseWriter, r *http.Request) (out any, index uint64, err error)

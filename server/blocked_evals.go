@@ -46,8 +46,18 @@ func (b *BlockedEvals) Block(e *structs.Evaluation) {
 	key := structs.NamespacedID{Namespace: e.Namespace, ID: e.JobID}
 	var cancelled []*structs.Evaluation
 	if old, ok := b.byJob[key]; ok {
-		if old.ID == e.ID || old.CreateIndex > e.CreateIndex {
+		if old.ID == e.ID {
 			b.mu.Unlock()
+			return
+		}
+		if old.CreateIndex > e.CreateIndex {
+			// e is the stale one: cancel it rather than leave it blocked
+			// in state for ever.
+			onCancel := b.onCancel
+			b.mu.Unlock()
+			if onCancel != nil {
+				onCancel([]*structs.Evaluation{e})
+			}
 			return
 		}
 		cancelled = append(cancelled, old)

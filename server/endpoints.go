@@ -312,15 +312,35 @@ func (s *Server) enqueueEvals(ids ...string) {
 	}
 }
 
-// failEval records an eval that failed delivery too often.
+// failedEvalRetryDelay is how long a follow-up of an eval that failed its
+// deliveries waits: long enough for a transient fault (a slow disk, a
+// leadership change) to pass.
+const failedEvalRetryDelay = 30 * time.Second
+
+// failEval records an eval that failed delivery too often, with a delayed
+// follow-up eval so the job is not left unscheduled for good.
 func (s *Server) failEval(e *structs.Evaluation) {
+	now := s.now()
+	followUp := &structs.Evaluation{
+		ID: structs.GenerateUUID(), Namespace: e.Namespace, Priority: e.Priority, Type: e.Type,
+		TriggeredBy: structs.EvalTriggerFailedFollowUp, JobID: e.JobID, NodeID: e.NodeID, PreviousEval: e.ID,
+		Status: structs.EvalStatusPending, WaitUntil: time.Unix(0, now).Add(failedEvalRetryDelay),
+		CreateTime: now, ModifyTime: now,
+	}
 	u := e.Copy()
 	u.Status = structs.EvalStatusFailed
 	u.StatusDescription = "evaluation reached its delivery limit"
-	u.ModifyTime = s.now()
-	if _, err := s.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: []*structs.Evaluation{u}, Time: u.ModifyTime}); err != nil {
-		s.logger.Error("failing evaluation", "eval_id", e.ID, "error", err)
-	}
+	u.NextEval = followUp.ID
+	u.ModifyTime = now
+	// Called from the broker's timer and nack paths: commit off their
+	// goroutine.
+	go func() {
+		if _, err := s.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: []*structs.Evaluation{u, followUp}, Time: now}); err != nil {
+			s.logger.Error("failing evaluation", "eval_id", e.ID, "error", err)
+			return
+		}
+		s.enqueueEvals(followUp.ID)
+	}()
 }
 
 // cancelEvals records evals superseded by newer ones of the same job.

@@ -199,6 +199,29 @@ func (b *EvalBroker) takeUnackedLocked(id, token string) (*unackedEval, error) {
 	return u, nil
 }
 
+// Outstanding reports whether the eval is handed out under token.
+func (b *EvalBroker) Outstanding(id, token string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, ok := b.unacked[id]
+	return ok && u.token == token
+}
+
+// Touch restarts an outstanding eval's ack deadline.
+func (b *EvalBroker) Touch(id, token string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, ok := b.unacked[id]
+	if !ok {
+		return errors.New("evaluation is not outstanding")
+	}
+	if u.token != token {
+		return errors.New("evaluation token does not match")
+	}
+	u.timer.Reset(b.ackTimeout)
+	return nil
+}
+
 // Ack marks an eval done and releases its job to the next pending eval.
 func (b *EvalBroker) Ack(id, token string) error {
 	b.mu.Lock()

@@ -37,9 +37,22 @@ func (s *Server) establishLeadership() {
 		return
 	}
 	// A barrier makes the FSM apply every entry of earlier terms, so the
-	// broker is restored from complete state.
-	if err := s.raft.Barrier(time.Minute).Error(); err != nil {
-		s.logger.Error("raft barrier failed on gaining leadership", "error", err)
+	// broker is restored from complete state. Without it this server would
+	// accept writes as leader while scheduling nothing, so it retries, and
+	// hands leadership on if the barrier keeps failing.
+	var err error
+	for attempt := 0; attempt < 5 && s.IsLeader(); attempt++ {
+		if err = s.raft.Barrier(time.Minute).Error(); err == nil {
+			break
+		}
+		s.logger.Warn("raft barrier failed on gaining leadership", "attempt", attempt+1, "error", err)
+		time.Sleep(time.Second)
+	}
+	if err != nil || !s.IsLeader() {
+		if s.IsLeader() {
+			s.logger.Error("giving up leadership: raft barrier keeps failing", "error", err)
+			_ = s.raft.LeadershipTransfer()
+		}
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -47,10 +60,13 @@ func (s *Server) establishLeadership() {
 	s.logger.Info("gained cluster leadership", "raft_addr", s.raftAddr)
 	s.broker.SetEnabled(true)
 	s.blocked.SetEnabled(true)
-	s.planner.start(ctx)
+	// Each term gets its own plan applier: a plan queued by a worker of an
+	// earlier term can never reach this term's applier.
+	planner := newPlanApplier(s)
+	planner.start(ctx)
 	s.restoreEvals()
 	for i := 0; i < s.cfg.NumWorkers; i++ {
-		w := &worker{srv: s, id: i}
+		w := &worker{srv: s, planner: planner, id: i}
 		go w.run(ctx)
 	}
 	go s.reconcileLoop(ctx)
@@ -128,8 +144,8 @@ func (s *Server) reconcile() {
 	for _, n := range nodes {
 		if n.Status != structs.NodeStatusDown && !alive[n.ID] {
 			// A node registered through HTTP by a client we never heard
-			// gossip from gets a grace period after registration.
-			if time.Since(time.Unix(n.StatusUpdatedAt, 0)) < 30*time.Second {
+			// gossip from, or one restarting, gets a grace period.
+			if time.Since(time.Unix(n.StatusUpdatedAt, 0)) < clientLeaveGrace {
 				continue
 			}
 			s.markNodeDown(n.ID, "node is not in the gossip pool")

@@ -3,6 +3,7 @@ package server
 import (
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -42,12 +43,36 @@ func (s *Server) handleMemberEvent(e gossip.Event) {
 		if isServer {
 			s.removeRaftPeer(m)
 		}
-		fallthrough
-	case gossip.EventFailed:
+		// A client leaving gracefully is usually restarting and will
+		// re-attach to its tasks: mark its node down only if it has not
+		// come back after a grace period.
 		if id := m.Tags[structs.TagNodeID]; id != "" && s.IsLeader() {
-			s.markNodeDown(id, "node left the gossip pool")
+			time.AfterFunc(clientLeaveGrace, func() {
+				if s.IsLeader() && !s.memberAlive(m.Name) {
+					s.markNodeDown(id, "node left the gossip pool and did not return")
+				}
+			})
+		}
+	case gossip.EventFailed:
+		// Failure detection already took seconds of missed probes.
+		if id := m.Tags[structs.TagNodeID]; id != "" && s.IsLeader() {
+			s.markNodeDown(id, "node failed gossip health checks")
 		}
 	}
+}
+
+// clientLeaveGrace is how long a client that left the pool gracefully has
+// to rejoin before its node is marked down.
+const clientLeaveGrace = 30 * time.Second
+
+// memberAlive reports whether the named agent is alive in the pool.
+func (s *Server) memberAlive(name string) bool {
+	for _, m := range s.gossip.Members() {
+		if m.Name == name {
+			return m.Status == gossip.StatusAlive
+		}
+	}
+	return false
 }
 
 // maybeBootstrap bootstraps a new cluster once BootstrapExpect servers are

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -21,11 +22,20 @@ type planApplier struct {
 
 type pendingPlan struct {
 	plan *structs.Plan
+	// token is the broker token of the eval being planned; a plan whose
+	// eval is no longer outstanding under that token (nacked on timeout,
+	// or the broker was reset by a leadership change) is refused, so one
+	// eval's plan is never committed twice.
+	token string
 	// evals are committed with the plan only when all of it fits: they
 	// record the scheduler's verdict, which a partial commit invalidates.
 	evals []*structs.Evaluation
 	done  chan planOutcome
 }
+
+// errEvalNotOutstanding refuses a plan whose eval the broker no longer
+// considers handed to the submitting worker.
+var errEvalNotOutstanding = errors.New("evaluation is no longer outstanding with this token")
 
 type planOutcome struct {
 	result *structs.PlanResult
@@ -64,8 +74,11 @@ func (p *planApplier) drain(err error) {
 }
 
 // Submit queues a plan and waits for its result.
-func (p *planApplier) Submit(ctx context.Context, plan *structs.Plan, evals []*structs.Evaluation) (*structs.PlanResult, error) {
-	req := &pendingPlan{plan: plan, evals: evals, done: make(chan planOutcome, 1)}
+func (p *planApplier) Submit(ctx context.Context, plan *structs.Plan, token string, evals []*structs.Evaluation) (*structs.PlanResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	req := &pendingPlan{plan: plan, token: token, evals: evals, done: make(chan planOutcome, 1)}
 	select {
 	case p.queue <- req:
 	case <-ctx.Done():
@@ -81,6 +94,9 @@ func (p *planApplier) Submit(ctx context.Context, plan *structs.Plan, evals []*s
 
 func (p *planApplier) apply(req *pendingPlan) (*structs.PlanResult, error) {
 	plan := req.plan
+	if !p.srv.broker.Outstanding(plan.EvalID, req.token) {
+		return nil, fmt.Errorf("plan of eval %s refused: %w", plan.EvalID, errEvalNotOutstanding)
+	}
 	snap := p.srv.State().Snapshot()
 	result := &structs.PlanResult{NodeUpdate: plan.NodeUpdate, NodeAllocation: map[string][]*structs.Allocation{}}
 	partial := false
@@ -147,12 +163,41 @@ func nodeFits(snap stateReader, plan *structs.Plan, nodeID string) (bool, error)
 		replaced[a.ID] = true
 		used.Add(a.AllocatedResources.Comparable())
 	}
+	// Two workers may each have placed a static port on this node from
+	// snapshots that did not see the other's plan.
+	ports := map[int]bool{}
 	for _, a := range existing {
 		if replaced[a.ID] || a.TerminalStatus() {
 			continue
 		}
 		used.Add(a.AllocatedResources.Comparable())
+		for _, p := range allocPorts(a) {
+			ports[p] = true
+		}
+	}
+	for _, a := range plan.NodeAllocation[nodeID] {
+		for _, p := range allocPorts(a) {
+			if ports[p] {
+				return false, nil
+			}
+			ports[p] = true
+		}
 	}
 	capacity := node.Comparable()
 	return used.CPU <= capacity.CPU && used.MemoryMB <= capacity.MemoryMB && used.DiskMB <= capacity.DiskMB, nil
+}
+
+// allocPorts lists the host ports an allocation holds (dynamic ports not
+// yet assigned by the client are 0 and left out).
+func allocPorts(a *structs.Allocation) []int {
+	if a.AllocatedResources == nil {
+		return nil
+	}
+	var out []int
+	for _, p := range a.AllocatedResources.Shared.Ports {
+		if p.Value > 0 {
+			out = append(out, p.Value)
+		}
+	}
+	return out
 }

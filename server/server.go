@@ -78,7 +78,6 @@ type Server struct {
 
 	broker  *EvalBroker
 	blocked *BlockedEvals
-	planner *planApplier
 
 	gossip       *gossip.Pool
 	bootstrapMu  sync.Mutex
@@ -125,7 +124,6 @@ func New(cfg Config) (*Server, error) {
 	s.broker.onFail = s.failEval
 	s.broker.onCancel = s.cancelEvals
 	s.blocked.onCancel = s.cancelEvals
-	s.planner = newPlanApplier(s)
 	if err := s.setupRaft(); err != nil {
 		cancel()
 		return nil, err
@@ -283,3 +281,7 @@ func (s *Server) raftApply(t raftfsm.MessageType, body any) (uint64, error) {
 	}
 	return f.Index(), nil
 }
+
+// AppliedIndex is the last Raft index this server's FSM has applied; a
+// follower that forwarded a write waits for it to reach the write's index.
+func (s *Server) AppliedIndex() uint64 { return s.raft.AppliedIndex() }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -229,5 +230,62 @@ func TestServerSystemJobOnEveryNodeAndLateJoiners(t *testing.T) {
 	waitUntil(t, 5*time.Second, "all stopped", func() bool { return len(liveAllocs(t, s, "sys")) == 0 })
 	if _, err := s.DeregisterJob(ctx, "default", "missing", false); err == nil {
 		t.Fatal("deregistering a missing job succeeded")
+	}
+}
+
+func TestPlanApplierRefusesPlansOfEvalsNoLongerOutstanding(t *testing.T) {
+	s := testServer(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := newPlanApplier(s)
+	p.start(ctx)
+	node := testNode("n", 4000, 4096)
+	if _, err := s.RegisterNode(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	alloc := &structs.Allocation{
+		ID: structs.GenerateUUID(), Namespace: "default", NodeID: node.ID, JobID: "ghost", TaskGroup: "g",
+		DesiredStatus: structs.AllocDesiredStatusRun, ClientStatus: structs.AllocClientStatusPending,
+	}
+	plan := &structs.Plan{EvalID: "not-handed-out"}
+	plan.AppendAlloc(alloc)
+	if _, err := p.Submit(ctx, plan, "stale-token", nil); !errors.Is(err, errEvalNotOutstanding) {
+		t.Fatalf("plan of an eval that is not outstanding: err = %v", err)
+	}
+	if a, _ := s.State().AllocByID(nil, alloc.ID); a != nil {
+		t.Fatal("refused plan was committed")
+	}
+	cancel()
+	if _, err := p.Submit(ctx, plan, "stale-token", nil); err == nil {
+		t.Fatal("submit after the term ended succeeded")
+	}
+}
+
+func TestNodeFitsRejectsPortCollisions(t *testing.T) {
+	s := testServer(t, t.TempDir())
+	ctx := context.Background()
+	node := testNode("n", 4000, 4096)
+	if _, err := s.RegisterNode(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	withPort := func(port int) *structs.Allocation {
+		return &structs.Allocation{
+			ID: structs.GenerateUUID(), NodeID: node.ID, DesiredStatus: structs.AllocDesiredStatusRun,
+			AllocatedResources: &structs.AllocatedResources{Shared: structs.AllocatedSharedResources{
+				Ports: []structs.AllocatedPort{{Label: "http", Value: port}},
+			}},
+		}
+	}
+	plan := &structs.Plan{}
+	plan.AppendAlloc(withPort(8080))
+	plan.AppendAlloc(withPort(8080))
+	if ok, err := nodeFits(s.State().Snapshot(), plan, node.ID); err != nil || ok {
+		t.Fatalf("two allocs on static port 8080 fit: %v %v", ok, err)
+	}
+	plan = &structs.Plan{}
+	plan.AppendAlloc(withPort(8080))
+	plan.AppendAlloc(withPort(8081))
+	if ok, err := nodeFits(s.State().Snapshot(), plan, node.ID); err != nil || !ok {
+		t.Fatalf("distinct ports do not fit: %v %v", ok, err)
 	}
 }

@@ -20,8 +20,9 @@ const maxPlanAttempts = 5
 // scheduler itself is a pure function; the worker supplies a snapshot,
 // submits the resulting plan, and re-plans on a partial commit.
 type worker struct {
-	srv *Server
-	id  int
+	srv     *Server
+	planner *planApplier
+	id      int
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -34,7 +35,7 @@ func (w *worker) run(ctx context.Context) {
 			}
 			return
 		}
-		if err := w.process(ctx, eval); err != nil {
+		if err := w.process(ctx, eval, token); err != nil {
 			log.Warn("evaluation failed, returning it to the broker", "eval_id", eval.ID, "job_id", eval.JobID, "error", err)
 			_ = w.srv.broker.Nack(eval.ID, token)
 			continue
@@ -43,8 +44,16 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
+func (w *worker) process(ctx context.Context, eval *structs.Evaluation, token string) error {
 	for attempt := 0; attempt < maxPlanAttempts; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Planning and committing may be slow under load; keep the
+		// broker from redelivering the eval to another worker meanwhile.
+		if err := w.srv.broker.Touch(eval.ID, token); err != nil {
+			return fmt.Errorf("eval no longer outstanding: %w", err)
+		}
 		snap := w.srv.State().Snapshot()
 		now := time.Now().UnixNano()
 		res, err := scheduler.Schedule(snap, eval, scheduler.Config{
@@ -63,13 +72,16 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 		}
 		evals = append(evals, res.CreateEvals...)
 		if res.Plan == nil || res.Plan.IsNoOp() {
+			if !w.srv.broker.Outstanding(eval.ID, token) {
+				return errEvalNotOutstanding
+			}
 			if _, err := w.srv.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: evals, Time: now}); err != nil {
 				return err
 			}
 			w.afterCommit(res, false)
 			return nil
 		}
-		result, err := w.srv.planner.Submit(ctx, res.Plan, evals)
+		result, err := w.planner.Submit(ctx, res.Plan, token, evals)
 		if err != nil {
 			return fmt.Errorf("submitting plan: %w", err)
 		}

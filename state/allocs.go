@@ -244,6 +244,12 @@ func (t *WriteTxn) UpdateAllocsFromClient(updates []*structs.Allocation, now int
 		if existing == nil {
 			continue
 		}
+		if existing.ClientTerminalStatus() {
+			// complete, failed and lost are final: a client reporting
+			// late (say, after a partition healed, for an alloc the
+			// servers declared lost and replaced) must not bring it back.
+			continue
+		}
 		a := existing.Copy()
 		if u.ClientStatus != "" {
 			a.ClientStatus = u.ClientStatus
