@@ -144,6 +144,8 @@ func (v *validator) job(job *structs.Job) {
 		if tg.Name == "" {
 			path = fmt.Sprintf("group[%d]", i)
 			v.add(path, "missing group name")
+		} else if err := checkDirName(tg.Name); err != nil {
+			v.add(path, "invalid group name: %v", err)
 		} else if seen[tg.Name] {
 			v.add(path, "duplicate group name %q", tg.Name)
 		}

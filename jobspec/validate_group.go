@@ -110,6 +110,11 @@ func (v *validator) group(job *structs.Job, path string, tg *structs.TaskGroup) 
 		if t.Name == "" {
 			tp = joinPath(path, fmt.Sprintf("task[%d]", i))
 			v.add(tp, "missing task name")
+		} else if err := checkDirName(t.Name); err != nil {
+			v.add(tp, "invalid task name: %v", err)
+		} else if t.Name == "alloc" {
+			// <alloc-dir>/alloc is the group's shared directory.
+			v.add(tp, `invalid task name: "alloc" is reserved for the allocation's shared directory`)
 		} else if seen[t.Name] {
 			v.add(tp, "duplicate task name %q", t.Name)
 		}

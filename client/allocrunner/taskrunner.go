@@ -60,6 +60,8 @@ type TaskRunner struct {
 
 	stdout, stderr *logs.Collector
 	rotators       []*logs.Rotator
+
+	recoverBackoff recoverBackoff
 }
 
 // NewTaskRunner builds a runner; it starts nothing until Run.
@@ -72,7 +74,8 @@ func NewTaskRunner(cfg TaskRunnerConfig) *TaskRunner {
 	tr := &TaskRunner{
 		cfg: cfg, id: id, logger: l.With("task", cfg.Task.Name, "alloc", cfg.Alloc.ID),
 		killCh: make(chan struct{}), done: make(chan struct{}),
-		state: &structs.TaskState{State: structs.TaskStatePending},
+		state:          &structs.TaskState{State: structs.TaskStatePending},
+		recoverBackoff: defaultRecoverBackoff(),
 	}
 	jobType := ""
 	policy := cfg.Task.RestartPolicy
@@ -199,6 +202,10 @@ func (tr *TaskRunner) Run(ctx context.Context) {
 	if tr.State().State == structs.TaskStateDead {
 		return
 	}
+	if tr.cfg.Driver == nil {
+		tr.driverMissing()
+		return
+	}
 	detached := false
 	defer func() { tr.stopCollectors(!detached) }()
 
@@ -214,13 +221,25 @@ func (tr *TaskRunner) Run(ctx context.Context) {
 	if h := tr.Handle(); h != nil {
 		// Re-attach to the task an earlier client started: no restart is
 		// counted when this succeeds.
-		if err := tr.cfg.Driver.Recover(ctx, h); err != nil {
+		out, err := tr.recoverTask(ctx, h)
+		switch out {
+		case recoverDetached:
+			detached = true
+			return
+		case recoverKilled:
+			// The driver could not be reached, so whatever still runs
+			// cannot be stopped from here.
+			tr.logger.Warn("task killed before it could be re-attached", "error", err)
+			tr.markDead(false, &structs.TaskEvent{Type: structs.TaskKilled, KillError: err.Error(),
+				DisplayMessage: "Task killed before it could be re-attached: " + err.Error()})
+			return
+		case recoverLost:
 			tr.logger.Warn("could not re-attach to task", "error", err)
 			tr.setHandle(nil)
 			res = &drivers.ExitResult{ExitCode: -1, Err: fmt.Errorf("task lost while the client was down: %w", err)}
 			tr.update(nil, &structs.TaskEvent{Type: structs.TaskDriverFailure, DriverError: err.Error(),
 				DisplayMessage: "Failed to restore task: " + err.Error()})
-		} else {
+		default:
 			tr.logger.Info("re-attached to task")
 			var out runOutcome
 			res, out = tr.wait(ctx)
@@ -304,6 +323,22 @@ func (tr *TaskRunner) sleep(ctx context.Context, d time.Duration) bool {
 	case <-tr.killCh:
 		return false
 	}
+}
+
+// driverMissing fails the task at once: the client's drivers are fixed
+// until the agent restarts, so restarting here could never succeed, and
+// failing lets the servers reschedule the allocation. A restored task may
+// still be running; without its driver it can be neither watched nor
+// stopped, so it is only logged.
+func (tr *TaskRunner) driverMissing() {
+	msg := fmt.Sprintf("driver %q is not available on this client", tr.cfg.Task.Driver)
+	if h := tr.Handle(); h != nil {
+		tr.logger.Error("cannot re-attach to task", "error", msg, "started_at", h.StartedAt)
+	} else {
+		tr.logger.Error("cannot start task", "error", msg)
+	}
+	tr.markDead(true, &structs.TaskEvent{Type: structs.TaskDriverFailure, FailsTask: true,
+		DriverError: msg, DisplayMessage: msg})
 }
 
 // markDead ends the task's life.
@@ -455,6 +490,11 @@ const (
 
 // wait blocks until the running task exits, is killed, or ctx ends.
 func (tr *TaskRunner) wait(ctx context.Context) (*drivers.ExitResult, runOutcome) {
+	if tr.cfg.Driver == nil {
+		res := &drivers.ExitResult{ExitCode: -1, Err: fmt.Errorf("driver %q is not available on this client", tr.cfg.Task.Driver)}
+		tr.exited(res)
+		return res, outcomeExited
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch, err := tr.cfg.Driver.Wait(wctx, tr.id)
@@ -498,9 +538,7 @@ func (tr *TaskRunner) exited(res *drivers.ExitResult) {
 		ev.Message = "OOM Killed"
 		ev.DisplayMessage += ", OOM Killed"
 	}
-	if err := tr.cfg.Driver.Destroy(tr.id, true); err != nil && !errors.Is(err, drivers.ErrTaskNotFound) {
-		tr.logger.Warn("destroying exited task", "error", err)
-	}
+	tr.destroy("destroying exited task")
 	tr.setHandle(nil)
 	tr.update(nil, ev)
 }
@@ -521,6 +559,12 @@ func (tr *TaskRunner) kill(ch <-chan *drivers.ExitResult) {
 	}
 	tr.update(nil, &structs.TaskEvent{Type: structs.TaskKilling, KillTimeout: timeout, DisplayMessage: msg})
 	killEv := &structs.TaskEvent{Type: structs.TaskKilled, DisplayMessage: "Task successfully killed"}
+	if tr.cfg.Driver == nil {
+		killEv.KillError = fmt.Sprintf("driver %q is not available on this client", task.Driver)
+		killEv.DisplayMessage = "Task killed with error: " + killEv.KillError
+		tr.markDead(false, killEv)
+		return
+	}
 	if err := tr.cfg.Driver.Stop(tr.id, timeout, task.KillSignal); err != nil {
 		killEv.KillError = err.Error()
 		killEv.DisplayMessage = "Task killed with error: " + err.Error()
@@ -534,8 +578,16 @@ func (tr *TaskRunner) kill(ch <-chan *drivers.ExitResult) {
 	case <-time.After(timeout + 10*time.Second):
 		killEv.KillError = "task did not report its exit"
 	}
-	if err := tr.cfg.Driver.Destroy(tr.id, true); err != nil && !errors.Is(err, drivers.ErrTaskNotFound) {
-		tr.logger.Warn("destroying killed task", "error", err)
-	}
+	tr.destroy("destroying killed task")
 	tr.markDead(false, killEv)
+}
+
+// destroy frees what the driver held for the task, if there is a driver.
+func (tr *TaskRunner) destroy(what string) {
+	if tr.cfg.Driver == nil {
+		return
+	}
+	if err := tr.cfg.Driver.Destroy(tr.id, true); err != nil && !errors.Is(err, drivers.ErrTaskNotFound) {
+		tr.logger.Warn(what, "error", err)
+	}
 }

@@ -8,16 +8,22 @@ import (
 )
 
 // Exec builds the exec driver (libcontainer isolation). It is always
-// built; its fingerprint says whether isolation is available here.
+// built (unless its options are malformed); its fingerprint says whether
+// isolation is available here. Options: user.denylist, exec.caps.allowlist.
 var Exec = Factory{
 	Name: exec.Name,
 	New: func(c Config) (drivers.Driver, error) {
-		return exec.New(exec.Config{Logger: c.Logger, StateRoot: c.StateDir(exec.Name)}), nil
+		policy, err := exec.PolicyFromOptions(c.Options)
+		if err != nil {
+			return nil, err
+		}
+		return exec.New(exec.Config{Logger: c.Logger, StateRoot: c.StateDir(exec.Name), Policy: policy}), nil
 	},
 }
 
 // Docker builds the docker driver from the client options
-// (docker.endpoint, docker.privileged.enabled, docker.image_pull_timeout).
+// (docker.endpoint, docker.privileged.enabled, docker.image_pull_timeout,
+// docker.volumes.enabled, docker.caps.allowlist).
 // It does not contact the daemon here: its fingerprint reports health.
 var Docker = Factory{
 	Name: docker.Name,
@@ -34,9 +40,14 @@ var Docker = Factory{
 }
 
 // Java builds the java driver; without a JVM it fingerprints undetected.
+// Option: user.denylist.
 var Java = Factory{
 	Name: java.Name,
 	New: func(c Config) (drivers.Driver, error) {
-		return java.New(java.Config{Logger: c.Logger, StateRoot: c.StateDir(java.Name)}), nil
+		policy, err := exec.PolicyFromOptions(c.Options)
+		if err != nil {
+			return nil, err
+		}
+		return java.New(java.Config{Logger: c.Logger, StateRoot: c.StateDir(java.Name), Policy: policy}), nil
 	},
 }

@@ -60,7 +60,9 @@ func TestParseConfigFull(t *testing.T) {
 			Memory: structs.AllocatedMemoryResources{MemoryMB: 128},
 		},
 	}
-	d := &Driver{cfg: Config{NodeID: "n1"}}
+	// The operator allows host paths and NET_ADMIN; the defaults refuse both
+	// (see hostaccess_test.go).
+	d := &Driver{cfg: Config{NodeID: "n1", VolumesEnabled: true, CapAllowlist: []string{"net_admin"}}}
 	spec, err := d.buildContainerSpec(task, c, "sha256:abc")
 	if err != nil {
 		t.Fatal(err)

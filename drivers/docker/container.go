@@ -2,7 +2,6 @@ package docker
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -101,7 +100,13 @@ func (d *Driver) buildContainerSpec(cfg *drivers.TaskConfig, tc *taskConfig, ima
 	}
 	setResources(&hc.Resources, cfg)
 
-	binds, mounts := taskMounts(cfg, tc)
+	if err := d.checkCaps(tc.CapAdd); err != nil {
+		return nil, err
+	}
+	binds, mounts, err := d.taskMounts(cfg, tc)
+	if err != nil {
+		return nil, err
+	}
 	hc.Binds = binds
 	hc.Mounts = mounts
 
@@ -148,9 +153,8 @@ func setResources(r *container.Resources, cfg *drivers.TaskConfig) {
 }
 
 // taskMounts returns the alloc/task directory binds, the `volumes` binds and
-// the `mount` blocks. Relative host paths in `volumes` are taken relative to
-// the task directory, as in Nomad.
-func taskMounts(cfg *drivers.TaskConfig, tc *taskConfig) ([]string, []mount.Mount) {
+// the `mount` blocks, with every host path checked by bindSource.
+func (d *Driver) taskMounts(cfg *drivers.TaskConfig, tc *taskConfig) ([]string, []mount.Mount, error) {
 	var binds []string
 	if cfg.AllocDir != "" {
 		binds = append(binds, cfg.AllocDir+":/alloc")
@@ -160,8 +164,11 @@ func taskMounts(cfg *drivers.TaskConfig, tc *taskConfig) ([]string, []mount.Moun
 	}
 	for _, v := range tc.Volumes {
 		host := v.Host
-		if !filepath.IsAbs(host) && cfg.TaskDir != "" && !isVolumeName(host) {
-			host = filepath.Join(cfg.TaskDir, host)
+		if !isVolumeName(host) {
+			var err error
+			if host, err = d.bindSource(cfg, host); err != nil {
+				return nil, nil, fmt.Errorf("volumes: %w", err)
+			}
 		}
 		b := host + ":" + v.Container
 		if v.ReadOnly {
@@ -171,15 +178,22 @@ func taskMounts(cfg *drivers.TaskConfig, tc *taskConfig) ([]string, []mount.Moun
 	}
 
 	var mounts []mount.Mount
-	for _, m := range tc.Mounts {
+	for i, m := range tc.Mounts {
+		src := m.Source
+		if m.Type == string(mount.TypeBind) {
+			var err error
+			if src, err = d.bindSource(cfg, src); err != nil {
+				return nil, nil, fmt.Errorf("mount[%d]: %w", i, err)
+			}
+		}
 		mounts = append(mounts, mount.Mount{
 			Type:     mount.Type(m.Type),
-			Source:   m.Source,
+			Source:   src,
 			Target:   m.Target,
 			ReadOnly: m.ReadOnly,
 		})
 	}
-	return binds, mounts
+	return binds, mounts, nil
 }
 
 // isVolumeName reports whether a `volumes` host part names a Docker volume

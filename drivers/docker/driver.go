@@ -40,6 +40,12 @@ const (
 type Config struct {
 	// AllowPrivileged lets tasks set privileged = true.
 	AllowPrivileged bool
+	// VolumesEnabled lets `volumes` and bind mounts name any host path;
+	// off, bind sources must resolve inside the allocation's directory.
+	VolumesEnabled bool
+	// CapAllowlist bounds cap_add (names with or without "CAP_"; "ALL"
+	// allows anything). Nil: DefaultCapAllowlist.
+	CapAllowlist []string
 	// Endpoint is the daemon address, e.g. unix:///var/run/docker.sock.
 	// Empty: DOCKER_HOST, else the default unix socket.
 	Endpoint string

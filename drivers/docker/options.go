@@ -13,6 +13,11 @@ const (
 	OptionEndpoint    = "docker.endpoint"
 	OptionPrivileged  = "docker.privileged.enabled"
 	OptionPullTimeout = "docker.image_pull_timeout"
+	// OptionVolumesEnabled (default false) lets tasks bind host paths.
+	OptionVolumesEnabled = "docker.volumes.enabled"
+	// OptionCapAllowlist is the comma-separated cap_add allowlist
+	// (default DefaultCapAllowlist; "all" allows any).
+	OptionCapAllowlist = "docker.caps.allowlist"
 )
 
 // ConfigFromOptions reads the driver's client options into a Config; the
@@ -26,6 +31,20 @@ func ConfigFromOptions(opts map[string]string) (Config, error) {
 			return Config{}, fmt.Errorf("option %s: %w", OptionPrivileged, err)
 		}
 		c.AllowPrivileged = b
+	}
+	if v, ok := opts[OptionVolumesEnabled]; ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return Config{}, fmt.Errorf("option %s: %w", OptionVolumesEnabled, err)
+		}
+		c.VolumesEnabled = b
+	}
+	if v, ok := opts[OptionCapAllowlist]; ok {
+		// An empty allowlist is a valid choice: no cap_add at all.
+		c.CapAllowlist = parseCapAllowlist(v)
+		if c.CapAllowlist == nil {
+			c.CapAllowlist = []string{}
+		}
 	}
 	if v, ok := opts[OptionPullTimeout]; ok {
 		d, err := time.ParseDuration(strings.TrimSpace(v))

@@ -30,14 +30,17 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	if err != nil {
 		return nil, err
 	}
+	// The spec carries the operator's checks (host paths, capabilities):
+	// build it before pulling so a refused task fails fast.
+	spec, err := d.buildContainerSpec(cfg, tc, tc.Image)
+	if err != nil {
+		return nil, err
+	}
 	imageID, err := d.ensureImage(ctx, tc)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := d.buildContainerSpec(cfg, tc, imageID)
-	if err != nil {
-		return nil, err
-	}
+	spec.config.Image = imageID
 	// Open the sinks before the container exists, so a bad path fails the
 	// start without leaving a container behind.
 	logs, err := d.newLogStreamer(cfg.StdoutPath, cfg.StderrPath)
@@ -122,13 +125,17 @@ func (d *Driver) removeQuietly(containerID string) {
 // watcher and log stream back; one that exited while no client was watching
 // reports its real exit status through Wait.
 func (d *Driver) Recover(ctx context.Context, th *drivers.TaskHandle) error {
+	// Only "definitely gone" is ErrTaskNotFound: an unusable handle, or a
+	// 404 from the daemon. Anything else (the daemon still starting after a
+	// reboot) stays a plain error so the client retries instead of starting
+	// a second container, whose creation would remove this one.
 	st, err := decodeState(th)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", err, drivers.ErrTaskNotFound)
 	}
 	cfg := th.Config
 	if cfg == nil || cfg.ID == "" {
-		return errors.New("docker handle has no task config")
+		return fmt.Errorf("docker handle has no task config: %w", drivers.ErrTaskNotFound)
 	}
 	d.mu.RLock()
 	_, exists := d.tasks[cfg.ID]

@@ -94,3 +94,46 @@ func mode(v any, dst *string) error {
 	}
 	return nil
 }
+
+// Client options bounding what isolated (exec, java) tasks may ask for.
+const (
+	// OptionUserDenylist lists users tasks may not run as (comma-separated,
+	// default "root"), as Nomad's client option of the same name.
+	OptionUserDenylist = "user.denylist"
+	// OptionCapAllowlist lists the capabilities cap_add may name
+	// (comma-separated, default Docker's default set; "all" allows any).
+	OptionCapAllowlist = "exec.caps.allowlist"
+)
+
+// HostPolicy is the operator's bound on a task's user and capabilities.
+// Zero value: the defaults (isolation.DefaultUserDenylist and
+// isolation.DefaultCapAllowlist).
+type HostPolicy struct {
+	UserDenylist []string
+	CapAllowlist []string
+}
+
+// PolicyFromOptions reads OptionUserDenylist and OptionCapAllowlist.
+func PolicyFromOptions(opts map[string]string) (HostPolicy, error) {
+	var p HostPolicy
+	if v, ok := opts[OptionUserDenylist]; ok {
+		p.UserDenylist = isolation.ParseUserList(v)
+	}
+	if v, ok := opts[OptionCapAllowlist]; ok {
+		caps, err := isolation.ParseCapAllowlist(v)
+		if err != nil {
+			return HostPolicy{}, fmt.Errorf("option %s: %w", OptionCapAllowlist, err)
+		}
+		p.CapAllowlist = caps
+	}
+	return p, nil
+}
+
+// Check refuses a task whose user is denied or whose cap_add reaches past
+// the allowlist. It runs at Start, on the client whose options apply.
+func (p HostPolicy) Check(user string, capAdd []string) error {
+	if err := isolation.CheckUser("/etc/passwd", user, p.UserDenylist, OptionUserDenylist); err != nil {
+		return err
+	}
+	return isolation.CheckCapAdd(capAdd, p.CapAllowlist, OptionCapAllowlist)
+}

@@ -50,6 +50,9 @@ type Config struct {
 	// raw_exec); the flag documents the operator's intent and makes the
 	// default explicit should network isolation ever become the default.
 	NoNetworkIsolation bool
+	// Policy bounds the task user and cap_add (client options
+	// user.denylist and exec.caps.allowlist).
+	Policy HostPolicy
 }
 
 // Driver implements drivers.Driver for exec.
@@ -120,6 +123,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	if d.tasks.Has(cfg.ID) {
 		return nil, fmt.Errorf("exec: task %q already started", cfg.ID)
 	}
+	if err := d.cfg.Policy.Check(cfg.User, tc.CapAdd); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
 	spec := SpecFor(cfg, d.cfg.StateRoot)
 	spec.Command, spec.Args = tc.Command, tc.Args
 	spec.HostPID, spec.HostIPC = tc.PIDMode == ModeHost, tc.IPCMode == ModeHost
@@ -163,7 +169,7 @@ func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
 	}
 	var st handleState
 	if err := json.Unmarshal(h.DriverState, &st); err != nil {
-		return fmt.Errorf("exec: recover %q: decode handle: %w", h.Config.ID, err)
+		return fmt.Errorf("exec: recover %q: decode handle: %w: %w", h.Config.ID, err, drivers.ErrTaskNotFound)
 	}
 	c, err := isolation.Recover(st.Container)
 	if err != nil {

@@ -39,6 +39,8 @@ type Config struct {
 	// DisableIsolation runs JVMs as plain processes even where isolation
 	// is available.
 	DisableIsolation bool
+	// Policy bounds the task user (client option user.denylist).
+	Policy exec.HostPolicy
 }
 
 // Driver implements drivers.Driver for java.
@@ -117,6 +119,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	if d.tasks.Has(cfg.ID) {
 		return nil, fmt.Errorf("java: task %q already started", cfg.ID)
 	}
+	if err := d.cfg.Policy.Check(cfg.User, nil); err != nil {
+		return nil, fmt.Errorf("java: %w", err)
+	}
 	java, err := findJava()
 	if err != nil {
 		return nil, fmt.Errorf("java: %w", err)
@@ -176,7 +181,7 @@ func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
 	}
 	var st handleState
 	if err := json.Unmarshal(h.DriverState, &st); err != nil {
-		return fmt.Errorf("java: recover %q: decode handle: %w", h.Config.ID, err)
+		return fmt.Errorf("java: recover %q: decode handle: %w: %w", h.Config.ID, err, drivers.ErrTaskNotFound)
 	}
 	var runner isolation.Runner
 	if st.Isolated {

@@ -25,17 +25,17 @@ const pollInterval = time.Second
 // Go poller, so no thread blocks per task.
 func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
 	if h == nil || h.Config == nil {
-		return errors.New("raw_exec: recover: handle without task config")
+		return fmt.Errorf("raw_exec: recover: handle without task config: %w", drivers.ErrTaskNotFound)
 	}
 	if h.Driver != "" && h.Driver != Name {
-		return fmt.Errorf("raw_exec: recover: handle belongs to driver %q", h.Driver)
+		return fmt.Errorf("raw_exec: recover: handle belongs to driver %q: %w", h.Driver, drivers.ErrTaskNotFound)
 	}
 	var ds driverState
 	if err := json.Unmarshal(h.DriverState, &ds); err != nil {
-		return fmt.Errorf("raw_exec: recover: decoding state: %w", err)
+		return fmt.Errorf("raw_exec: recover: decoding state: %w: %w", err, drivers.ErrTaskNotFound)
 	}
 	if ds.Pid <= 0 {
-		return fmt.Errorf("raw_exec: recover: invalid pid %d", ds.Pid)
+		return fmt.Errorf("raw_exec: recover: invalid pid %d: %w", ds.Pid, drivers.ErrTaskNotFound)
 	}
 	id := h.Config.ID
 	d.mu.Lock()

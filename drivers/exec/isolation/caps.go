@@ -82,3 +82,63 @@ func Capabilities(add, drop []string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// DefaultCapAllowlist bounds cap_add when the operator sets no allowlist:
+// Docker's default set, i.e. nothing beyond what an ordinary container
+// gets. CAP_NET_RAW is in it although DefaultCapabilities leaves it out:
+// a task may ask for it, it just does not get it unasked.
+var DefaultCapAllowlist = []string{
+	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP", "CAP_SETGID",
+	"CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
+}
+
+// ParseCapAllowlist reads a comma-separated allowlist option; "all" allows
+// every capability. An empty string is an empty (non-nil) list: no cap_add.
+func ParseCapAllowlist(s string) ([]string, error) {
+	out := []string{}
+	for _, c := range strings.Split(s, ",") {
+		if strings.TrimSpace(c) == "" {
+			continue
+		}
+		n, err := normalizeCap(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// CheckCapAdd refuses cap_add entries outside allow (nil: the default
+// allowlist). "ALL" in cap_add passes only when allow holds "ALL". option
+// names the setting in the error, so the operator knows what to change.
+func CheckCapAdd(add, allow []string, option string) error {
+	if allow == nil {
+		allow = DefaultCapAllowlist
+	}
+	set := make(map[string]bool, len(allow))
+	for _, c := range allow {
+		if n, err := normalizeCap(c); err == nil {
+			set[n] = true
+		}
+	}
+	if set["ALL"] {
+		return nil
+	}
+	var refused []string
+	for _, c := range add {
+		n, err := normalizeCap(c)
+		if err != nil {
+			return fmt.Errorf("cap_add: %w", err)
+		}
+		if !set[n] {
+			refused = append(refused, n)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	sort.Strings(refused)
+	return fmt.Errorf("cap_add %s not allowed by the client's %s", strings.Join(refused, ", "), option)
+}

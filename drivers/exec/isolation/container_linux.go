@@ -65,6 +65,9 @@ func Start(ctx context.Context, s *Spec) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve task user: %w", err)
 	}
+	if err := prepareDirs(s, ident); err != nil {
+		return nil, fmt.Errorf("prepare task directories: %w", err)
+	}
 	id := ContainerID(s.ID)
 	cfg, err := buildConfig(s, id, ident)
 	if err != nil {

@@ -59,6 +59,64 @@ func LookupUser(passwdPath, groupPath, name string) (*Identity, error) {
 	return id, nil
 }
 
+// DefaultUserDenylist is who tasks may not run as unless the operator
+// says otherwise.
+var DefaultUserDenylist = []string{"root"}
+
+// CheckUser refuses a task user the operator denies (deny nil: the
+// default). A user is denied by name, or by uid when it resolves to the
+// uid of a denied name, so "0", "0:0" or another name for uid 0 are as
+// denied as "root". option names the setting in the error.
+func CheckUser(passwdPath, name string, deny []string, option string) error {
+	if deny == nil {
+		deny = DefaultUserDenylist
+	}
+	if name == "" {
+		name = DefaultUser
+	}
+	if len(deny) == 0 {
+		return nil
+	}
+	refuse := func() error {
+		return fmt.Errorf("user %q is not allowed by the client's %s", name, option)
+	}
+	for _, d := range deny {
+		if d == name {
+			return refuse()
+		}
+	}
+	uid, err := lookupUID(passwdPath, name)
+	if err != nil {
+		return err
+	}
+	for _, d := range deny {
+		if duid, err := lookupUID(passwdPath, d); err == nil && duid == uid {
+			return refuse()
+		}
+	}
+	return nil
+}
+
+// lookupUID resolves a user the way LookupUser does, uid only.
+func lookupUID(passwdPath, name string) (int, error) {
+	id, err := LookupUser(passwdPath, "", name)
+	if err != nil {
+		return 0, err
+	}
+	return id.UID, nil
+}
+
+// ParseUserList reads a comma-separated user list option.
+func ParseUserList(s string) []string {
+	out := []string{}
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 func scanPasswd(r io.Reader, name string, uid int, byUID bool) (*Identity, string, error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {

@@ -1,0 +1,89 @@
+package exec
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestStartRefusesDeniedUserAndCaps(t *testing.T) {
+	d := newDriver(t)
+	cases := []struct {
+		name, user string
+		capAdd     []any
+		want       string
+	}{
+		{"root", "root", nil, `user "root" is not allowed by the client's user.denylist`},
+		{"uid 0", "0:0", nil, `user "0:0" is not allowed`},
+		{"sys_admin", "", []any{"SYS_ADMIN"}, "cap_add CAP_SYS_ADMIN not allowed by the client's exec.caps.allowlist"},
+		{"all", "", []any{"all"}, "cap_add ALL not allowed"},
+	}
+	for _, c := range cases {
+		tt := newTask(t, "/bin/true")
+		tt.cfg.User = c.user
+		if c.capAdd != nil {
+			tt.cfg.Config["cap_add"] = c.capAdd
+		}
+		_, err := d.Start(context.Background(), tt.cfg)
+		if err == nil {
+			_ = d.Destroy(tt.cfg.ID, true)
+			t.Fatalf("%s: started", c.name)
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: error %v, want %q", c.name, err, c.want)
+		}
+		if d.tasks.Has(tt.cfg.ID) {
+			t.Fatalf("%s: refused task registered", c.name)
+		}
+	}
+	// Nothing reached libcontainer: no container state was written.
+	if ents, _ := os.ReadDir(d.cfg.StateRoot); len(ents) != 0 {
+		t.Fatalf("state root has %d entries after refused starts", len(ents))
+	}
+}
+
+func TestStartWithinPolicy(t *testing.T) {
+	requireIsolation(t)
+	// Default policy: nobody with a capability from the default allowlist.
+	d := newDriver(t)
+	tt := newTask(t, "/bin/sh", "-c", "id -u")
+	tt.cfg.Config["cap_add"] = []any{"net_raw"}
+	start(t, d, tt)
+	if res := wait(t, d, tt.cfg.ID); !res.Successful() {
+		t.Fatalf("exit %+v, stderr %q", res, tt.stderr.String())
+	}
+	if got := tt.stdout.waitFor(t, "\n"); strings.TrimSpace(got) != "65534" {
+		t.Fatalf("uid %q, want nobody's", got)
+	}
+
+	// An operator who empties the denylist and allows everything gets root
+	// with SYS_ADMIN.
+	open := New(Config{StateRoot: filepath.Join(t.TempDir(), "state"),
+		Policy: HostPolicy{UserDenylist: []string{}, CapAllowlist: []string{"ALL"}}})
+	tt = newTask(t, "/bin/sh", "-c", "id -u; grep CapEff /proc/self/status")
+	tt.cfg.User = "root"
+	tt.cfg.Config["cap_add"] = []any{"sys_admin"}
+	start(t, open, tt)
+	if res := wait(t, open, tt.cfg.ID); !res.Successful() {
+		t.Fatalf("exit %+v, stderr %q", res, tt.stderr.String())
+	}
+	if got := tt.stdout.waitFor(t, "CapEff"); !strings.HasPrefix(got, "0\n") {
+		t.Fatalf("stdout %q, want uid 0", got)
+	}
+}
+
+func TestPolicyFromOptions(t *testing.T) {
+	p, err := PolicyFromOptions(nil)
+	if err != nil || p.UserDenylist != nil || p.CapAllowlist != nil {
+		t.Fatalf("defaults = %+v, %v", p, err)
+	}
+	p, err = PolicyFromOptions(map[string]string{OptionUserDenylist: "root, admin", OptionCapAllowlist: "chown,net_admin"})
+	if err != nil || strings.Join(p.UserDenylist, ",") != "root,admin" || strings.Join(p.CapAllowlist, ",") != "CAP_CHOWN,CAP_NET_ADMIN" {
+		t.Fatalf("PolicyFromOptions = %+v, %v", p, err)
+	}
+	if _, err := PolicyFromOptions(map[string]string{OptionCapAllowlist: "chown,bogus"}); err == nil {
+		t.Fatal("unknown capability accepted")
+	}
+}

@@ -1,0 +1,36 @@
+package java
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/exec"
+)
+
+// The user check comes before anything else the start needs (even a JVM),
+// so a denied user is refused the same way on every node.
+func TestStartRefusesDeniedUser(t *testing.T) {
+	cases := []struct {
+		policy exec.HostPolicy
+		user   string
+	}{
+		{exec.HostPolicy{}, "root"},
+		{exec.HostPolicy{}, "0"},
+		{exec.HostPolicy{UserDenylist: []string{"nobody"}}, ""},
+	}
+	for _, c := range cases {
+		d := New(Config{StateRoot: filepath.Join(t.TempDir(), "state"), Policy: c.policy})
+		cfg := &drivers.TaskConfig{ID: "a/web", Name: "web", User: c.user, TaskDir: t.TempDir(),
+			Config: map[string]any{"class": "Main"}}
+		_, err := d.Start(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), "is not allowed by the client's user.denylist") {
+			t.Fatalf("user %q with %+v: Start = %v", c.user, c.policy, err)
+		}
+		if d.tasks.Has(cfg.ID) {
+			t.Fatal("refused task registered")
+		}
+	}
+}
