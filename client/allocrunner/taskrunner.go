@@ -93,7 +93,7 @@ func NewTaskRunner(cfg TaskRunnerConfig) *TaskRunner {
 		tr.handle = r.Handle
 		if w := r.Restart; w != nil {
 			tr.tracker.SetWindow(w.Count, w.WindowStart)
-			tr.window = &state.RestartWindow{Count: w.Count, WindowStart: w.WindowStart}
+			tr.window = &state.RestartWindow{Count: w.Count, WindowStart: w.WindowStart, NextRestart: w.NextRestart}
 		}
 	} else {
 		tr.appendEvent(&structs.TaskEvent{Type: structs.TaskReceived, DisplayMessage: "Task received by client"})
@@ -253,12 +253,28 @@ func (tr *TaskRunner) Run(ctx context.Context) {
 		}
 	}
 
+	if res == nil && tr.Handle() == nil {
+		// An earlier client was waiting out a restart delay: sleep out
+		// the rest of it rather than restarting at once.
+		if due := tr.pendingRestart(); !due.IsZero() {
+			if ok, det := tr.restartDelay(ctx, time.Until(due)); !ok {
+				detached = det
+				return
+			}
+		}
+	}
+
 	for {
 		if res != nil || startErr != nil {
-			d := tr.tracker.Next(res, startErr, time.Now())
+			now := time.Now()
+			d := tr.tracker.Next(res, startErr, now)
 			n, ws := tr.tracker.Window()
+			w := &state.RestartWindow{Count: n, WindowStart: ws}
+			if d.Restart {
+				w.NextRestart = now.Add(d.Delay)
+			}
 			tr.mu.Lock()
-			tr.window = &state.RestartWindow{Count: n, WindowStart: ws}
+			tr.window = w
 			tr.mu.Unlock()
 			if !d.Restart {
 				if d.Failed {
@@ -269,19 +285,14 @@ func (tr *TaskRunner) Run(ctx context.Context) {
 				}
 				return
 			}
-			now := time.Now()
 			tr.update(func(s *structs.TaskState) {
 				s.State = structs.TaskStatePending
 				s.Restarts++
 				s.LastRestart = now
 			}, &structs.TaskEvent{Type: structs.TaskRestarting, RestartReason: d.Reason, StartDelay: int64(d.Delay),
 				DisplayMessage: fmt.Sprintf("Task restarting in %s", d.Delay)})
-			if !tr.sleep(ctx, d.Delay) {
-				if ctx.Err() != nil {
-					detached = true
-					return
-				}
-				tr.markDead(false, &structs.TaskEvent{Type: structs.TaskKilled, DisplayMessage: "Task killed while waiting to restart"})
+			if ok, det := tr.restartDelay(ctx, d.Delay); !ok {
+				detached = det
 				return
 			}
 		}
@@ -294,6 +305,20 @@ func (tr *TaskRunner) Run(ctx context.Context) {
 			return
 		}
 		res, startErr = nil, tr.start(ctx)
+		if startErr != nil && tr.killed() {
+			// Start gave up because the task was killed (e.g. mid image
+			// pull): nothing is to restart, but a driver may have left a
+			// half-started task behind.
+			tr.logger.Info("task killed while starting", "error", startErr)
+			tr.destroy("destroying task interrupted while starting")
+			tr.markDead(false, &structs.TaskEvent{Type: structs.TaskKilled, DisplayMessage: "Task killed while starting"})
+			return
+		}
+		if startErr != nil && ctx.Err() != nil {
+			// The agent is stopping; the next one decides what to start.
+			detached = true
+			return
+		}
 		if startErr != nil {
 			tr.logger.Warn("starting task failed", "error", startErr)
 			tr.update(nil, &structs.TaskEvent{Type: structs.TaskDriverFailure, DriverError: startErr.Error(),
@@ -312,7 +337,34 @@ func (tr *TaskRunner) Run(ctx context.Context) {
 	}
 }
 
+// restartDelay waits d before a restart. It returns false when the wait
+// was cut short; detached then says the agent is stopping (the task was
+// killed otherwise and is marked dead).
+func (tr *TaskRunner) restartDelay(ctx context.Context, d time.Duration) (ok, detached bool) {
+	if tr.sleep(ctx, d) {
+		return true, false
+	}
+	if ctx.Err() != nil {
+		return false, true
+	}
+	tr.markDead(false, &structs.TaskEvent{Type: structs.TaskKilled, DisplayMessage: "Task killed while waiting to restart"})
+	return false, false
+}
+
+// pendingRestart is when a restored task's restart is due (zero: none).
+func (tr *TaskRunner) pendingRestart() time.Time {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.window == nil {
+		return time.Time{}
+	}
+	return tr.window.NextRestart
+}
+
 func (tr *TaskRunner) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -466,12 +518,31 @@ func (tr *TaskRunner) start(ctx context.Context) error {
 	if err := tr.cfg.Driver.ValidateConfig(tc.Config); err != nil {
 		return err
 	}
-	h, err := tr.cfg.Driver.Start(ctx, tc)
+	// A kill must interrupt a slow Start (an image pull) instead of
+	// waiting for it to finish only to stop the task again.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-tr.killCh:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	h, err := tr.cfg.Driver.Start(sctx, tc)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	tr.setHandle(h)
+	tr.mu.Lock()
+	if tr.window != nil {
+		// The restart happened; copy so a persist in flight keeps its value.
+		w := *tr.window
+		w.NextRestart = time.Time{}
+		tr.window = &w
+	}
+	tr.mu.Unlock()
 	tr.update(func(s *structs.TaskState) {
 		s.State = structs.TaskStateRunning
 		s.StartedAt = now

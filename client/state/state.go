@@ -47,6 +47,9 @@ type TaskLocal struct {
 type RestartWindow struct {
 	Count       int       `json:"Count"`
 	WindowStart time.Time `json:"WindowStart"`
+	// NextRestart is when a task waiting out its restart delay is due to
+	// start again; zero when no restart is pending.
+	NextRestart time.Time `json:"NextRestart,omitzero"`
 }
 
 // AllocLocal is one persisted allocation with its tasks.

@@ -19,6 +19,7 @@ import (
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec"
 	"github.com/orch-project/orch/drivers/exec/isolation"
+	"github.com/orch-project/orch/drivers/rawexec"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -108,6 +109,9 @@ type handleState struct {
 	Isolated  bool            `json:"Isolated"`
 	Container isolation.State `json:"Container"`
 	Pid       int             `json:"Pid"`
+	// StartTicks and BootID identify a plain JVM's pid (see recoverPlain).
+	StartTicks uint64 `json:"StartTicks,omitempty"`
+	BootID     string `json:"BootID,omitempty"`
 }
 
 // Start implements drivers.Driver.
@@ -144,7 +148,7 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		if err != nil {
 			return nil, fmt.Errorf("java: start task %q: %w", cfg.ID, err)
 		}
-		st.Pid = p.pid
+		st.Pid, st.StartTicks, st.BootID = p.pid, p.startTicks, rawexec.BootID()
 		runner = p
 	}
 	started := time.Now()
@@ -191,7 +195,7 @@ func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
 		}
 		runner = c
 	} else {
-		p, err := recoverPlain(st.Pid)
+		p, err := recoverPlain(st.Pid, st.StartTicks, st.BootID)
 		if err != nil {
 			return fmt.Errorf("java: recover %q: %w", h.Config.ID, err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec/isolation"
+	"github.com/orch-project/orch/drivers/rawexec"
 )
 
 // errExitUnknown is the result of a plain JVM re-attached after a client
@@ -26,8 +27,9 @@ var errExitUnknown = errors.New("exit status unknown: the JVM was re-attached af
 // plainProc is a JVM run as an ordinary host process in its own process
 // group, used where isolation is unavailable.
 type plainProc struct {
-	pid  int
-	done chan struct{}
+	pid        int
+	startTicks uint64
+	done       chan struct{}
 
 	mu       sync.Mutex
 	result   *drivers.ExitResult
@@ -41,6 +43,11 @@ func startPlain(s *isolation.Spec) (*plainProc, error) {
 	cmd.Dir = s.TaskDir
 	cmd.Env = isolation.EnvList(s.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cred, err := plainCredential(s.User, os.Geteuid())
+	if err != nil {
+		return nil, err
+	}
+	cmd.SysProcAttr.Credential = cred
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
@@ -77,6 +84,9 @@ func startPlain(s *isolation.Spec) (*plainProc, error) {
 		return nil, fmt.Errorf("start %s: %w", s.Command, err)
 	}
 	p := &plainProc{pid: cmd.Process.Pid, done: make(chan struct{})}
+	// Cannot fail before cmd.Wait reaps the JVM; a zero only disables the
+	// start-time check on re-attach.
+	p.startTicks, _ = rawexec.StartTicks(p.pid)
 	go func() {
 		err := cmd.Wait()
 		res := &drivers.ExitResult{}
@@ -97,13 +107,45 @@ func startPlain(s *isolation.Spec) (*plainProc, error) {
 	return p, nil
 }
 
-// recoverPlain re-attaches to a JVM by pid; its exit code is lost.
-func recoverPlain(pid int) (*plainProc, error) {
+// plainCredential is who a plain JVM runs as: the task's user when the
+// agent can switch to it (runs as root), else the agent's own user.
+func plainCredential(user string, euid int) (*syscall.Credential, error) {
+	if user == "" || euid != 0 {
+		return nil, nil
+	}
+	id, err := isolation.LookupUser("/etc/passwd", "/etc/group", user)
+	if err != nil {
+		return nil, fmt.Errorf("task user: %w", err)
+	}
+	cred := &syscall.Credential{Uid: uint32(id.UID), Gid: uint32(id.GID)}
+	for _, g := range id.Groups {
+		cred.Groups = append(cred.Groups, uint32(g))
+	}
+	return cred, nil
+}
+
+// recoverPlain re-attaches to a JVM by pid; its exit code is lost. The pid
+// must still be the JVM started at startTicks during boot: after a reboot
+// or pid reuse it names some other process. Handles from before the start
+// time was recorded (startTicks 0) are trusted by pid alone.
+func recoverPlain(pid int, startTicks uint64, boot string) (*plainProc, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("invalid pid %d: %w", pid, drivers.ErrTaskNotFound)
+	}
+	if b := rawexec.BootID(); boot != "" && b != "" && b != boot {
+		return nil, fmt.Errorf("host rebooted: %w", drivers.ErrTaskNotFound)
+	}
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pid %d: %w", pid, drivers.ErrTaskNotFound)
 	}
-	p := &plainProc{pid: pid, done: make(chan struct{})}
+	// Checked after pidfd_open, which pins the process, so a reuse
+	// between the two cannot slip through.
+	if startTicks != 0 && !rawexec.SameProcess(pid, startTicks) {
+		_ = unix.Close(pidfd)
+		return nil, fmt.Errorf("pid %d is another process now: %w", pid, drivers.ErrTaskNotFound)
+	}
+	p := &plainProc{pid: pid, startTicks: startTicks, done: make(chan struct{})}
 	go func() {
 		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
 		for {

@@ -110,3 +110,21 @@ func groupMembers(pgid int) ([]*procStat, error) {
 	}
 	return out, nil
 }
+
+// StartTicks returns when pid started, in clock ticks after boot: with the
+// pid and BootID it identifies a process across pid reuse. Other drivers
+// that re-attach by pid use it.
+func StartTicks(pid int) (uint64, error) {
+	st, err := readProcStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return st.StartTicks, nil
+}
+
+// SameProcess reports whether pid is alive (not a zombie) and started at
+// startTicks.
+func SameProcess(pid int, startTicks uint64) bool { return sameProcess(pid, startTicks) }
+
+// BootID identifies the running boot ("" when unknown).
+func BootID() string { return bootID() }

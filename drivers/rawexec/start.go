@@ -80,6 +80,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		return nil, fmt.Errorf("raw_exec: %w", err)
 	}
 	stateDir := d.taskStateDir(cfg.ID)
+	if err := d.reapOrphan(cfg.ID, stateDir); err != nil {
+		return nil, fmt.Errorf("raw_exec: %w", err)
+	}
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raw_exec: creating task state dir: %w", err)
 	}
@@ -113,6 +116,16 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	startedAt := time.Now()
 	pid := cmd.Process.Pid
 	st, err := readProcStat(pid)
+	if err == nil {
+		if werr := writePidFile(stateDir, pid, st.StartTicks); werr != nil {
+			// Without the record a crash now would leak the task; better
+			// to fail the start.
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+			_ = os.RemoveAll(stateDir)
+			return nil, fmt.Errorf("raw_exec: %w", werr)
+		}
+	}
 	// Blocks until the shim's child has executed the command or failed to.
 	if errno := readExecErrno(errR); errno != 0 {
 		_ = cmd.Wait()

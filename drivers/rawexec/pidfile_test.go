@@ -1,0 +1,120 @@
+package rawexec
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func alive(pid int) bool {
+	st, err := readProcStat(pid)
+	return err == nil && st.State != 'Z'
+}
+
+// waitLines polls for the task's marker file to hold n lines: the tasks
+// are separate processes, so there is no channel to wait on.
+func waitLines(t *testing.T, path string, n int) [][]int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := readFileString(path)
+		lines := strings.Split(strings.TrimSpace(b), "\n")
+		if b != "" && strings.HasSuffix(b, "\n") && len(lines) >= n {
+			var out [][]int
+			for _, l := range lines {
+				var pids []int
+				for _, f := range strings.Fields(l) {
+					p, err := strconv.Atoi(f)
+					if err != nil {
+						t.Fatalf("bad marker line %q", l)
+					}
+					pids = append(pids, p)
+				}
+				out = append(out, pids)
+			}
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("marker %s has %q, want %d lines", path, b, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStartAfterCrashKillsOrphan: the agent died after starting the task
+// but before the client saved the handle, so the restarted client Starts
+// the same task again; the first copy must not survive.
+func TestStartAfterCrashKillsOrphan(t *testing.T) {
+	stateDir := t.TempDir()
+	cfg := newTaskConfig(t, `sleep 300 & echo $$ $! >> "$0.pids"; wait`)
+	marker := filepath.Join(cfg.TaskDir, "m")
+	cfg.Config["args"] = []any{"-c", `sleep 300 & echo $$ $! >> "$0.pids"; wait`, marker}
+	d1 := New(Config{Enabled: true, StateDir: stateDir})
+	if _, err := d1.Start(context.Background(), cfg); err != nil {
+		t.Fatalf("first Start: %v", err)
+	}
+	first := waitLines(t, marker+".pids", 1)[0]
+	t.Cleanup(func() {
+		for _, p := range first {
+			if alive(p) {
+				_ = killPid(p)
+			}
+		}
+	})
+
+	// d1 is dropped without its handle ever being persisted.
+	d2 := New(Config{Enabled: true, StateDir: stateDir})
+	startTask(t, d2, cfg)
+	lines := waitLines(t, marker+".pids", 2)
+	if len(lines) != 2 {
+		t.Fatalf("%d copies started, want 2 starts total: %v", len(lines), lines)
+	}
+	for _, p := range first {
+		if alive(p) {
+			t.Fatalf("process %d of the orphaned first copy still runs", p)
+		}
+	}
+	for _, p := range lines[1] {
+		if !alive(p) {
+			t.Fatalf("process %d of the new copy is not running", p)
+		}
+	}
+	if st, err := d2.Inspect(cfg.ID); err != nil || st.State != "running" {
+		t.Fatalf("new copy: %+v, %v", st, err)
+	}
+}
+
+func TestPidFileRejectsOtherBootAndGarbage(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, ok := readPidFile(dir); ok {
+		t.Fatal("missing file read as a record")
+	}
+	if err := writePidFile(dir, 42, 1234); err != nil {
+		t.Fatal(err)
+	}
+	if pid, ticks, ok := readPidFile(dir); !ok || pid != 42 || ticks != 1234 {
+		t.Fatalf("read back %d %d %v", pid, ticks, ok)
+	}
+	for _, bad := range []string{"", "42 1234", "x 1 b", "42 1234 other-boot\n", "-1 5 " + bootID()} {
+		if err := writeFileString(filepath.Join(dir, pidFileName), bad); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, ok := readPidFile(dir); ok {
+			t.Fatalf("record %q accepted", bad)
+		}
+	}
+}
+
+func readFileString(p string) (string, error) {
+	b, err := os.ReadFile(p)
+	return string(b), err
+}
+
+func writeFileString(p, s string) error { return os.WriteFile(p, []byte(s), 0o600) }
+
+func killPid(p int) error { return syscall.Kill(p, syscall.SIGKILL) }
