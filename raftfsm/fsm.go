@@ -90,6 +90,8 @@ func (f *FSM) apply(index uint64, body any) error {
 		err = txn.UpsertEvals(b.Evals)
 	case *EvalDelete:
 		err = txn.DeleteEvals(b.EvalIDs)
+	case *GCDelete:
+		err = applyGCDelete(txn, b)
 	default:
 		err = fmt.Errorf("no handler for body %T", body)
 	}

@@ -29,6 +29,7 @@ const (
 	ApplyPlanResultsType  MessageType = 6
 	EvalUpsertType        MessageType = 7
 	EvalDeleteType        MessageType = 8
+	GCDeleteType          MessageType = 9
 )
 
 // IgnoreUnknownTypeFlag may be OR-ed into a type by a newer leader for
@@ -53,6 +54,8 @@ func (t MessageType) String() string {
 		return "EvalUpsert"
 	case EvalDeleteType:
 		return "EvalDelete"
+	case GCDeleteType:
+		return "GCDelete"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -140,6 +143,8 @@ func newBody(t MessageType) any {
 		return &EvalUpsert{}
 	case EvalDeleteType:
 		return &EvalDelete{}
+	case GCDeleteType:
+		return &GCDelete{}
 	}
 	return nil
 }
@@ -166,6 +171,8 @@ func bodyMatches(t MessageType, body any) bool {
 		return t == EvalUpsertType
 	case EvalDelete, *EvalDelete:
 		return t == EvalDeleteType
+	case GCDelete, *GCDelete:
+		return t == GCDeleteType
 	}
 	return false
 }

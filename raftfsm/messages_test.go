@@ -19,6 +19,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		ApplyPlanResultsType:  &ApplyPlanResults{EvalID: "e", AllocsUpdated: []*structs.Allocation{testAlloc("a", "web", "web", "n1", "e", 0)}},
 		EvalUpsertType:        &EvalUpsert{Evals: []*structs.Evaluation{testEval("e", "web", "pending")}},
 		EvalDeleteType:        &EvalDelete{EvalIDs: []string{"e"}},
+		GCDeleteType: &GCDelete{Jobs: []GCJob{{Namespace: "default", ID: "web", ModifyIndex: 3}},
+			EvalIDs: []string{"e"}, AllocIDs: []string{"a"}, Nodes: []GCNode{{ID: "n1", ModifyIndex: 4}}},
 	}
 	for mt, body := range bodies {
 		buf, err := Encode(mt, body)

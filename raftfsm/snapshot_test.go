@@ -52,6 +52,8 @@ func testLog(t *testing.T) [][]byte {
 	add(EvalUpsertType, &EvalUpsert{Evals: []*structs.Evaluation{testEval(id(62), "batch", "blocked")}})
 	add(EvalDeleteType, &EvalDelete{EvalIDs: []string{id(50)}})
 	add(JobDeregisterType, &JobDeregister{Namespace: "default", JobID: "batch", Purge: true})
+	// Collect the purged job's finished allocs (1022 is still pending and stays).
+	add(GCDeleteType, &GCDelete{EvalIDs: []string{id(3)}, AllocIDs: []string{id(1020), id(1021), id(1022)}})
 	return log
 }
 

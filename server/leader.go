@@ -70,6 +70,7 @@ func (s *Server) establishLeadership() {
 		go w.run(ctx)
 	}
 	go s.reconcileLoop(ctx)
+	go s.gcLoop(ctx)
 }
 
 func (s *Server) revokeLeadership() {

@@ -63,6 +63,15 @@ type Config struct {
 	NumWorkers int
 	Gossip     *gossip.Pool
 	Logger     *slog.Logger
+
+	// GCInterval is how often the leader garbage-collects; the thresholds
+	// are how long a terminal eval (with its allocations), a stopped or
+	// dead batch job, and a down node are kept. Zero means Nomad's
+	// defaults: 5m, 1h, 4h and 24h.
+	GCInterval      time.Duration
+	EvalGCThreshold time.Duration
+	JobGCThreshold  time.Duration
+	NodeGCThreshold time.Duration
 }
 
 // Server is one orch server.
@@ -106,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.NumWorkers <= 0 {
 		cfg.NumWorkers = runtime.NumCPU()
 	}
+	gcDefaults(&cfg)
 	store, err := state.NewStore()
 	if err != nil {
 		return nil, fmt.Errorf("creating state store: %w", err)
