@@ -1,29 +1,23 @@
 package docker
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"debug/elf"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"github.com/orch-project/orch/internal/testimage"
 	"github.com/orch-project/orch/structs"
 )
 
 // testImage is built locally from the host's static busybox (there is no
 // registry here) and kept between runs.
-const testImage = "orch-test/busybox:latest"
+const testImage = testimage.Busybox
 
 var (
 	// dockerErr says why Docker tests cannot run; nil when they can.
@@ -70,89 +64,7 @@ func prepareDocker() error {
 	if _, err := c.Ping(ctx); err != nil {
 		return fmt.Errorf("pinging daemon: %w", err)
 	}
-	return ensureTestImage(ctx, c)
-}
-
-// busyboxApplets become symlinks in the test image.
-var busyboxApplets = []string{
-	"sh", "sleep", "echo", "httpd", "cat", "true", "false", "ls", "kill", "env",
-	"printf", "yes", "head", "wc", "id", "mkdir", "rm", "seq", "dd",
-}
-
-func ensureTestImage(ctx context.Context, c *client.Client) error {
-	if _, err := c.ImageInspect(ctx, testImage); err == nil {
-		return nil
-	} else if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("inspecting %s: %w", testImage, err)
-	}
-	bin, err := staticBusybox()
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, dir := range []string{"bin/", "tmp/", "etc/", "proc/", "sys/", "dev/", "www/"} {
-		mode := int64(0o755)
-		if dir == "tmp/" {
-			mode = 0o1777
-		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: mode}); err != nil {
-			return err
-		}
-	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "bin/busybox", Mode: 0o755, Size: int64(len(bin))}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(bin); err != nil {
-		return err
-	}
-	for _, a := range busyboxApplets {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", Mode: 0o777}); err != nil {
-			return err
-		}
-	}
-	passwd := []byte("root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "etc/passwd", Mode: 0o644, Size: int64(len(passwd))}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(passwd); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	rc, err := c.ImageImport(ctx, image.ImportSource{Source: &buf, SourceName: "-"}, testImage,
-		image.ImportOptions{Changes: []string{`ENV PATH=/bin`, `CMD ["/bin/sh"]`}})
-	if err != nil {
-		return fmt.Errorf("importing %s: %w", testImage, err)
-	}
-	defer rc.Close()
-	if _, err := io.Copy(io.Discard, rc); err != nil {
-		return fmt.Errorf("importing %s: %w", testImage, err)
-	}
-	return nil
-}
-
-// staticBusybox reads the host's busybox, which must be static to run in
-// an image with no libc (package busybox-static).
-func staticBusybox() ([]byte, error) {
-	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
-		f, err := elf.Open(p)
-		if err != nil {
-			continue
-		}
-		static := true
-		for _, prog := range f.Progs {
-			if prog.Type == elf.PT_INTERP {
-				static = false
-			}
-		}
-		f.Close()
-		if static {
-			return os.ReadFile(p)
-		}
-	}
-	return nil, errors.New("no static busybox found; install busybox-static")
+	return testimage.EnsureBusybox(ctx, c)
 }
 
 // sweepContainers removes whatever this run's tests left behind.
