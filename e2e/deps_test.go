@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/orch-project/orch/internal/testenv"
 	"github.com/orch-project/orch/internal/testimage"
 )
 
@@ -20,19 +21,6 @@ import (
 // it is built locally from the host's static busybox (busybox-static) and
 // kept between runs; drivers/docker's tests build the same image.
 const busyboxImage = testimage.Busybox
-
-// need skips tb for a missing dependency, unless CI is set: there a missing
-// dependency is a failure, so CI cannot go green by skipping.
-func need(tb testing.TB, what string, err error) {
-	tb.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("%s unavailable with CI set: %v", what, err)
-	}
-	tb.Skipf("%s unavailable: %v", what, err)
-}
 
 func rootErr() error {
 	if os.Geteuid() != 0 {
@@ -58,7 +46,7 @@ var (
 // needDocker checks the daemon and builds the busybox image once per run.
 func needDocker(tb testing.TB) {
 	tb.Helper()
-	need(tb, "docker", dockerReady())
+	testenv.Need(tb, "docker", dockerReady())
 }
 
 func dockerReady() error {

@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orch-project/orch/internal/testenv"
 	"github.com/orch-project/orch/structs"
 )
 
 // TestOOMKillIsReportedAsTaskEvent runs an exec task past its memory limit:
 // the kernel kills it and the task's Terminated event says so.
 func TestOOMKillIsReportedAsTaskEvent(t *testing.T) {
-	need(t, "root", rootErr())
+	testenv.Need(t, "root", rootErr())
 	a := startAgent(t, newIP(), t.TempDir(), "-dev")
 	waitReady(t, a, 1)
 	job := filepath.Join(t.TempDir(), "oom.hcl")

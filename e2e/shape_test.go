@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orch-project/orch/internal/testenv"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -33,7 +34,7 @@ func driverErr(driver string) error {
 // needDriver skips (fails with CI set) when driver cannot run here.
 func needDriver(tb testing.TB, driver string) {
 	tb.Helper()
-	need(tb, driver, driverErr(driver))
+	testenv.Need(tb, driver, driverErr(driver))
 }
 
 // usableDrivers are the drivers whose tasks can run here; with CI set every

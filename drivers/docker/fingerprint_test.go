@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/orch-project/orch/internal/testenv"
 )
 
 func TestFingerprintHealthy(t *testing.T) {
@@ -39,7 +42,7 @@ func TestFingerprintDaemonComesAndGoes(t *testing.T) {
 	real := newTestDriver(t)
 	realHost, err := url.Parse(real.client.DaemonHost())
 	if err != nil || realHost.Scheme != "unix" {
-		t.Skipf("daemon is not on a unix socket: %s", real.client.DaemonHost())
+		testenv.Need(t, "a daemon on a unix socket", fmt.Errorf("daemon host is %s", real.client.DaemonHost()))
 	}
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	d := newTestDriver(t, func(c *Config) { c.Endpoint = "unix://" + sock })

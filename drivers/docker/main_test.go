@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
+	"github.com/orch-project/orch/internal/testenv"
 	"github.com/orch-project/orch/internal/testimage"
 	"github.com/orch-project/orch/structs"
 )
@@ -44,13 +45,7 @@ func TestMain(m *testing.M) {
 // needDocker skips without Docker unless CI is set, where it fails.
 func needDocker(tb testing.TB) {
 	tb.Helper()
-	if dockerErr == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("docker unavailable with CI set: %v", dockerErr)
-	}
-	tb.Skipf("docker unavailable: %v", dockerErr)
+	testenv.Need(tb, "docker", dockerErr)
 }
 
 func prepareDocker() error {

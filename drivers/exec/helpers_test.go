@@ -14,6 +14,7 @@ import (
 
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec/isolation"
+	"github.com/orch-project/orch/internal/testenv"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -32,10 +33,7 @@ func TestMain(m *testing.M) {
 func requireIsolation(t testing.TB) {
 	t.Helper()
 	if ok, reason := isolation.Available(); !ok {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("exec isolation unavailable: %s", reason)
-		}
-		t.Skipf("exec isolation unavailable: %s", reason)
+		testenv.Need(t, "exec isolation", errors.New(reason))
 	}
 }
 

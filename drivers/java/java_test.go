@@ -3,6 +3,7 @@ package java
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/orch-project/orch/drivers"
 	orchexec "github.com/orch-project/orch/drivers/exec"
 	"github.com/orch-project/orch/drivers/exec/isolation"
+	"github.com/orch-project/orch/internal/testenv"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -64,12 +66,8 @@ func TestParseConfig(t *testing.T) {
 func requireJDK(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"java", "javac", "jar"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not installed", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
+		_, err := exec.LookPath(tool)
+		testenv.Need(t, tool, err)
 	}
 }
 
@@ -301,9 +299,6 @@ func TestRunPlain(t *testing.T) {
 func requireIsolation(t *testing.T) {
 	t.Helper()
 	if ok, reason := isolation.Available(); !ok {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("isolation unavailable: %s", reason)
-		}
-		t.Skipf("isolation unavailable: %s", reason)
+		testenv.Need(t, "isolation", errors.New(reason))
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec/isolation"
 	"github.com/orch-project/orch/drivers/rawexec"
+	"github.com/orch-project/orch/internal/testenv"
 )
 
 func TestPlainCredential(t *testing.T) {
@@ -36,10 +37,7 @@ func TestPlainCredential(t *testing.T) {
 // TestPlainRunsAsTaskUser starts a real process through the plain runner.
 func TestPlainRunsAsTaskUser(t *testing.T) {
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("test needs root")
-		}
-		t.Skip("needs root")
+		testenv.Need(t, "root", errors.New("not running as root"))
 	}
 	// t.TempDir's parent is private to root; the task user must reach it.
 	dir, err := os.MkdirTemp("", "orch-java-plain")
