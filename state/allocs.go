@@ -171,13 +171,7 @@ func (t *WriteTxn) UpsertAllocs(allocs []*structs.Allocation, now int64) error {
 				return err
 			}
 		}
-		a.ModifyIndex = t.index
-		// Every server-side write is a change of what the client should do.
-		a.AllocModifyIndex = t.index
-		if now != 0 {
-			a.ModifyTime = now
-		}
-		if err := t.putAlloc(existing, a); err != nil {
+		if err := t.putServerAlloc(existing, a, now); err != nil {
 			return err
 		}
 	}
@@ -215,16 +209,24 @@ func (t *WriteTxn) StopAllocs(stops []*structs.Allocation, now int64) error {
 		if st.FollowupEvalID != "" {
 			a.FollowupEvalID = st.FollowupEvalID
 		}
-		a.ModifyIndex = t.index
-		a.AllocModifyIndex = t.index
-		if now != 0 {
-			a.ModifyTime = now
-		}
-		if err := t.putAlloc(existing, a); err != nil {
+		if err := t.putServerAlloc(existing, a, now); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// putServerAlloc stores an allocation the servers changed. Every
+// server-side write is a change of what the client should do, so it moves
+// AllocModifyIndex, which client watches follow; client reports move only
+// ModifyIndex.
+func (t *WriteTxn) putServerAlloc(existing, a *structs.Allocation, now int64) error {
+	a.ModifyIndex = t.index
+	a.AllocModifyIndex = t.index
+	if now != 0 {
+		a.ModifyTime = now
+	}
+	return t.putAlloc(existing, a)
 }
 
 // UpdateAllocsFromClient applies client reports: only ClientStatus,
