@@ -30,17 +30,9 @@ func (c *cli) allocLogs(args []string) int {
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		return c.fail("This command takes one or two arguments: <allocation> [<task>]\nUsage: orch %s", allocLogsUsage)
 	}
-	client, err := m.client()
-	if err != nil {
-		return c.fail("Error initializing client: %v", err)
-	}
-	id, err := c.resolveAlloc(client, &m, fs.Arg(0))
+	client, alloc, err := c.lookupAlloc(&m, fs.Arg(0))
 	if err != nil {
 		return c.report(err)
-	}
-	alloc, _, err := client.Allocations().Info(c.ctx, id, nil)
-	if err != nil {
-		return c.fail("Error querying allocation: %v", err)
 	}
 	task, err := pickTask(alloc, fs.Arg(1))
 	if err != nil {
@@ -68,7 +60,7 @@ func (c *cli) allocLogs(args []string) int {
 			opts.Offset = max(int64(keepLines)*512, 64<<10)
 		}
 	}
-	stream, err := client.AllocFS().LogFrames(c.ctx, id, opts)
+	stream, err := client.AllocFS().LogFrames(c.ctx, alloc.ID, opts)
 	if err != nil {
 		return c.fail("Error reading logs: %v", err)
 	}

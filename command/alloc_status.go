@@ -18,17 +18,9 @@ func (c *cli) allocStatus(args []string) int {
 	if fs.NArg() != 1 {
 		return c.fail("This command takes one argument: <allocation>\nUsage: orch %s", allocStatusUsage)
 	}
-	client, err := m.client()
-	if err != nil {
-		return c.fail("Error initializing client: %v", err)
-	}
-	id, err := c.resolveAlloc(client, &m, fs.Arg(0))
+	_, a, err := c.lookupAlloc(&m, fs.Arg(0))
 	if err != nil {
 		return c.report(err)
-	}
-	a, _, err := client.Allocations().Info(c.ctx, id, nil)
-	if err != nil {
-		return c.fail("Error querying allocation: %v", err)
 	}
 	now := nowFunc()
 	printKV(c.out, [][2]string{

@@ -66,6 +66,24 @@ func (c *cli) resolveAlloc(client *api.Client, m *meta, prefix string) (string, 
 	return "", errReported
 }
 
+// lookupAlloc connects to the agent, resolves an allocation ID prefix and
+// reads the whole allocation: the start of every alloc subcommand.
+func (c *cli) lookupAlloc(m *meta, prefix string) (*api.Client, *structs.Allocation, error) {
+	client, err := m.client()
+	if err != nil {
+		return nil, nil, fmt.Errorf("Error initializing client: %w", err)
+	}
+	id, err := c.resolveAlloc(client, m, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	alloc, _, err := client.Allocations().Info(c.ctx, id, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("Error querying allocation: %w", err)
+	}
+	return client, alloc, nil
+}
+
 // resolveNode turns a node ID prefix into one node ID.
 func (c *cli) resolveNode(client *api.Client, prefix string) (string, error) {
 	nodes, _, err := client.Nodes().List(c.ctx, prefix, nil)
