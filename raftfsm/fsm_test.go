@@ -2,8 +2,10 @@ package raftfsm
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
+	"github.com/hashicorp/raft"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
@@ -167,12 +169,11 @@ func TestApplyEvalUpsertDelete(t *testing.T) {
 	}
 }
 
-func TestApplyBadInputIsAnErrorNotAPanic(t *testing.T) {
-	f := newTestFSM(t)
+// Entries every replica rejects alike (deterministic validation) are an
+// error result, logged, and change nothing.
+func TestApplyRejectedEntryIsAResult(t *testing.T) {
+	f, halts := newHaltRecordingFSM(t)
 	bad := map[string][]byte{
-		"empty":            nil,
-		"unknown type":     {42, '{', '}'},
-		"bad json":         append([]byte{byte(JobRegisterType)}, "{{"...),
 		"null body":        append([]byte{byte(JobRegisterType)}, "null"...),
 		"job without id":   encode(t, JobRegisterType, &JobRegister{Job: &structs.Job{}}),
 		"missing node":     encode(t, NodeRegisterType, &NodeRegister{}),
@@ -190,8 +191,84 @@ func TestApplyBadInputIsAnErrorNotAPanic(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+	if len(*halts) != 0 {
+		t.Fatalf("rejected entries halted the server: %v", *halts)
+	}
+	if idx, _ := f.State().LatestIndex(); idx != 0 {
+		t.Fatalf("rejected entries wrote state up to index %d", idx)
+	}
 	// Unknown types flagged as ignorable are skipped without error.
 	if res := apply(t, f, 2, []byte{byte(99 | IgnoreUnknownTypeFlag), '{', '}'}); res.Err != nil {
 		t.Fatalf("ignorable unknown type: %v", res.Err)
 	}
+	if len(*halts) != 0 || f.AppliedIndex() != 2 {
+		t.Fatalf("ignorable entry: halts %v, applied index %d", *halts, f.AppliedIndex())
+	}
+}
+
+// An entry the FSM cannot apply stops the server, with the entry's index,
+// type and the cause in the message; nothing of it reaches the state.
+func TestApplyHaltsOnEntryItCannotApply(t *testing.T) {
+	for name, tc := range map[string]struct {
+		data  []byte
+		typ   MessageType
+		cause string
+	}{
+		"empty":        {nil, 0, "empty log entry"},
+		"unknown type": {[]byte{42, '{', '}'}, 42, "unknown message type 42"},
+		"bad json":     {append([]byte{byte(JobRegisterType)}, "{{"...), JobRegisterType, "decode JobRegister body"},
+		"wrong shape":  {append([]byte{byte(EvalUpsertType)}, `{"Evals":"x"}`...), EvalUpsertType, "decode EvalUpsert body"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, halts := newHaltRecordingFSM(t)
+			apply(t, f, 7, tc.data)
+			if len(*halts) != 1 {
+				t.Fatalf("halts: %v", *halts)
+			}
+			h := (*halts)[0]
+			if h.Index != 7 || h.Type != tc.typ || !strings.Contains(h.Error(), tc.cause) ||
+				!strings.Contains(h.Error(), "raft entry 7") {
+				t.Fatalf("halt: index %d type %v: %v", h.Index, h.Type, h)
+			}
+		})
+	}
+}
+
+func TestApplyHaltsWhenAHandlerPanics(t *testing.T) {
+	f, halts := newHaltRecordingFSM(t)
+	f.beforeApply = func(body any) {
+		if _, ok := body.(*NodeRegister); ok {
+			var m map[string]int
+			m["boom"] = 1 // a handler bug: write to a nil map
+		}
+	}
+	res := apply(t, f, 3, encode(t, NodeRegisterType, &NodeRegister{Node: testNode("n1")}))
+	if len(*halts) != 1 || res.Err == nil {
+		t.Fatalf("halts %v, result %v", *halts, res.Err)
+	}
+	h := (*halts)[0]
+	if h.Index != 3 || h.Type != NodeRegisterType || !strings.Contains(h.Error(), "handler panicked: assignment to entry in nil map") {
+		t.Fatalf("halt: %v", h)
+	}
+	if n, _ := f.State().NodeByID(nil, "n1"); n != nil {
+		t.Fatal("the panicking entry's write reached the state")
+	}
+	// The store is usable afterwards: the panic did not leave its write lock held.
+	f.beforeApply = nil
+	applyOK(t, f, 4, NodeRegisterType, &NodeRegister{Node: testNode("n1")})
+}
+
+// Without a Halt hook the FSM panics: raft's FSM goroutine does not
+// recover, so the process stops (see server's TestServerStopsOnEntryItCannotApply).
+func TestApplyDefaultHaltPanics(t *testing.T) {
+	f := newTestFSM(t)
+	defer func() {
+		r := recover()
+		he, ok := r.(*HaltError)
+		if !ok || he.Index != 9 {
+			t.Fatalf("recovered %v", r)
+		}
+	}()
+	f.Apply(&raft.Log{Index: 9, Data: []byte{42}})
+	t.Fatal("Apply returned")
 }

@@ -19,6 +19,17 @@ func newTestFSM(t *testing.T) *FSM {
 	return New(s, nil)
 }
 
+// newHaltRecordingFSM returns an FSM whose Halt records instead of panicking.
+func newHaltRecordingFSM(t *testing.T) (*FSM, *[]*HaltError) {
+	t.Helper()
+	s, err := state.NewStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var halts []*HaltError
+	return NewWithOptions(s, Options{Halt: func(e *HaltError) { halts = append(halts, e) }}), &halts
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

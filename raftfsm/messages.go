@@ -86,12 +86,16 @@ type NodeRegister struct {
 }
 
 // NodeStatusUpdate changes a node's status. Status "down" also marks every
-// allocation on the node whose client has not finished it as lost.
+// allocation on the node whose client has not finished it as lost; with
+// NodeEvals the FSM then creates, in the same transaction, one evaluation
+// per job that lost allocations (entries written before NodeEvals existed
+// carry precomputed Evals instead).
 type NodeStatusUpdate struct {
-	NodeID string                `json:"NodeID"`
-	Status string                `json:"Status"`
-	Evals  []*structs.Evaluation `json:"Evals"`
-	Time   int64                 `json:"Time"`
+	NodeID    string                `json:"NodeID"`
+	Status    string                `json:"Status"`
+	NodeEvals bool                  `json:"NodeEvals,omitempty"`
+	Evals     []*structs.Evaluation `json:"Evals"`
+	Time      int64                 `json:"Time"`
 }
 
 // AllocClientUpdate carries client-side allocation status reports.

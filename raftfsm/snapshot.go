@@ -37,6 +37,10 @@ type outFrame struct {
 
 type header struct {
 	Version int `json:"Version"`
+	// Index is the last Raft index applied to the state in the snapshot,
+	// so a restored FSM knows how far it has applied. Snapshots written
+	// before it existed lack it.
+	Index uint64 `json:"Index,omitempty"`
 }
 
 type trailer struct {
@@ -46,18 +50,21 @@ type trailer struct {
 // fsmSnapshot is a point-in-time view; raft persists it concurrently with
 // further Apply calls, which the memdb snapshot isolates it from.
 type fsmSnapshot struct {
-	snap *state.Snapshot
+	snap  *state.Snapshot
+	index uint64
 }
 
-// Snapshot captures the current state for raft to persist.
+// Snapshot captures the current state for raft to persist. Raft calls it
+// on its FSM goroutine, between applies, so the applied index is exactly
+// the state's.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	return &fsmSnapshot{snap: f.store.Snapshot()}, nil
+	return &fsmSnapshot{snap: f.store.Snapshot(), index: f.AppliedIndex()}, nil
 }
 
 // Persist writes every object to sink and closes it, or cancels the sink on
 // error.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := writeState(s.snap, sink); err != nil {
+	if err := writeState(s.snap, s.index, sink); err != nil {
 		if cerr := sink.Cancel(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cancel snapshot sink: %w", cerr))
 		}
@@ -72,10 +79,10 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 // Release is a no-op: a memdb snapshot holds no resources.
 func (s *fsmSnapshot) Release() {}
 
-func writeState(snap *state.Snapshot, w io.Writer) error {
+func writeState(snap *state.Snapshot, index uint64, w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
-	if err := enc.Encode(outFrame{Type: frameHeader, Data: header{Version: snapshotVersion}}); err != nil {
+	if err := enc.Encode(outFrame{Type: frameHeader, Data: header{Version: snapshotVersion, Index: index}}); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
 	count := 0
@@ -108,32 +115,43 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	defer r.Abort()
-	if err := readState(bufio.NewReaderSize(rc, 64<<10), r); err != nil {
+	h, err := readState(bufio.NewReaderSize(rc, 64<<10), r)
+	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	if err := r.Commit(); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
+	index := h.Index
+	if index == 0 {
+		index, _ = f.store.LatestIndex()
+	}
+	f.applied.set(index)
 	f.logger.Info("state restored from snapshot")
 	return nil
 }
 
-func readState(rd io.Reader, r *state.Restore) error {
+func readState(rd io.Reader, r *state.Restore) (header, error) {
+	var h header
 	dec := json.NewDecoder(rd)
 	var fr frame
 	if err := dec.Decode(&fr); err != nil {
-		return fmt.Errorf("read header: %w", err)
+		return h, fmt.Errorf("read header: %w", err)
 	}
-	var h header
 	if fr.Type != frameHeader {
-		return fmt.Errorf("first frame is %q, want %q", fr.Type, frameHeader)
+		return h, fmt.Errorf("first frame is %q, want %q", fr.Type, frameHeader)
 	}
 	if err := json.Unmarshal(fr.Data, &h); err != nil {
-		return fmt.Errorf("decode header: %w", err)
+		return h, fmt.Errorf("decode header: %w", err)
 	}
 	if h.Version != snapshotVersion {
-		return fmt.Errorf("unsupported snapshot version %d", h.Version)
+		return h, fmt.Errorf("unsupported snapshot version %d", h.Version)
 	}
+	return h, readFrames(dec, r)
+}
+
+func readFrames(dec *json.Decoder, r *state.Restore) error {
+	var fr frame
 	for n := 1; ; n++ {
 		fr = frame{}
 		if err := dec.Decode(&fr); err == io.EOF {

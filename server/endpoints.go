@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/raftfsm"
+	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
 
 // The methods in this file are the server's write API. They run on the
-// leader only (ErrNotLeader elsewhere; the HTTP layer forwards), stamp
-// times, build the evaluations a change calls for, commit one Raft entry,
-// and hand the new evals to the broker.
+// leader only (ErrNotLeader elsewhere; the HTTP layer forwards), validate,
+// stamp times, build the evaluations a change calls for and commit one Raft
+// entry. They never enqueue evals themselves: onCommit hands every eval an
+// applied entry wrote to the broker.
 
 func (s *Server) now() int64 { return time.Now().UnixNano() }
 
@@ -66,7 +68,6 @@ func (s *Server) RegisterJob(ctx context.Context, req *structs.JobRegisterReques
 	if eval != nil {
 		resp.EvalID = eval.ID
 		resp.EvalCreateIndex = index
-		s.enqueueEvals(eval.ID)
 	}
 	return resp, nil
 }
@@ -97,7 +98,6 @@ func (s *Server) DeregisterJob(ctx context.Context, ns, id string, purge bool) (
 		return nil, err
 	}
 	s.blocked.Untrack(ns, id)
-	s.enqueueEvals(eval.ID)
 	return &structs.JobDeregisterResponse{EvalID: eval.ID, EvalCreateIndex: index, JobModifyIndex: index, Index: index}, nil
 }
 
@@ -126,7 +126,7 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 		n.NodePool = structs.DefaultNodePool
 	}
 	now := time.Now()
-	changed := existing == nil || existing.Status != n.Status || nodeCapacityChanged(existing, &n)
+	changed := existing == nil || existing.Status != n.Status || state.NodeCapacityChanged(existing, &n)
 	if existing != nil && !changed {
 		n.StatusUpdatedAt = existing.StatusUpdatedAt
 	} else {
@@ -147,30 +147,7 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 	for _, e := range evals {
 		resp.EvalIDs = append(resp.EvalIDs, e.ID)
 	}
-	s.enqueueEvals(resp.EvalIDs...)
-	if changed {
-		s.blocked.Unblock()
-	}
 	return resp, nil
-}
-
-func nodeCapacityChanged(a, b *structs.Node) bool {
-	if a.Comparable() != b.Comparable() || a.Datacenter != b.Datacenter || a.NodeClass != b.NodeClass ||
-		a.NodePool != b.NodePool || len(a.Drivers) != len(b.Drivers) || len(a.Attributes) != len(b.Attributes) {
-		return true
-	}
-	for name, d := range a.Drivers {
-		o := b.Drivers[name]
-		if o == nil || o.Detected != d.Detected || o.Healthy != d.Healthy {
-			return true
-		}
-	}
-	for k, v := range a.Attributes {
-		if b.Attributes[k] != v {
-			return true
-		}
-	}
-	return false
 }
 
 // nodeEvals builds one evaluation per job with work on the node, plus one
@@ -214,31 +191,21 @@ func (s *Server) nodeEvals(nodeID string, withSystem bool, now int64) ([]*struct
 	return evals, nil
 }
 
-// markNodeDown marks a node down, its allocations lost, and evaluates the
-// jobs that had work there so it is replaced elsewhere.
+// markNodeDown marks a node down and its allocations lost; the FSM
+// evaluates, in the same transaction, every job that lost allocations
+// there, so they are replaced elsewhere.
 func (s *Server) markNodeDown(nodeID, why string) {
 	node, err := s.State().NodeByID(nil, nodeID)
 	if err != nil || node == nil || node.Status == structs.NodeStatusDown {
 		return
 	}
-	now := s.now()
-	evals, err := s.nodeEvals(nodeID, false, now)
-	if err != nil {
-		s.logger.Error("building evals for down node", "node_id", nodeID, "error", err)
-		return
-	}
 	if _, err := s.raftApply(raftfsm.NodeStatusUpdateType, &raftfsm.NodeStatusUpdate{
-		NodeID: nodeID, Status: structs.NodeStatusDown, Evals: evals, Time: now,
+		NodeID: nodeID, Status: structs.NodeStatusDown, NodeEvals: true, Time: s.now(),
 	}); err != nil {
 		s.logger.Error("marking node down", "node_id", nodeID, "error", err)
 		return
 	}
-	s.logger.Info("node marked down", "node_id", nodeID, "name", node.Name, "reason", why, "evals", len(evals))
-	ids := make([]string, 0, len(evals))
-	for _, e := range evals {
-		ids = append(ids, e.ID)
-	}
-	s.enqueueEvals(ids...)
+	s.logger.Info("node marked down", "node_id", nodeID, "name", node.Name, "reason", why)
 }
 
 // UpdateAllocsFromClient records what clients report about their
@@ -253,7 +220,6 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 	now := s.now()
 	var evals []*structs.Evaluation
 	seen := map[structs.NamespacedID]bool{}
-	freed := false
 	for _, u := range allocs {
 		existing, err := snap.AllocByID(nil, u.ID)
 		if err != nil {
@@ -261,9 +227,6 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 		}
 		if existing == nil || existing.ClientTerminalStatus() {
 			continue
-		}
-		if u.ClientTerminalStatus() {
-			freed = true
 		}
 		if u.ClientStatus != structs.AllocClientStatusFailed || existing.DesiredStatus != structs.AllocDesiredStatusRun || existing.Job == nil {
 			continue
@@ -283,33 +246,7 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(evals))
-	for _, e := range evals {
-		ids = append(ids, e.ID)
-	}
-	s.enqueueEvals(ids...)
-	if freed {
-		s.blocked.Unblock()
-	}
 	return &structs.GenericResponse{Index: index}, nil
-}
-
-// enqueueEvals hands committed evals to the broker, reading them back from
-// state so they carry their Raft indexes.
-func (s *Server) enqueueEvals(ids ...string) {
-	st := s.State()
-	for _, id := range ids {
-		e, err := st.EvalByID(nil, id)
-		if err != nil || e == nil {
-			continue
-		}
-		switch e.Status {
-		case structs.EvalStatusPending:
-			s.broker.Enqueue(e)
-		case structs.EvalStatusBlocked:
-			s.blocked.Block(e)
-		}
-	}
 }
 
 // failedEvalRetryDelay is how long a follow-up of an eval that failed its
@@ -337,9 +274,7 @@ func (s *Server) failEval(e *structs.Evaluation) {
 	go func() {
 		if _, err := s.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: []*structs.Evaluation{u, followUp}, Time: now}); err != nil {
 			s.logger.Error("failing evaluation", "eval_id", e.ID, "error", err)
-			return
 		}
-		s.enqueueEvals(followUp.ID)
 	}()
 }
 

@@ -1,35 +1,114 @@
 package server
 
 import (
-	"bytes"
+	"context"
+	"io"
+	"log"
 	"log/slog"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 )
 
-// newHCLogger adapts hashicorp libraries' logger to slog: each line they
-// write becomes one slog record, so operators get one log format.
+// newHCLogger adapts the logger hashicorp libraries (raft) take to slog:
+// their message and key/value pairs become one slog record with its own
+// attributes, so operators get one log format with one timestamp per line.
+// Raft's Info lines are chatty per election and snapshot; they are kept,
+// Debug and Trace follow the slog handler's level.
 func newHCLogger(name string, l *slog.Logger) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{
-		Name:   name,
-		Level:  hclog.Info,
-		Output: &slogWriter{l: l.With("component", name)},
-	})
+	return &hcLogger{l: l.With("component", name), name: name}
 }
 
-type slogWriter struct{ l *slog.Logger }
+type hcLogger struct {
+	l    *slog.Logger
+	name string
+	args []any
+}
 
-func (w *slogWriter) Write(p []byte) (int, error) {
-	line := bytes.TrimSpace(p)
-	level := slog.LevelInfo
-	switch {
-	case bytes.Contains(line, []byte("[ERROR]")):
-		level = slog.LevelError
-	case bytes.Contains(line, []byte("[WARN]")):
-		level = slog.LevelWarn
-	case bytes.Contains(line, []byte("[DEBUG]")), bytes.Contains(line, []byte("[TRACE]")):
-		level = slog.LevelDebug
+var _ hclog.Logger = (*hcLogger)(nil)
+
+func slogLevel(level hclog.Level) slog.Level {
+	switch level {
+	case hclog.Trace, hclog.Debug:
+		return slog.LevelDebug
+	case hclog.Warn:
+		return slog.LevelWarn
+	case hclog.Error:
+		return slog.LevelError
 	}
-	w.l.Log(nil, level, string(line))
+	return slog.LevelInfo
+}
+
+func (h *hcLogger) Log(level hclog.Level, msg string, args ...any) {
+	h.l.Log(context.Background(), slogLevel(level), msg, args...)
+}
+func (h *hcLogger) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
+func (h *hcLogger) Debug(msg string, args ...any) { h.Log(hclog.Debug, msg, args...) }
+func (h *hcLogger) Info(msg string, args ...any)  { h.Log(hclog.Info, msg, args...) }
+func (h *hcLogger) Warn(msg string, args ...any)  { h.Log(hclog.Warn, msg, args...) }
+func (h *hcLogger) Error(msg string, args ...any) { h.Log(hclog.Error, msg, args...) }
+
+func (h *hcLogger) enabled(l slog.Level) bool { return h.l.Enabled(context.Background(), l) }
+func (h *hcLogger) IsTrace() bool             { return h.enabled(slog.LevelDebug) }
+func (h *hcLogger) IsDebug() bool             { return h.enabled(slog.LevelDebug) }
+func (h *hcLogger) IsInfo() bool              { return h.enabled(slog.LevelInfo) }
+func (h *hcLogger) IsWarn() bool              { return h.enabled(slog.LevelWarn) }
+func (h *hcLogger) IsError() bool             { return h.enabled(slog.LevelError) }
+func (h *hcLogger) ImpliedArgs() []any        { return h.args }
+func (h *hcLogger) Name() string              { return h.name }
+
+func (h *hcLogger) With(args ...any) hclog.Logger {
+	return &hcLogger{l: h.l.With(args...), name: h.name, args: append(append([]any(nil), h.args...), args...)}
+}
+
+func (h *hcLogger) Named(name string) hclog.Logger {
+	if h.name != "" {
+		name = h.name + "." + name
+	}
+	return h.ResetNamed(name)
+}
+
+func (h *hcLogger) ResetNamed(name string) hclog.Logger {
+	return &hcLogger{l: h.l.With("component", name), name: name, args: h.args}
+}
+
+// SetLevel is a no-op: the slog handler decides what is written.
+func (h *hcLogger) SetLevel(hclog.Level) {}
+
+func (h *hcLogger) GetLevel() hclog.Level {
+	switch {
+	case h.IsDebug():
+		return hclog.Debug
+	case h.IsInfo():
+		return hclog.Info
+	case h.IsWarn():
+		return hclog.Warn
+	}
+	return hclog.Error
+}
+
+func (h *hcLogger) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Logger {
+	return log.New(h.StandardWriter(opts), "", 0)
+}
+
+func (h *hcLogger) StandardWriter(*hclog.StandardLoggerOptions) io.Writer { return stdWriter{h} }
+
+// stdWriter turns lines of a standard library logger into slog records,
+// taking the level from a "[LEVEL]" prefix when there is one.
+type stdWriter struct{ h *hcLogger }
+
+func (w stdWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for tag, l := range map[string]slog.Level{"[ERR": slog.LevelError, "[WARN]": slog.LevelWarn, "[DEBUG]": slog.LevelDebug, "[TRACE]": slog.LevelDebug} {
+		if i := strings.Index(line, tag); i >= 0 {
+			level = l
+			if j := strings.Index(line[i:], "]"); j >= 0 {
+				line = strings.TrimSpace(line[i+j+1:])
+			}
+			break
+		}
+	}
+	w.h.l.Log(context.Background(), level, line)
 	return len(p), nil
 }

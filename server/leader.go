@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/orch-project/orch/gossip"
+	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -84,6 +85,26 @@ func (s *Server) revokeLeadership() {
 	s.leaderCancel = nil
 	s.broker.SetEnabled(false)
 	s.blocked.SetEnabled(false)
+}
+
+// onCommit runs on Raft's apply goroutine after every entry that wrote
+// evaluations or freed capacity. On the leader it hands pending evals to the
+// broker and blocked ones to the blocked tracker, then retries blocked evals
+// if capacity appeared. It is the one path by which committed evals reach
+// the broker, so no write path can forget to enqueue what it commits. On
+// followers the broker and tracker are disabled and it does nothing.
+func (s *Server) onCommit(_ uint64, eff state.Effects) {
+	for _, e := range eff.Evals {
+		switch e.Status {
+		case structs.EvalStatusPending:
+			s.broker.Enqueue(e)
+		case structs.EvalStatusBlocked:
+			s.blocked.Block(e)
+		}
+	}
+	if eff.CapacityFreed {
+		s.blocked.Unblock()
+	}
 }
 
 // restoreEvals re-enqueues every unfinished eval from state: the broker's

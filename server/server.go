@@ -124,11 +124,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:    cfg,
 		logger: cfg.Logger.With("component", "server"),
-		fsm:    raftfsm.New(store, cfg.Logger),
 		gossip: cfg.Gossip,
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	s.fsm = raftfsm.NewWithOptions(store, raftfsm.Options{Logger: cfg.Logger, OnCommit: s.onCommit})
 	s.broker = NewEvalBroker(time.Minute, 3)
 	s.blocked = NewBlockedEvals(s.broker)
 	s.broker.onFail = s.failEval

@@ -75,18 +75,14 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation, token st
 			if !w.srv.broker.Outstanding(eval.ID, token) {
 				return errEvalNotOutstanding
 			}
-			if _, err := w.srv.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: evals, Time: now}); err != nil {
-				return err
-			}
-			w.afterCommit(res, false)
-			return nil
+			_, err := w.srv.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: evals, Time: now})
+			return err
 		}
 		result, err := w.planner.Submit(ctx, res.Plan, token, evals)
 		if err != nil {
 			return fmt.Errorf("submitting plan: %w", err)
 		}
 		if full, _, _ := result.FullCommit(res.Plan); full {
-			w.afterCommit(res, freesCapacity(res.Plan))
 			return nil
 		}
 		// Part of the plan no longer fit: plan again against newer state.
@@ -102,37 +98,6 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation, token st
 		Status: structs.EvalStatusBlocked, CreateTime: now, ModifyTime: now,
 	}
 	failed.NextEval = followUp.ID
-	if _, err := w.srv.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: []*structs.Evaluation{failed, followUp}, Time: now}); err != nil {
-		return err
-	}
-	w.srv.enqueueEvals(followUp.ID)
-	return nil
-}
-
-// afterCommit hands evals the scheduler created to the broker or the
-// blocked tracker, and retries blocked evals when the plan freed capacity.
-func (w *worker) afterCommit(res *scheduler.Result, freed bool) {
-	ids := make([]string, 0, len(res.CreateEvals))
-	for _, e := range res.CreateEvals {
-		ids = append(ids, e.ID)
-	}
-	w.srv.enqueueEvals(ids...)
-	if freed {
-		w.srv.blocked.Unblock()
-	}
-}
-
-// freesCapacity reports whether a plan stops an allocation that still held
-// resources. Stops of allocations the client already finished (a failed one
-// parked until its reschedule delay) free nothing new, so they must not
-// wake every blocked eval.
-func freesCapacity(p *structs.Plan) bool {
-	for _, allocs := range p.NodeUpdate {
-		for _, a := range allocs {
-			if !a.ClientTerminalStatus() {
-				return true
-			}
-		}
-	}
-	return false
+	_, err := w.srv.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: []*structs.Evaluation{failed, followUp}, Time: now})
+	return err
 }

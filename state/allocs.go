@@ -122,6 +122,9 @@ func (t *WriteTxn) putAlloc(old, new *structs.Allocation) error {
 		return err
 	}
 	t.touch(TableAllocs)
+	if old != nil && !old.TerminalStatus() && new.TerminalStatus() {
+		t.effects.CapacityFreed = true
+	}
 	t.markJob(new.Namespace, new.JobID)
 	if old != nil && (old.Namespace != new.Namespace || old.JobID != new.JobID) {
 		t.markJob(old.Namespace, old.JobID)

@@ -77,6 +77,7 @@ func (t *WriteTxn) UpsertEvals(evals []*structs.Evaluation) error {
 		if err := t.txn.Insert(TableEvals, e); err != nil {
 			return fmt.Errorf("insert eval %s: %w", e.ID, err)
 		}
+		t.effects.Evals = append(t.effects.Evals, e)
 		if err := evalCountsDelta(t.txn, existing, e); err != nil {
 			return err
 		}

@@ -64,7 +64,32 @@ func (t *WriteTxn) UpsertNode(node *structs.Node) error {
 		return fmt.Errorf("insert node %s: %w", n.ID, err)
 	}
 	t.touch(TableNodes)
+	if n.Status == structs.NodeStatusReady && (existing == nil || existing.Status != n.Status || NodeCapacityChanged(existing, &n)) {
+		t.effects.CapacityFreed = true
+	}
 	return nil
+}
+
+// NodeCapacityChanged reports whether b differs from a in anything the
+// scheduler's feasibility checks or ranking read.
+func NodeCapacityChanged(a, b *structs.Node) bool {
+	if a.Comparable() != b.Comparable() || a.Datacenter != b.Datacenter || a.NodeClass != b.NodeClass ||
+		a.NodePool != b.NodePool || a.SchedulingEligibility != b.SchedulingEligibility ||
+		len(a.Drivers) != len(b.Drivers) || len(a.Attributes) != len(b.Attributes) {
+		return true
+	}
+	for name, d := range a.Drivers {
+		o := b.Drivers[name]
+		if o == nil || o.Detected != d.Detected || o.Healthy != d.Healthy {
+			return true
+		}
+	}
+	for k, v := range a.Attributes {
+		if b.Attributes[k] != v {
+			return true
+		}
+	}
+	return false
 }
 
 // UpdateNodeStatus sets a node's status; updatedAt is Unix seconds, the unit
@@ -85,6 +110,9 @@ func (t *WriteTxn) UpdateNodeStatus(nodeID, status string, updatedAt int64) erro
 		return fmt.Errorf("update node %s: %w", nodeID, err)
 	}
 	t.touch(TableNodes)
+	if status == structs.NodeStatusReady && existing.Status != status {
+		t.effects.CapacityFreed = true
+	}
 	return nil
 }
 

@@ -33,8 +33,26 @@ type WriteTxn struct {
 	// dirtyJobs are jobs whose allocs, evals or spec changed; their status is
 	// re-derived once at Commit rather than after every object.
 	dirtyJobs map[structs.NamespacedID]struct{}
+	effects   Effects
 	done      bool
 }
+
+// Effects is what a committed transaction did that the leader acts on:
+// the evaluations it wrote (as stored, with their Raft indexes) and whether
+// capacity appeared. Recording them here, where every write goes, is what
+// lets the leader enqueue evals from one place instead of each write path
+// remembering to.
+type Effects struct {
+	// Evals are the evaluations the transaction created or updated.
+	Evals []*structs.Evaluation
+	// CapacityFreed is set when an allocation stopped holding resources
+	// or a node became ready (or changed while ready): blocked evals may
+	// now fit.
+	CapacityFreed bool
+}
+
+// Effects returns what the transaction did; read it after Commit.
+func (t *WriteTxn) Effects() Effects { return t.effects }
 
 // WriteTxn opens a write transaction for the Raft entry at index.
 func (s *Store) WriteTxn(index uint64) *WriteTxn {
