@@ -4,13 +4,17 @@ import (
 	"net/http"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/orch-project/orch/acl"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
 
-func allocStubs(allocs []*structs.Allocation, withResources bool) []*structs.AllocListStub {
+func allocStubs(allocs []*structs.Allocation, withResources bool, allowed func(ns string) bool) []*structs.AllocListStub {
 	out := make([]*structs.AllocListStub, 0, len(allocs))
 	for _, a := range allocs {
+		if !allowed(a.Namespace) {
+			continue
+		}
 		st := a.Stub()
 		if withResources {
 			st.AllocatedResources = a.AllocatedResources
@@ -30,7 +34,7 @@ func (s *Server) allocList(r *http.Request, ws memdb.WatchSet, st *state.Snapsho
 		return 0, nil, err
 	}
 	idx, err := maxIndex(st, "allocs")
-	return idx, allocStubs(allocs, res), err
+	return idx, allocStubs(allocs, res, listFilter(r, acl.NamespaceCapabilityReadJob)), err
 }
 
 func (s *Server) allocInfo(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
@@ -41,6 +45,9 @@ func (s *Server) allocInfo(r *http.Request, ws memdb.WatchSet, st *state.Snapsho
 	if a == nil {
 		return 0, nil, codedErr(http.StatusNotFound, "alloc not found")
 	}
+	if err := authzOf(r).AllowNamespace(a.Namespace, acl.NamespaceCapabilityReadJob); err != nil {
+		return 0, nil, err
+	}
 	idx, err := maxIndex(st, "allocs")
 	return idx, a, err
 }
@@ -50,11 +57,15 @@ func (s *Server) evalList(r *http.Request, ws memdb.WatchSet, st *state.Snapshot
 	if err != nil {
 		return 0, nil, err
 	}
-	if evals == nil {
-		evals = []*structs.Evaluation{}
+	allowed := listFilter(r, acl.NamespaceCapabilityReadJob)
+	out := make([]*structs.Evaluation, 0, len(evals))
+	for _, e := range evals {
+		if allowed(e.Namespace) {
+			out = append(out, e)
+		}
 	}
 	idx, err := maxIndex(st, "evals")
-	return idx, evals, err
+	return idx, out, err
 }
 
 func (s *Server) evalInfo(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
@@ -68,6 +79,9 @@ func (s *Server) evalInfo(r *http.Request, ws memdb.WatchSet, st *state.Snapshot
 	}
 	if e == nil {
 		return 0, nil, codedErr(http.StatusNotFound, "eval not found")
+	}
+	if err := authzOf(r).AllowNamespace(e.Namespace, acl.NamespaceCapabilityReadJob); err != nil {
+		return 0, nil, err
 	}
 	if related {
 		others, err := st.EvalsByJob(ws, e.Namespace, e.JobID)
@@ -87,10 +101,20 @@ func (s *Server) evalInfo(r *http.Request, ws memdb.WatchSet, st *state.Snapshot
 }
 
 func (s *Server) evalAllocations(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
+	e, err := st.EvalByID(ws, r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	z := authzOf(r)
+	if e != nil {
+		if err := z.AllowNamespace(e.Namespace, acl.NamespaceCapabilityReadJob); err != nil {
+			return 0, nil, err
+		}
+	}
 	allocs, err := st.AllocsByEval(ws, r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
 	idx, err := maxIndex(st, "allocs")
-	return idx, allocStubs(allocs, false), err
+	return idx, allocStubs(allocs, false, z.NamespaceFilter(acl.NamespaceCapabilityReadJob)), err
 }

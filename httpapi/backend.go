@@ -35,6 +35,9 @@ type ClientBackend interface {
 	// AllocDir returns the allocation's directory on this node, whose
 	// alloc/logs holds the rotated task logs.
 	AllocDir(allocID string) (string, bool)
+	// Allocation returns the client's record of an allocation it runs
+	// (for its namespace, which authorizes access to its files).
+	Allocation(allocID string) (*structs.Allocation, bool)
 	NodeID() string
 }
 

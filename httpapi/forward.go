@@ -68,6 +68,10 @@ func newForwarder(log *slog.Logger) *forwarder {
 
 // forward sends r to the first reachable agent of targets.
 func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, targets []string) {
+	// The agent the request goes to checks its token itself.
+	if z, ok := r.Context().Value(authzKey{}).(*authz); ok {
+		z.delegate()
+	}
 	urls := make([]*url.URL, 0, len(targets))
 	for _, t := range targets {
 		u, err := agentURL(t)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/orch-project/orch/acl"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
@@ -30,6 +31,9 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, uint6
 	}
 	if job.Region == "" {
 		job.Region = req.Region
+	}
+	if err := authzOf(r).AllowNamespace(job.Namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
+		return nil, 0, err
 	}
 	if err := prepareJob(job); err != nil {
 		return nil, 0, codedErr(http.StatusBadRequest, "%s", strings.TrimSpace(err.Error()))
@@ -70,8 +74,12 @@ func (s *Server) jobList(r *http.Request, ws memdb.WatchSet, st *state.Snapshot)
 	if err != nil {
 		return 0, nil, err
 	}
+	allowed := listFilter(r, acl.NamespaceCapabilityListJobs)
 	out := make([]*structs.JobListStub, 0, len(jobs))
 	for _, j := range jobs {
+		if !allowed(j.Namespace) {
+			continue
+		}
 		sum, err := st.JobSummaryByID(ws, j.Namespace, j.ID)
 		if err != nil {
 			return 0, nil, err

@@ -6,8 +6,27 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/orch-project/orch/acl"
 	"github.com/orch-project/orch/structs"
 )
+
+// authorizeLocalAlloc checks cap in the namespace of an allocation whose
+// directory this agent holds. The namespace comes from the server's state
+// when this agent is a server, else from the client's own record; a
+// directory whose allocation is known to neither is served to management
+// tokens only.
+func (s *Server) authorizeLocalAlloc(r *http.Request, allocID, cap string) error {
+	z := authzOf(r)
+	if s.srv != nil {
+		if a, err := s.srv.State().AllocByID(nil, allocID); err == nil && a != nil {
+			return z.AllowNamespace(a.Namespace, cap)
+		}
+	}
+	if a, ok := s.client.Allocation(allocID); ok && a != nil {
+		return z.AllowNamespace(a.Namespace, cap)
+	}
+	return z.Decide(z.ACL().IsManagement())
+}
 
 // logRequest is a parsed GET /v1/client/fs/logs/{alloc}.
 type logRequest struct {
@@ -63,6 +82,10 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.client != nil {
 		if dir, ok := s.client.AllocDir(lr.allocID); ok {
+			if err := s.authorizeLocalAlloc(r, lr.allocID, acl.NamespaceCapabilityReadLogs); err != nil {
+				writeError(w, err)
+				return
+			}
 			s.serveLocalLogs(w, r, lr, dir)
 			return
 		}
@@ -85,6 +108,10 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	if alloc == nil {
 		writeError(w, codedErr(http.StatusNotFound, "Unknown allocation %q", lr.allocID))
+		return
+	}
+	if err := authzOf(r).AllowNamespace(alloc.Namespace, acl.NamespaceCapabilityReadLogs); err != nil {
+		writeError(w, err)
 		return
 	}
 	if !taskInAlloc(alloc.Job, alloc.TaskGroup, lr.task) {

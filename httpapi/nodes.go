@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/orch-project/orch/acl"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
@@ -50,12 +51,16 @@ func (s *Server) nodeInfo(r *http.Request, ws memdb.WatchSet, st *state.Snapshot
 // nodeAllocations returns full allocations: the client's watch loop runs
 // them from this reply.
 func (s *Server) nodeAllocations(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
-	allocs, err := st.AllocsByNode(ws, r.PathValue("id"))
+	all, err := st.AllocsByNode(ws, r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	if allocs == nil {
-		allocs = []*structs.Allocation{}
+	allowed := authzOf(r).NamespaceFilter(acl.NamespaceCapabilityReadJob)
+	allocs := make([]*structs.Allocation, 0, len(all))
+	for _, a := range all {
+		if allowed(a.Namespace) {
+			allocs = append(allocs, a)
+		}
 	}
 	idx, err := maxIndex(st, "allocs")
 	return idx, allocs, err

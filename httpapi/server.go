@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+
+	"github.com/orch-project/orch/acl"
 )
 
 // Config wires a Server to its backends.
@@ -25,13 +27,17 @@ type Config struct {
 	// AgentSelf returns the "config" object of GET /v1/agent/self. When the
 	// returned map itself has a "config" key it is taken as the whole reply.
 	AgentSelf func() map[string]any
+	// ACLEnabled turns on token checks (agent config acl { enabled }).
+	ACLEnabled bool
+	// Resolver turns request tokens into ACLs; required with ACLEnabled.
+	Resolver TokenResolver
 }
 
 // Server is the HTTP handler of an agent.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	mux    *http.ServeMux
+	router *router
 	fwd    *forwarder
 	srv    ServerBackend
 	client ClientBackend
@@ -42,59 +48,88 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), srv: cfg.Server, client: cfg.Client}
+	s := &Server{cfg: cfg, log: cfg.Logger, srv: cfg.Server, client: cfg.Client}
 	s.fwd = newForwarder(s.log)
+	s.router = &router{s: s, mux: http.NewServeMux()}
 	s.routes()
 	return s
 }
 
+// routes registers every endpoint with what its caller must hold. A new
+// group of endpoints goes in its own file as a method taking the router
+// (func (s *Server) fooRoutes(rt *router)) called from here; see
+// docs/architecture.md "Authorization".
 func (s *Server) routes() {
-	m := s.mux
-	// Jobs.
-	m.HandleFunc("PUT /v1/jobs", s.write(s.jobRegister))
-	m.HandleFunc("POST /v1/jobs", s.write(s.jobRegister))
-	m.HandleFunc("GET /v1/jobs", s.read(s.jobList))
-	m.HandleFunc("PUT /v1/job/{id}", s.write(s.jobRegister))
-	m.HandleFunc("POST /v1/job/{id}", s.write(s.jobRegister))
-	m.HandleFunc("GET /v1/job/{id}", s.read(s.jobInfo))
-	m.HandleFunc("DELETE /v1/job/{id}", s.write(s.jobDeregister))
-	m.HandleFunc("GET /v1/job/{id}/allocations", s.read(s.jobAllocations))
-	m.HandleFunc("GET /v1/job/{id}/evaluations", s.read(s.jobEvaluations))
-	m.HandleFunc("GET /v1/job/{id}/summary", s.read(s.jobSummary))
-	m.HandleFunc("GET /v1/job/{id}/versions", s.read(s.jobVersions))
-	m.HandleFunc("GET /v1/job/{id}/deployment", s.read(s.jobDeployment))
-	m.HandleFunc("GET /v1/job/{id}/deployments", s.read(s.jobDeployments))
-	m.HandleFunc("POST /v1/jobs/parse", s.jobsParse)
-	m.HandleFunc("PUT /v1/jobs/parse", s.jobsParse)
-	m.HandleFunc("POST /v1/validate/job", s.jobValidate)
-	m.HandleFunc("PUT /v1/validate/job", s.jobValidate)
-	// Allocations and evaluations.
-	m.HandleFunc("GET /v1/allocations", s.read(s.allocList))
-	m.HandleFunc("GET /v1/allocation/{id}", s.read(s.allocInfo))
-	m.HandleFunc("GET /v1/evaluations", s.read(s.evalList))
-	m.HandleFunc("GET /v1/evaluation/{id}", s.read(s.evalInfo))
-	m.HandleFunc("GET /v1/evaluation/{id}/allocations", s.read(s.evalAllocations))
-	// Nodes.
-	m.HandleFunc("GET /v1/nodes", s.read(s.nodeList))
-	m.HandleFunc("GET /v1/node/{id}", s.read(s.nodeInfo))
-	m.HandleFunc("GET /v1/node/{id}/allocations", s.read(s.nodeAllocations))
-	// Client file system.
-	m.HandleFunc("GET /v1/client/fs/logs/{alloc}", s.allocLogs)
-	// Status, agent, regions.
-	m.HandleFunc("GET /v1/status/leader", s.read(s.statusLeader))
-	m.HandleFunc("GET /v1/status/peers", s.read(s.statusPeers))
-	m.HandleFunc("GET /v1/regions", s.read(s.regions))
-	m.HandleFunc("GET /v1/agent/self", s.agentSelf)
-	m.HandleFunc("GET /v1/agent/members", s.read(s.agentMembers))
-	m.HandleFunc("GET /v1/agent/health", s.agentHealth)
-	// Internal client -> server endpoints.
-	m.HandleFunc("PUT /v1/internal/node/register", s.write(s.nodeRegister))
-	m.HandleFunc("POST /v1/internal/node/register", s.write(s.nodeRegister))
-	m.HandleFunc("GET /v1/internal/node/{id}/allocs", s.read(s.nodeClientAllocs))
-	m.HandleFunc("POST /v1/internal/allocs/get", s.allocsGet)
-	m.HandleFunc("PUT /v1/internal/allocs/get", s.allocsGet)
-	m.HandleFunc("PUT /v1/internal/allocs/update", s.write(s.allocsUpdate))
-	m.HandleFunc("POST /v1/internal/allocs/update", s.write(s.allocsUpdate))
+	rt := s.router
+	s.jobRoutes(rt)
+	s.allocEvalRoutes(rt)
+	s.nodeRoutes(rt)
+	s.clientRoutes(rt)
+	s.statusAgentRoutes(rt)
+	s.internalRoutes(rt)
+}
+
+func (s *Server) jobRoutes(rt *router) {
+	submit, read := acl.NamespaceCapabilitySubmitJob, acl.NamespaceCapabilityReadJob
+	// A job's namespace comes from its body: the handler checks it.
+	rt.handle("PUT /v1/jobs", nsObject(submit), s.write(s.jobRegister))
+	rt.handle("POST /v1/jobs", nsObject(submit), s.write(s.jobRegister))
+	rt.handle("GET /v1/jobs", nsQuery(acl.NamespaceCapabilityListJobs), s.read(s.jobList))
+	rt.handle("PUT /v1/job/{id}", nsObject(submit), s.write(s.jobRegister))
+	rt.handle("POST /v1/job/{id}", nsObject(submit), s.write(s.jobRegister))
+	rt.handle("GET /v1/job/{id}", nsQuery(read), s.read(s.jobInfo))
+	rt.handle("DELETE /v1/job/{id}", nsQuery(submit), s.write(s.jobDeregister))
+	rt.handle("GET /v1/job/{id}/allocations", nsQuery(read), s.read(s.jobAllocations))
+	rt.handle("GET /v1/job/{id}/evaluations", nsQuery(read), s.read(s.jobEvaluations))
+	rt.handle("GET /v1/job/{id}/summary", nsQuery(read), s.read(s.jobSummary))
+	rt.handle("GET /v1/job/{id}/versions", nsQuery(read), s.read(s.jobVersions))
+	rt.handle("GET /v1/job/{id}/deployment", nsQuery(read), s.read(s.jobDeployment))
+	rt.handle("GET /v1/job/{id}/deployments", nsQuery(read), s.read(s.jobDeployments))
+	rt.handle("POST /v1/jobs/parse", nsQuery(acl.NamespaceCapabilityParseJob), s.jobsParse)
+	rt.handle("PUT /v1/jobs/parse", nsQuery(acl.NamespaceCapabilityParseJob), s.jobsParse)
+	rt.handle("POST /v1/validate/job", nsQuery(read), s.jobValidate)
+	rt.handle("PUT /v1/validate/job", nsQuery(read), s.jobValidate)
+}
+
+func (s *Server) allocEvalRoutes(rt *router) {
+	read := acl.NamespaceCapabilityReadJob
+	rt.handle("GET /v1/allocations", nsQuery(read), s.read(s.allocList))
+	rt.handle("GET /v1/allocation/{id}", nsObject(read), s.read(s.allocInfo))
+	rt.handle("GET /v1/evaluations", nsQuery(read), s.read(s.evalList))
+	rt.handle("GET /v1/evaluation/{id}", nsObject(read), s.read(s.evalInfo))
+	rt.handle("GET /v1/evaluation/{id}/allocations", nsObject(read), s.read(s.evalAllocations))
+}
+
+func (s *Server) nodeRoutes(rt *router) {
+	rt.handle("GET /v1/nodes", nodeLevel(acl.PolicyRead), s.read(s.nodeList))
+	rt.handle("GET /v1/node/{id}", nodeLevel(acl.PolicyRead), s.read(s.nodeInfo))
+	// Also filtered by read-job on each allocation's namespace.
+	rt.handle("GET /v1/node/{id}/allocations", nodeLevel(acl.PolicyRead), s.read(s.nodeAllocations))
+}
+
+func (s *Server) clientRoutes(rt *router) {
+	rt.handle("GET /v1/client/fs/logs/{alloc}", nsObject(acl.NamespaceCapabilityReadLogs), s.allocLogs)
+}
+
+func (s *Server) statusAgentRoutes(rt *router) {
+	rt.handle("GET /v1/status/leader", public(), s.read(s.statusLeader))
+	rt.handle("GET /v1/status/peers", public(), s.read(s.statusPeers))
+	rt.handle("GET /v1/regions", public(), s.read(s.regions))
+	rt.handle("GET /v1/agent/self", agentLevel(acl.PolicyRead), s.agentSelf)
+	rt.handle("GET /v1/agent/members", nodeLevel(acl.PolicyRead), s.read(s.agentMembers))
+	rt.handle("GET /v1/agent/health", public(), s.agentHealth)
+}
+
+// internalRoutes are the client -> server endpoints, authenticated by the
+// node's identity rather than ACL tokens.
+func (s *Server) internalRoutes(rt *router) {
+	rt.handle("PUT /v1/internal/node/register", internalControl(), s.write(s.nodeRegister))
+	rt.handle("POST /v1/internal/node/register", internalControl(), s.write(s.nodeRegister))
+	rt.handle("GET /v1/internal/node/{id}/allocs", internalControl(), s.read(s.nodeClientAllocs))
+	rt.handle("POST /v1/internal/allocs/get", internalControl(), s.allocsGet)
+	rt.handle("PUT /v1/internal/allocs/get", internalControl(), s.allocsGet)
+	rt.handle("PUT /v1/internal/allocs/update", internalControl(), s.write(s.allocsUpdate))
+	rt.handle("POST /v1/internal/allocs/update", internalControl(), s.write(s.allocsUpdate))
 }
 
 // ServeHTTP recovers from handler panics so one bad request cannot take the
@@ -115,7 +150,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.forwardToServer(w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.router.mux.ServeHTTP(w, r)
 }
 
 // localPath reports whether a client-only agent answers the path itself.

@@ -271,13 +271,30 @@ func (e *httpErr) StatusCode() int { return e.code }
 
 // Client implements httpapi.ClientBackend over a map of alloc dirs.
 type Client struct {
-	ID   string
-	mu   sync.Mutex
-	dirs map[string]string
+	ID     string
+	mu     sync.Mutex
+	dirs   map[string]string
+	allocs map[string]*structs.Allocation
 }
 
 // NewClient returns a client backend for node id.
-func NewClient(id string) *Client { return &Client{ID: id, dirs: map[string]string{}} }
+func NewClient(id string) *Client {
+	return &Client{ID: id, dirs: map[string]string{}, allocs: map[string]*structs.Allocation{}}
+}
+
+// SetAllocation records the client's copy of an allocation it runs.
+func (c *Client) SetAllocation(a *structs.Allocation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.allocs[a.ID] = a
+}
+
+func (c *Client) Allocation(allocID string) (*structs.Allocation, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.allocs[allocID]
+	return a, ok
+}
 
 // AddAlloc makes dir the directory of allocID.
 func (c *Client) AddAlloc(allocID, dir string) {
