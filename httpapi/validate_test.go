@@ -135,3 +135,42 @@ func TestRegisterChecksDriverConfig(t *testing.T) {
 		t.Fatal("job with a bad driver config was registered")
 	}
 }
+
+// A refused field is refused by every HTTP path a job enters by: 400 with
+// the field path on register, 400 with position on parse, and listed in
+// the validate endpoint's ValidationErrors (200, as Nomad answers).
+func TestRefusedFieldOnEveryHTTPPath(t *testing.T) {
+	ta := newTestAgent(t)
+	job := validJobJSON()
+	task := job["TaskGroups"].([]any)[0].(map[string]any)["Tasks"].([]any)[0].(map[string]any)
+	task["Templates"] = []any{map[string]any{"EmbeddedTmpl": "x", "DestPath": "local/x"}}
+	want := `group "g" -> task "t" -> template[0]: templates are not supported yet`
+
+	code, _, out := do(t, "PUT", ta.srv.URL+"/v1/jobs", map[string]any{"Job": job})
+	if code != 400 || !strings.Contains(string(out), want) {
+		t.Fatalf("register: %d %s", code, out)
+	}
+	code, _, out = do(t, "PUT", ta.srv.URL+"/v1/validate/job", map[string]any{"Job": job})
+	var vr JobValidateResponse
+	if err := json.Unmarshal(out, &vr); code != 200 || err != nil || !strings.Contains(strings.Join(vr.ValidationErrors, "\n"), want) {
+		t.Fatalf("validate: %d %s", code, out)
+	}
+	hcl := strings.Replace(parseHCL, "image = var.image\n      }", "image = var.image\n      }\n      template {\n        data = \"x\"\n        destination = \"local/x\"\n      }", 1)
+	code, _, out = do(t, "POST", ta.srv.URL+"/v1/jobs/parse", map[string]any{"JobHCL": hcl})
+	if code != 400 || !strings.Contains(string(out), `input.hcl:13:7: Unsupported block: group "g" -> task "redis" -> template[0]: templates are not supported yet`) {
+		t.Fatalf("parse: %d %s", code, out)
+	}
+	// A Vault block the stock CLI sends (no longer dropped by the decoder).
+	delete(task, "Templates")
+	task["Vault"] = map[string]any{"Policies": []any{"p"}}
+	code, _, out = do(t, "PUT", ta.srv.URL+"/v1/jobs", map[string]any{"Job": job})
+	if code != 400 || !strings.Contains(string(out), `group "g" -> task "t" -> vault: Vault is not available`) {
+		t.Fatalf("register with vault: %d %s", code, out)
+	}
+	// null means absent: the stock CLI's nulls are accepted.
+	task["Vault"] = nil
+	task["Templates"] = nil
+	if code, _, out := do(t, "PUT", ta.srv.URL+"/v1/jobs", map[string]any{"Job": job}); code != 200 {
+		t.Fatalf("nulls refused: %d %s", code, out)
+	}
+}

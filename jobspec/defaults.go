@@ -309,6 +309,13 @@ func (c canon) task(job *structs.Job, tg *structs.TaskGroup, t *structs.Task) {
 	if t.LogConfig == nil {
 		t.LogConfig = &structs.LogConfig{}
 	}
+	if l := t.LogConfig; l.Enabled != nil {
+		// Nomad's older spelling: enabled = false disables logs.
+		if !*l.Enabled {
+			l.Disabled = true
+		}
+		l.Enabled = nil
+	}
 	c.int(&t.LogConfig.MaxFiles, defaultLogMaxFiles, false)
 	c.int(&t.LogConfig.MaxFileSizeMB, defaultLogFileSizeMB, false)
 	for _, a := range t.Artifacts {
@@ -370,6 +377,12 @@ func (c canon) services(svcs []*structs.Service, defaultName string) {
 		for _, chk := range s.Checks {
 			if chk == nil {
 				continue
+			}
+			if s.CheckRestart != nil && chk.CheckRestart == nil {
+				// A service-level check_restart applies to every check
+				// without its own (the HCL path merges field by field).
+				cr := *s.CheckRestart
+				chk.CheckRestart = &cr
 			}
 			c.str(&chk.OnUpdate, s.OnUpdate)
 			if cr := chk.CheckRestart; cr != nil {

@@ -26,6 +26,12 @@ type decoder struct {
 	// explicit records the address of every struct field the file set, so
 	// Canonicalize can tell "attempts = 0" from "attempts not given".
 	explicit map[any]bool
+	// ranges records where in the source each decoded block (by its
+	// pointer) and attribute (by its field's address) came from, so a
+	// field the field-state table refuses is reported at its position.
+	ranges map[any]hcl.Range
+	// filename names the job file, for diagnostics without a position.
+	filename string
 	// syntaxBodies indexes native-syntax bodies by their start position so a
 	// (possibly dynblock-wrapped) body can be asked whether it spells a
 	// map-like field as `meta = {...}` or as a `meta {...}` block.
@@ -37,12 +43,24 @@ type bodyKey struct {
 	off  int
 }
 
-// mark records that the field at ptr was set explicitly.
-func (d *decoder) mark(ptr any) {
+// mark records that the field at ptr was set explicitly, at rng.
+func (d *decoder) mark(ptr any, rng hcl.Range) {
 	if d.explicit == nil {
 		d.explicit = map[any]bool{}
 	}
 	d.explicit[ptr] = true
+	d.at(ptr, rng)
+}
+
+// at records that the object at ptr was decoded from rng.
+func (d *decoder) at(ptr any, rng hcl.Range) {
+	if rng.Filename == "" && rng.Start.Byte == 0 && rng.End.Byte == 0 {
+		return
+	}
+	if d.ranges == nil {
+		d.ranges = map[any]hcl.Range{}
+	}
+	d.ranges[ptr] = rng
 }
 
 func (d *decoder) add(diags hcl.Diagnostics) { d.diags = append(d.diags, diags...) }
@@ -232,6 +250,14 @@ func (d *decoder) attrs(c *hcl.BodyContent) attrs { return attrs{d: d, m: c.Attr
 
 func (a attrs) has(name string) bool { return a.m[name] != nil }
 
+// rng is the source range of the named attribute (zero when absent).
+func (a attrs) rng(name string) hcl.Range {
+	if attr := a.m[name]; attr != nil {
+		return attr.Range
+	}
+	return hcl.Range{}
+}
+
 func (a attrs) str(name string, dst *string) bool {
 	attr := a.m[name]
 	if attr == nil {
@@ -246,14 +272,14 @@ func (a attrs) str(name string, dst *string) bool {
 		// lone interpolation to its raw value; honour what was written.
 		if s, ok := templateString(attr.Expr, v); ok {
 			*dst = s
-			a.d.mark(dst)
+			a.d.mark(dst, a.rng(name))
 			return true
 		}
 		a.d.typeErr(attr, "string", v.Type())
 		return false
 	}
 	*dst = v.AsString()
-	a.d.mark(dst)
+	a.d.mark(dst, a.rng(name))
 	return true
 }
 
@@ -271,7 +297,7 @@ func (a attrs) boolean(name string, dst *bool) bool {
 		return false
 	}
 	*dst = v.True()
-	a.d.mark(dst)
+	a.d.mark(dst, a.rng(name))
 	return true
 }
 
@@ -312,7 +338,7 @@ func (a attrs) integer(name string, dst *int) bool {
 	i, ok := a.int64In(name, math.MinInt32, math.MaxInt32)
 	if ok {
 		*dst = int(i)
-		a.d.mark(dst)
+		a.d.mark(dst, a.rng(name))
 	}
 	return ok
 }
@@ -327,21 +353,21 @@ func (a attrs) intPtr(name string, dst **int) {
 func (a attrs) int8(name string, dst *int8) {
 	if i, ok := a.int64In(name, math.MinInt8, math.MaxInt8); ok {
 		*dst = int8(i)
-		a.d.mark(dst)
+		a.d.mark(dst, a.rng(name))
 	}
 }
 
 func (a attrs) uint8(name string, dst *uint8) {
 	if i, ok := a.int64In(name, 0, math.MaxUint8); ok {
 		*dst = uint8(i)
-		a.d.mark(dst)
+		a.d.mark(dst, a.rng(name))
 	}
 }
 
 func (a attrs) uint64(name string, dst *uint64) {
 	if i, ok := a.int64In(name, 0, math.MaxInt64); ok {
 		*dst = uint64(i)
-		a.d.mark(dst)
+		a.d.mark(dst, a.rng(name))
 	}
 }
 
@@ -358,7 +384,7 @@ func (a attrs) duration(name string, dst *time.Duration) bool {
 		return false
 	}
 	*dst = dur
-	a.d.mark(dst)
+	a.d.mark(dst, a.rng(name))
 	return true
 }
 
@@ -483,15 +509,6 @@ func (d *decoder) atMostOne(c *hcl.BodyContent, typ string) *hcl.Block {
 
 func rangeStr(r hcl.Range) string {
 	return r.Filename + ":" + strconv.Itoa(r.Start.Line) + ":" + strconv.Itoa(r.Start.Column)
-}
-
-// unsupported reports blocks orch recognises but does not implement.
-func (d *decoder) unsupported(c *hcl.BodyContent, types ...string) {
-	for _, t := range types {
-		for _, b := range c.Blocks.OfType(t) {
-			d.errorf(b.DefRange, "Unsupported block", "The %q block is not supported by orch.", t)
-		}
-	}
 }
 
 // schema builds a body schema: attrs are optional attributes; blocks are

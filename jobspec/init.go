@@ -37,7 +37,8 @@ const exampleShort = `job "example" {
 `
 
 const exampleLong = `# An orch job file. orch reads Nomad's HCL2 job syntax, so existing Nomad
-# jobs run unchanged where orch supports the blocks they use.
+# jobs run unchanged where orch supports the blocks they use; a block orch
+# does not support is refused with its position (docs/job-fields.md).
 #
 # Try it:   orch job run example.hcl
 # Inspect:  orch job status example
@@ -57,15 +58,6 @@ job "example" {
   # "*" places the job in any datacenter.
   datacenters = ["*"]
 
-  # Roll out changes one allocation at a time and roll back a version whose
-  # allocations never become healthy.
-  update {
-    max_parallel     = 1
-    min_healthy_time = "10s"
-    healthy_deadline = "3m"
-    auto_revert      = true
-  }
-
   # A group is the unit of placement: its tasks always share a node.
   group "web" {
     count = 2
@@ -75,20 +67,6 @@ job "example" {
     network {
       port "http" {
         to = 8080
-      }
-    }
-
-    # Registered in orch's service catalog and health-checked.
-    service {
-      name     = "example-web"
-      port     = "http"
-      provider = "nomad"
-
-      check {
-        type     = "http"
-        path     = "/"
-        interval = "10s"
-        timeout  = "2s"
       }
     }
 

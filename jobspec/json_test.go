@@ -131,7 +131,7 @@ func TestExplicitZeroAndMerge(t *testing.T) {
       }
     }
   }
-}`)})
+}`), skipFieldCheck: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,5 +162,36 @@ func TestExampleJob(t *testing.T) {
 		if err := Validate(job); err != nil {
 			t.Fatalf("short=%v: %v", short, err)
 		}
+	}
+}
+
+// LogConfig.Enabled, Nomad's older spelling, is folded into Disabled on
+// both paths, so the client (which reads Disabled) honours it.
+func TestLogsEnabledFoldsIntoDisabled(t *testing.T) {
+	job, err := Parse(ParseConfig{Body: []byte(`job "l" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+      logs {
+        enabled = false
+      }
+    }
+  }
+}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := job.TaskGroups[0].Tasks[0].LogConfig; !l.Disabled || l.Enabled != nil {
+		t.Fatalf("HCL logs: %+v", l)
+	}
+	j2, err := ParseJSON([]byte(`{"ID":"l","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec","LogConfig":{"Enabled":false}}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := j2.TaskGroups[0].Tasks[0].LogConfig; !l.Disabled || l.Enabled != nil {
+		t.Fatalf("JSON logs: %+v", l)
 	}
 }

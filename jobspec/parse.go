@@ -43,6 +43,10 @@ type ParseConfig struct {
 	// DriverSpec returns the schema of a driver's config block; nil (or a
 	// nil result) decodes config generically.
 	DriverSpec func(driver string) hcldec.Spec
+
+	// skipFieldCheck lets this package's parser tests decode blocks the
+	// field-state table refuses, to check the decoding itself.
+	skipFieldCheck bool
 }
 
 // ParseFile parses a job file from disk the way the CLI does: filesystem
@@ -70,13 +74,41 @@ func Parse(cfg ParseConfig) (*structs.Job, error) {
 		}
 		src = b
 	}
-	job, explicit, diags := parse(cfg, name, src)
+	job, d, diags := parse(cfg, name, src)
 	sortDiags(diags)
 	if err := wrapDiags(diags); err != nil {
 		return nil, err
 	}
-	canonicalize(job, explicit)
+	canonicalize(job, d.explicit)
+	if cfg.skipFieldCheck {
+		return job, nil
+	}
+	if diags := d.refusedFields(job); diags.HasErrors() {
+		return nil, &Error{Diags: diags}
+	}
 	return job, nil
+}
+
+// refusedFields reports, at their source positions, the fields of a parsed
+// job that the field-state table refuses.
+func (d *decoder) refusedFields(job *structs.Job) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, e := range checkFields(job) {
+		summary := "Unsupported argument"
+		if e.block {
+			summary = "Unsupported block"
+		}
+		rng := hcl.Range{Filename: d.filename}
+		for i := len(e.trail) - 1; i >= 0; i-- {
+			if r, ok := d.ranges[e.trail[i]]; ok {
+				rng = r
+				break
+			}
+		}
+		diags = append(diags, diagErr(rng, summary, "%s", e.Error()))
+	}
+	sortDiags(diags)
+	return diags
 }
 
 var topSchema = schema(nil, "job:name", "variable:name", "locals", "variables")
@@ -96,7 +128,7 @@ func isJSON(name string, src []byte) bool {
 	return len(trimmed) > 0 && trimmed[0] == '{'
 }
 
-func parse(cfg ParseConfig, name string, src []byte) (*structs.Job, map[any]bool, hcl.Diagnostics) {
+func parse(cfg ParseConfig, name string, src []byte) (*structs.Job, *decoder, hcl.Diagnostics) {
 	p := hclparse.NewParser()
 	file, diags := parseSource(p, src, name)
 	if diags.HasErrors() {
@@ -160,7 +192,7 @@ func parse(cfg ParseConfig, name string, src []byte) (*structs.Job, map[any]bool
 		return nil, nil, diags
 	}
 
-	d := &decoder{ctx: ctx, driverSpec: cfg.DriverSpec}
+	d := &decoder{ctx: ctx, driverSpec: cfg.DriverSpec, filename: name}
 	d.indexSyntax(file.Body)
 	jb := *jobs[0]
 	jb.Body = dynblock.Expand(jb.Body, ctx)
@@ -169,7 +201,7 @@ func parse(cfg ParseConfig, name string, src []byte) (*structs.Job, map[any]bool
 	if d.explicit == nil {
 		d.explicit = map[any]bool{}
 	}
-	return job, d.explicit, diags
+	return job, d, diags
 }
 
 // declareShort handles the `variables { name = default }` shorthand.

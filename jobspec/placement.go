@@ -34,6 +34,7 @@ func (d *decoder) decodeConstraint(b *hcl.Block) *structs.Constraint {
 	c := d.content(b.Body, constraintSchema)
 	a := d.attrs(c)
 	con := &structs.Constraint{Operand: structs.ConstraintEqual}
+	d.at(con, b.DefRange)
 	a.str("attribute", &con.LTarget)
 	a.str("operator", &con.Operand)
 	a.str("value", &con.RTarget)
@@ -78,6 +79,7 @@ func (d *decoder) affinities(c *hcl.BodyContent) []*structs.Affinity {
 		bc := d.content(b.Body, affinitySchema)
 		a := d.attrs(bc)
 		aff := &structs.Affinity{Operand: structs.ConstraintEqual}
+		d.at(aff, b.DefRange)
 		a.str("attribute", &aff.LTarget)
 		a.str("operator", &aff.Operand)
 		a.str("value", &aff.RTarget)
@@ -105,6 +107,7 @@ func (d *decoder) spreads(c *hcl.BodyContent) []*structs.Spread {
 		bc := d.content(b.Body, spreadSchema)
 		a := d.attrs(bc)
 		sp := &structs.Spread{}
+		d.at(sp, b.DefRange)
 		a.str("attribute", &sp.Attribute)
 		a.int8("weight", &sp.Weight)
 		for _, tb := range bc.Blocks.OfType("target") {

@@ -12,6 +12,7 @@ var updateSchema = schema([]string{"stagger", "max_parallel", "health_check", "m
 func (d *decoder) decodeUpdate(b *hcl.Block) *structs.UpdateStrategy {
 	a := d.attrs(d.content(b.Body, updateSchema))
 	u := &structs.UpdateStrategy{}
+	d.at(u, b.DefRange)
 	a.duration("stagger", &u.Stagger)
 	a.integer("max_parallel", &u.MaxParallel)
 	a.str("health_check", &u.HealthCheck)
@@ -29,6 +30,7 @@ var migrateSchema = schema([]string{"max_parallel", "health_check", "min_healthy
 func (d *decoder) decodeMigrate(b *hcl.Block) *structs.MigrateStrategy {
 	a := d.attrs(d.content(b.Body, migrateSchema))
 	m := &structs.MigrateStrategy{}
+	d.at(m, b.DefRange)
 	a.integer("max_parallel", &m.MaxParallel)
 	a.str("health_check", &m.HealthCheck)
 	a.duration("min_healthy_time", &m.MinHealthyTime)
@@ -42,6 +44,7 @@ func (d *decoder) decodePeriodic(b *hcl.Block) *structs.PeriodicConfig {
 	c := d.content(b.Body, periodicSchema)
 	a := d.attrs(c)
 	p := &structs.PeriodicConfig{Enabled: true, SpecType: "cron"}
+	d.at(p, b.DefRange)
 	a.str("cron", &p.Spec)
 	a.strList("crons", &p.Specs)
 	a.boolean("prohibit_overlap", &p.ProhibitOverlap)
@@ -61,6 +64,7 @@ var parameterizedSchema = schema([]string{"payload", "meta_required", "meta_opti
 func (d *decoder) decodeParameterized(b *hcl.Block) *structs.ParameterizedJobConfig {
 	a := d.attrs(d.content(b.Body, parameterizedSchema))
 	p := &structs.ParameterizedJobConfig{}
+	d.at(p, b.DefRange)
 	a.str("payload", &p.Payload)
 	a.strList("meta_required", &p.MetaRequired)
 	a.strList("meta_optional", &p.MetaOptional)
@@ -72,6 +76,7 @@ var rescheduleSchema = schema([]string{"attempts", "interval", "delay", "delay_f
 func (d *decoder) decodeReschedule(b *hcl.Block) *structs.ReschedulePolicy {
 	a := d.attrs(d.content(b.Body, rescheduleSchema))
 	r := &structs.ReschedulePolicy{}
+	d.at(r, b.DefRange)
 	a.integer("attempts", &r.Attempts)
 	a.duration("interval", &r.Interval)
 	a.duration("delay", &r.Delay)
@@ -80,7 +85,7 @@ func (d *decoder) decodeReschedule(b *hcl.Block) *structs.ReschedulePolicy {
 	if !a.boolean("unlimited", &r.Unlimited) && (a.has("attempts") || a.has("interval")) {
 		// A policy that sets attempts or interval is a limited one, even
 		// where the job type's default is unlimited.
-		d.mark(&r.Unlimited)
+		d.mark(&r.Unlimited, hcl.Range{})
 	}
 	return r
 }
@@ -90,6 +95,7 @@ var restartSchema = schema([]string{"attempts", "interval", "delay", "mode", "re
 func (d *decoder) decodeRestart(b *hcl.Block) *structs.RestartPolicy {
 	a := d.attrs(d.content(b.Body, restartSchema))
 	r := &structs.RestartPolicy{}
+	d.at(r, b.DefRange)
 	a.integer("attempts", &r.Attempts)
 	a.duration("interval", &r.Interval)
 	a.duration("delay", &r.Delay)
@@ -103,6 +109,7 @@ var ephemeralDiskSchema = schema([]string{"sticky", "migrate", "size"})
 func (d *decoder) decodeEphemeralDisk(b *hcl.Block) *structs.EphemeralDisk {
 	a := d.attrs(d.content(b.Body, ephemeralDiskSchema))
 	e := &structs.EphemeralDisk{}
+	d.at(e, b.DefRange)
 	a.boolean("sticky", &e.Sticky)
 	a.boolean("migrate", &e.Migrate)
 	a.integer("size", &e.SizeMB)
@@ -114,6 +121,7 @@ var disconnectSchema = schema([]string{"lost_after", "replace", "reconcile", "st
 func (d *decoder) decodeDisconnect(b *hcl.Block) *structs.DisconnectStrategy {
 	a := d.attrs(d.content(b.Body, disconnectSchema))
 	s := &structs.DisconnectStrategy{}
+	d.at(s, b.DefRange)
 	a.duration("lost_after", &s.LostAfter)
 	a.boolPtr("replace", &s.Replace)
 	a.str("reconcile", &s.Reconcile)

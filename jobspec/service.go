@@ -11,9 +11,11 @@ import (
 
 var serviceSchema = schema(
 	[]string{"name", "port", "tags", "canary_tags", "enable_tag_override", "address_mode", "address",
-		"tagged_addresses", "task", "on_update", "provider"},
-	"check", "check_restart", "connect", "identity",
+		"tagged_addresses", "task", "on_update", "provider", "cluster", "kind"},
+	"check", "check_restart", "connect", "identity", "weights",
 )
+
+var weightsSchema = schema([]string{"passing", "warning"})
 
 // services decodes every `service` block of a group or task body.
 func (d *decoder) services(c *hcl.BodyContent) []*structs.Service {
@@ -26,9 +28,9 @@ func (d *decoder) services(c *hcl.BodyContent) []*structs.Service {
 
 func (d *decoder) decodeService(b *hcl.Block) *structs.Service {
 	c := d.content(b.Body, serviceSchema, "meta", "canary_meta")
-	d.unsupported(c, "connect", "identity")
 	a := d.attrs(c)
 	s := &structs.Service{}
+	d.at(s, b.DefRange)
 	a.str("name", &s.Name)
 	d.portLabel(a, "port", &s.PortLabel)
 	a.strList("tags", &s.Tags)
@@ -44,13 +46,29 @@ func (d *decoder) decodeService(b *hcl.Block) *structs.Service {
 	a.str("task", &s.TaskName)
 	a.str("on_update", &s.OnUpdate)
 	a.str("provider", &s.Provider)
+	a.str("cluster", &s.Cluster)
+	a.str("kind", &s.Kind)
 	d.strMap(c, "meta", &s.Meta)
+	if cb := d.atMostOne(c, "connect"); cb != nil {
+		s.Connect = d.opaque(cb)
+	}
+	if ib := d.atMostOne(c, "identity"); ib != nil {
+		s.Identity = d.decodeIdentity(ib)
+	}
+	if wb := d.atMostOne(c, "weights"); wb != nil {
+		wa := d.attrs(d.content(wb.Body, weightsSchema))
+		s.Weights = &structs.ServiceWeights{}
+		d.at(s.Weights, wb.DefRange)
+		wa.integer("passing", &s.Weights.Passing)
+		wa.integer("warning", &s.Weights.Warning)
+	}
 	d.strMap(c, "canary_meta", &s.CanaryMeta)
 
 	// A service-level check_restart applies to every check that lacks its own.
 	var svcRestart *structs.CheckRestart
 	if rb := d.atMostOne(c, "check_restart"); rb != nil {
 		svcRestart = d.decodeCheckRestart(rb)
+		s.CheckRestart = svcRestart
 	}
 	for _, cb := range c.Blocks.OfType("check") {
 		chk := d.decodeCheck(cb)
@@ -88,7 +106,8 @@ func (d *decoder) portLabel(a attrs, name string, dst *string) {
 var checkSchema = schema(
 	[]string{"name", "type", "command", "args", "path", "protocol", "port", "expose", "address_mode",
 		"interval", "timeout", "initial_status", "tls_skip_verify", "method", "body", "task",
-		"success_before_passing", "failures_before_critical", "on_update"},
+		"success_before_passing", "failures_before_critical", "on_update", "failures_before_warning",
+		"advertise", "notes", "tls_server_name", "grpc_service", "grpc_use_tls"},
 	"check_restart",
 )
 
@@ -96,6 +115,7 @@ func (d *decoder) decodeCheck(b *hcl.Block) *structs.ServiceCheck {
 	c := d.content(b.Body, checkSchema, "header")
 	a := d.attrs(c)
 	chk := &structs.ServiceCheck{}
+	d.at(chk, b.DefRange)
 	a.str("name", &chk.Name)
 	a.str("type", &chk.Type)
 	a.str("command", &chk.Command)
@@ -115,6 +135,12 @@ func (d *decoder) decodeCheck(b *hcl.Block) *structs.ServiceCheck {
 	a.integer("success_before_passing", &chk.SuccessBeforePassing)
 	a.integer("failures_before_critical", &chk.FailuresBeforeCritical)
 	a.str("on_update", &chk.OnUpdate)
+	a.integer("failures_before_warning", &chk.FailuresBeforeWarning)
+	a.str("advertise", &chk.Advertise)
+	a.str("notes", &chk.Notes)
+	a.str("tls_server_name", &chk.TLSServerName)
+	a.str("grpc_service", &chk.GRPCService)
+	a.boolean("grpc_use_tls", &chk.GRPCUseTLS)
 	chk.Header = d.headerMap(c)
 	if rb := d.atMostOne(c, "check_restart"); rb != nil {
 		chk.CheckRestart = d.decodeCheckRestart(rb)
@@ -199,6 +225,7 @@ var checkRestartSchema = schema([]string{"limit", "grace", "ignore_warnings"})
 func (d *decoder) decodeCheckRestart(b *hcl.Block) *structs.CheckRestart {
 	a := d.attrs(d.content(b.Body, checkRestartSchema))
 	cr := &structs.CheckRestart{}
+	d.at(cr, b.DefRange)
 	a.integer("limit", &cr.Limit)
 	a.duration("grace", &cr.Grace)
 	a.boolean("ignore_warnings", &cr.IgnoreWarnings)
@@ -213,7 +240,7 @@ func (d *decoder) mergeCheckRestart(svc, own *structs.CheckRestart) *structs.Che
 		{&out.Limit, &svc.Limit}, {&out.Grace, &svc.Grace}, {&out.IgnoreWarnings, &svc.IgnoreWarnings},
 	} {
 		if d.explicit[f.from] {
-			d.mark(f.dst)
+			d.mark(f.dst, d.ranges[f.from])
 		}
 	}
 	if own == nil {
@@ -221,15 +248,15 @@ func (d *decoder) mergeCheckRestart(svc, own *structs.CheckRestart) *structs.Che
 	}
 	if d.explicit[&own.Limit] {
 		out.Limit = own.Limit
-		d.mark(&out.Limit)
+		d.mark(&out.Limit, d.ranges[&own.Limit])
 	}
 	if d.explicit[&own.Grace] {
 		out.Grace = own.Grace
-		d.mark(&out.Grace)
+		d.mark(&out.Grace, d.ranges[&own.Grace])
 	}
 	if d.explicit[&own.IgnoreWarnings] {
 		out.IgnoreWarnings = own.IgnoreWarnings
-		d.mark(&out.IgnoreWarnings)
+		d.mark(&out.IgnoreWarnings, d.ranges[&own.IgnoreWarnings])
 	}
 	return &out
 }

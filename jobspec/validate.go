@@ -30,6 +30,11 @@ type ValidationError struct {
 	// for job-level problems.
 	Path string
 	Msg  string
+	// trail holds the addresses of the job objects the problem lies in,
+	// outermost first, so the HCL path can point at the source position.
+	trail []any
+	// block says the refused field is a block rather than an argument.
+	block bool
 }
 
 func (e *ValidationError) Error() string {
@@ -61,7 +66,18 @@ func Validate(job *structs.Job) error {
 	if job == nil {
 		return errors.New("job is nil")
 	}
+	return validate(job, true)
+}
+
+// validate runs the checks; fields says whether the field-state table
+// is consulted (only this package's parser tests turn it off).
+func validate(job *structs.Job, fields bool) error {
 	v := &validator{}
+	if fields {
+		for _, e := range checkFields(job) {
+			v.errs = append(v.errs, e)
+		}
+	}
 	v.job(job)
 	return errors.Join(v.errs...)
 }

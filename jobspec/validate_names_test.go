@@ -56,13 +56,13 @@ func TestValidateTaskAndGroupNames(t *testing.T) {
 func TestValidateReservesAllocTaskName(t *testing.T) {
 	j := validJob(t)
 	j.TaskGroups[0].Tasks[0].Name = "alloc"
-	err := Validate(j)
+	err := validate(j, false)
 	if err == nil || !strings.Contains(err.Error(), `task "alloc": invalid task name: "alloc" is reserved`) {
 		t.Fatalf("Validate = %v, want alloc reserved", err)
 	}
 	j = validJob(t)
 	j.TaskGroups[0].Name = "alloc" // groups have no directory of their own
-	if err := Validate(j); err != nil {
+	if err := validate(j, false); err != nil {
 		t.Fatalf("group named alloc rejected: %v", err)
 	}
 }
@@ -72,7 +72,7 @@ func TestValidateAcceptsOrdinaryNames(t *testing.T) {
 		j := validJob(t)
 		j.TaskGroups[0].Name = name
 		j.TaskGroups[0].Tasks[0].Name = name
-		if err := Validate(j); err != nil {
+		if err := validate(j, false); err != nil {
 			t.Errorf("name %q rejected: %v", name, err)
 		}
 	}

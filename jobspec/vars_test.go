@@ -111,13 +111,9 @@ func TestFilesystemFunctions(t *testing.T) {
   group "g" {
     task "t" {
       driver = "raw_exec"
-      template {
-        data        = file("script.sh")
-        destination = "local/script.sh"
-      }
-      template {
-        data        = templatefile("conf.tpl", { port = 80 })
-        destination = "local/conf"
+      env {
+        SCRIPT = file("script.sh")
+        CONF   = templatefile("conf.tpl", { port = 80 })
       }
       meta {
         exists  = tostring(fileexists("script.sh"))
@@ -133,10 +129,10 @@ func TestFilesystemFunctions(t *testing.T) {
 		t.Fatal(err)
 	}
 	task := job.TaskGroups[0].Tasks[0]
-	if got := task.Templates[0].EmbeddedTmpl; got != "echo hi\n" {
+	if got := task.Env["SCRIPT"]; got != "echo hi\n" {
 		t.Errorf("file() = %q", got)
 	}
-	if got := task.Templates[1].EmbeddedTmpl; got != "port=80 alloc=${NOMAD_ALLOC_ID}" {
+	if got := task.Env["CONF"]; got != "port=80 alloc=${NOMAD_ALLOC_ID}" {
 		t.Errorf("templatefile() = %q", got)
 	}
 	if task.Meta["exists"] != "true" || task.Meta["missing"] != "false" {

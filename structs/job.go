@@ -64,6 +64,17 @@ type Job struct {
 	CreateIndex    uint64 `json:"CreateIndex"`
 	ModifyIndex    uint64 `json:"ModifyIndex"`
 	JobModifyIndex uint64 `json:"JobModifyIndex"`
+
+	// Fields of Nomad's job API that orch keeps so a submission carrying
+	// them is judged (see jobspec's field-state table) instead of having
+	// them silently dropped by the JSON decoder.
+	Multiregion              *Opaque        `json:"Multiregion"`
+	UI                       *JobUIConfig   `json:"UI"`
+	DispatchIdempotencyToken string         `json:"DispatchIdempotencyToken"`
+	ConsulNamespace          string         `json:"ConsulNamespace"`
+	VaultNamespace           string         `json:"VaultNamespace"`
+	NomadTokenID             string         `json:"NomadTokenID"`
+	VersionTag               *JobVersionTag `json:"VersionTag"`
 }
 
 // NamespacedID identifies a job across namespaces.
@@ -113,6 +124,9 @@ type TaskGroup struct {
 	MaxClientDisconnect       *time.Duration            `json:"MaxClientDisconnect"`
 	Disconnect                *DisconnectStrategy       `json:"Disconnect"`
 	PreventRescheduleOnLost   bool                      `json:"PreventRescheduleOnLost"`
+	MaxRunDuration            *time.Duration            `json:"MaxRunDuration"`
+	Scaling                   *ScalingPolicy            `json:"Scaling"`
+	Consul                    *Opaque                   `json:"Consul"`
 }
 
 // LookupTask returns the task with the given name, or nil.
@@ -149,6 +163,15 @@ type Task struct {
 	ShutdownDelay   time.Duration          `json:"ShutdownDelay"`
 	KillSignal      string                 `json:"KillSignal"`
 	Kind            string                 `json:"Kind"`
+	Vault           *Opaque                `json:"Vault"`
+	Consul          *Opaque                `json:"Consul"`
+	CSIPluginConfig *Opaque                `json:"CSIPluginConfig"`
+	ScalingPolicies []*ScalingPolicy       `json:"ScalingPolicies"`
+	Secrets         []*Opaque              `json:"Secrets"`
+	Identity        *WorkloadIdentity      `json:"Identity"`
+	Identities      []*WorkloadIdentity    `json:"Identities"`
+	Actions         []*Opaque              `json:"Actions"`
+	Schedule        *Opaque                `json:"Schedule"`
 }
 
 // Constraint operands.
@@ -219,11 +242,13 @@ type DispatchPayloadConfig struct {
 
 // TaskArtifact is a file fetched into the task directory before start.
 type TaskArtifact struct {
-	GetterSource  string            `json:"GetterSource"`
-	GetterOptions map[string]string `json:"GetterOptions"`
-	GetterHeaders map[string]string `json:"GetterHeaders"`
-	GetterMode    string            `json:"GetterMode"`
-	RelativeDest  string            `json:"RelativeDest"`
+	GetterSource   string            `json:"GetterSource"`
+	GetterOptions  map[string]string `json:"GetterOptions"`
+	GetterHeaders  map[string]string `json:"GetterHeaders"`
+	GetterMode     string            `json:"GetterMode"`
+	RelativeDest   string            `json:"RelativeDest"`
+	GetterInsecure bool              `json:"GetterInsecure"`
+	Chown          bool              `json:"Chown"`
 }
 
 // Template is a file rendered into the task directory.
@@ -241,6 +266,27 @@ type Template struct {
 	RightDelim    string        `json:"RightDelim"`
 	Envvars       bool          `json:"Envvars"`
 	ErrMissingKey bool          `json:"ErrMissingKey"`
+	ChangeScript  *ChangeScript `json:"ChangeScript"`
+	Once          bool          `json:"Once"`
+	VaultGrace    time.Duration `json:"VaultGrace"`
+	Wait          *WaitConfig   `json:"Wait"`
+}
+
+// WaitConfig bounds how long a template waits for its data to settle
+// before rendering (consul-template's quiescence timers).
+type WaitConfig struct {
+	Min *time.Duration `json:"Min"`
+	Max *time.Duration `json:"Max"`
+}
+
+// ChangeScript is run in the task when a template with change_mode
+// "script" re-renders.
+type ChangeScript struct {
+	Command          string        `json:"Command"`
+	Args             []string      `json:"Args"`
+	Timeout          time.Duration `json:"Timeout"`
+	FailOnError      bool          `json:"FailOnError"`
+	RunOnFirstRender bool          `json:"RunOnFirstRender"`
 }
 
 // VolumeRequest is a group-level volume claim.
@@ -253,6 +299,7 @@ type VolumeRequest struct {
 	AttachmentMode string           `json:"AttachmentMode"`
 	MountOptions   *CSIMountOptions `json:"MountOptions"`
 	PerAlloc       bool             `json:"PerAlloc"`
+	Sticky         bool             `json:"Sticky"`
 }
 
 // CSIMountOptions tune how a CSI volume is mounted.
@@ -267,4 +314,5 @@ type VolumeMount struct {
 	Destination     string `json:"Destination"`
 	ReadOnly        bool   `json:"ReadOnly"`
 	PropagationMode string `json:"PropagationMode"`
+	SELinuxLabel    string `json:"SELinuxLabel"`
 }

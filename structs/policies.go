@@ -77,6 +77,9 @@ type LogConfig struct {
 	MaxFiles      int  `json:"MaxFiles"`
 	MaxFileSizeMB int  `json:"MaxFileSizeMB"`
 	Disabled      bool `json:"Disabled"`
+	// Enabled is the older spelling of !Disabled; a false here disables
+	// logs. Canonicalize folds it into Disabled.
+	Enabled *bool `json:"Enabled,omitempty"`
 }
 
 // DisconnectStrategy says what happens to allocations on a disconnected client.

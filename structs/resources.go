@@ -9,6 +9,9 @@ type Resources struct {
 	DiskMB      int                `json:"DiskMB,omitempty"`
 	Networks    []*NetworkResource `json:"Networks"`
 	Devices     []*RequestedDevice `json:"Devices"`
+	NUMA        *Opaque            `json:"NUMA"`
+	SecretsMB   *int               `json:"SecretsMB"`
+	IOPS        *int               `json:"IOPS"`
 }
 
 // Default task resources, as Nomad applies them.
@@ -37,6 +40,12 @@ type NetworkResource struct {
 	DNS           *DNSConfig `json:"DNS"`
 	ReservedPorts []Port     `json:"ReservedPorts"`
 	DynamicPorts  []Port     `json:"DynamicPorts"`
+	CNI           *CNIConfig `json:"CNI"`
+}
+
+// CNIConfig passes arguments to a CNI network's plugins.
+type CNIConfig struct {
+	Args map[string]string `json:"Args"`
 }
 
 // DNSConfig overrides a network's resolver settings.
@@ -49,10 +58,11 @@ type DNSConfig struct {
 // Port is a labelled port: Value is the host port (0 = dynamic, assigned at
 // placement), To the port inside the task's network namespace.
 type Port struct {
-	Label       string `json:"Label"`
-	Value       int    `json:"Value"`
-	To          int    `json:"To"`
-	HostNetwork string `json:"HostNetwork"`
+	Label           string `json:"Label"`
+	Value           int    `json:"Value"`
+	To              int    `json:"To"`
+	HostNetwork     string `json:"HostNetwork"`
+	IgnoreCollision bool   `json:"IgnoreCollision"`
 }
 
 // NodeResources is what a node offers in total.

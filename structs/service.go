@@ -18,6 +18,12 @@ type Service struct {
 	TaskName          string            `json:"TaskName"`
 	OnUpdate          string            `json:"OnUpdate"`
 	Provider          string            `json:"Provider"`
+	CheckRestart      *CheckRestart     `json:"CheckRestart"`
+	Connect           *Opaque           `json:"Connect"`
+	Identity          *WorkloadIdentity `json:"Identity"`
+	Weights           *ServiceWeights   `json:"Weights"`
+	Cluster           string            `json:"Cluster"`
+	Kind              string            `json:"Kind"`
 }
 
 // ServiceCheck is a health check of a service.
@@ -43,6 +49,12 @@ type ServiceCheck struct {
 	SuccessBeforePassing   int                 `json:"SuccessBeforePassing"`
 	FailuresBeforeCritical int                 `json:"FailuresBeforeCritical"`
 	OnUpdate               string              `json:"OnUpdate"`
+	FailuresBeforeWarning  int                 `json:"FailuresBeforeWarning"`
+	Advertise              string              `json:"Advertise"`
+	Notes                  string              `json:"Notes"`
+	TLSServerName          string              `json:"TLSServerName"`
+	GRPCService            string              `json:"GRPCService"`
+	GRPCUseTLS             bool                `json:"GRPCUseTLS"`
 }
 
 // CheckRestart restarts a task whose check stays unhealthy.
@@ -50,4 +62,10 @@ type CheckRestart struct {
 	Limit          int           `json:"Limit"`
 	Grace          time.Duration `json:"Grace"`
 	IgnoreWarnings bool          `json:"IgnoreWarnings"`
+}
+
+// ServiceWeights are the DNS SRV weights of a Consul service by health.
+type ServiceWeights struct {
+	Passing int `json:"Passing"`
+	Warning int `json:"Warning"`
 }

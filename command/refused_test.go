@@ -1,0 +1,49 @@
+package command
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+const templateJob = `job "tpl" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+      template {
+        data        = "x"
+        destination = "local/x"
+      }
+    }
+  }
+}
+`
+
+// A field the field-state table refuses is refused by validate and run,
+// from HCL with its position and the source line, and from -json with the
+// field's path.
+func TestRefusedFieldOnEveryCLIPath(t *testing.T) {
+	p := writeFile(t, "tpl.hcl", templateJob)
+	for _, cmd := range []string{"validate", "run"} {
+		code, _, errs := runCLIEnv(t, nil, "", "job", cmd, p)
+		want := p + `:8:7: Unsupported block: group "g" -> task "t" -> template[0]: templates are not supported yet`
+		if code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "  8 |       template {") {
+			t.Fatalf("job %s: %d, want %q in:\n%s", cmd, code, want, errs)
+		}
+	}
+	doc := map[string]any{"Job": map[string]any{"ID": "tpl", "TaskGroups": []any{map[string]any{
+		"Name": "g", "Tasks": []any{map[string]any{
+			"Name": "t", "Driver": "raw_exec", "Config": map[string]any{"command": "/bin/true"},
+			"Templates": []any{map[string]any{"EmbeddedTmpl": "x", "DestPath": "local/x"}},
+		}},
+	}}}}
+	b, _ := json.Marshal(doc)
+	jp := writeFile(t, "tpl.json", string(b))
+	code, _, errs := runCLIEnv(t, nil, "", "job", "validate", "-json", jp)
+	if code != 1 || !strings.Contains(errs, `group "g" -> task "t" -> template[0]: templates are not supported yet`) {
+		t.Fatalf("-json: %d %s", code, errs)
+	}
+}

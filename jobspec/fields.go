@@ -1,0 +1,458 @@
+package jobspec
+
+import (
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/orch-project/orch/structs"
+)
+
+// The field-state table: for every field of the job model, whether orch
+// acts on it (Works, with the tests that prove it), refuses it (Refused,
+// with the message users see), follows its enclosing block (Part) or keeps
+// it itself (Server). Validate refuses what this table refuses, on every
+// path a job arrives by (HCL with file:line:col, API JSON with the field
+// path), and docs/job-fields.md is generated from it.
+//
+// Making a feature work: implement it, add a test that shows its effect
+// at runtime, and change its row from refused(...) to works(..., "TestX")
+// in the same change; review the Part rows of its block. TestFieldTable
+// fails when a field of package structs has no row, when a named test
+// does not exist, or when docs/job-fields.md is stale (regenerate with
+// `go test ./jobspec -run TestFieldDocs -update`).
+
+// Messages for blocks that need systems orch does not run.
+const (
+	msgVault      = "Vault is not available: orch does not run Vault"
+	msgConsul     = "Consul is not available: orch does not run Consul"
+	msgConnect    = "Consul Connect is not available: orch does not run Consul"
+	msgCSI        = "CSI volumes are not available: orch does not run CSI plugins"
+	msgEnterprise = "is a Nomad Enterprise feature orch does not have"
+)
+
+var fieldTable = map[string]FieldRow{
+	// job
+	"Job.Region":                   works("region", "TestBuild"),
+	"Job.Namespace":                works("namespace", "TestBuild"),
+	"Job.ID":                       works("", "TestBuild"),
+	"Job.ParentID":                 server(""),
+	"Job.Name":                     works("name", "TestBuild"),
+	"Job.Type":                     works("type", "TestMainTaskSuccessByJobType", "TestSystemJobEveryEligibleNodeAndLateJoiner"),
+	"Job.Priority":                 works("priority", "TestBrokerPriorityOrder"),
+	"Job.AllAtOnce":                refused("all_at_once", "all_at_once is not supported yet"),
+	"Job.Datacenters":              works("datacenters", "TestNodeChecks"),
+	"Job.NodePool":                 works("node_pool", "TestNodeChecks"),
+	"Job.Constraints":              works("constraint", "TestConstraintOperands"),
+	"Job.Affinities":               refused("affinity", "affinity is not supported yet"),
+	"Job.Spreads":                  refused("spread", "spread is not supported yet"),
+	"Job.TaskGroups":               works("group", "TestServicePlacesCount"),
+	"Job.Update":                   refused("update", msgUpdate).unless(defaultUpdate),
+	"Job.Periodic":                 refused("periodic", "periodic jobs are not supported yet"),
+	"Job.ParameterizedJob":         refused("parameterized", "parameterized jobs are not supported yet"),
+	"Job.Reschedule":               works("reschedule", "TestRescheduleDelaySeries", "TestServiceReschedulesFailedWithinPolicy"),
+	"Job.Migrate":                  refused("migrate", msgMigrate).unless(defaultMigrate),
+	"Job.Meta":                     works("meta", "TestBuild"),
+	"Job.Dispatched":               server(""),
+	"Job.Payload":                  server(""),
+	"Job.Stop":                     works("", "TestServiceJobStopAndDeregister"),
+	"Job.Status":                   server(""),
+	"Job.StatusDescription":        server(""),
+	"Job.Stable":                   server(""),
+	"Job.Version":                  server(""),
+	"Job.SubmitTime":               server(""),
+	"Job.CreateIndex":              server(""),
+	"Job.ModifyIndex":              server(""),
+	"Job.JobModifyIndex":           server(""),
+	"Job.Multiregion":              refused("multiregion", "multiregion "+msgEnterprise),
+	"Job.UI":                       works("ui", "TestJobUIStoredAndReturned"),
+	"Job.DispatchIdempotencyToken": server(""),
+	"Job.ConsulNamespace":          refused("", msgConsul),
+	"Job.VaultNamespace":           refused("", msgVault),
+	"Job.NomadTokenID":             server(""),
+	"Job.VersionTag":               server(""),
+
+	// constraint, affinity, spread
+	"Constraint.LTarget": works("attribute", "TestConstraintOperands"),
+	"Constraint.RTarget": works("value", "TestConstraintOperands"),
+	"Constraint.Operand": works("operator", "TestConstraintOperands").refusing("distinct_property is refused (not supported yet)", func(v any) string {
+		if v.(string) == structs.ConstraintDistinctProperty {
+			return "distinct_property constraints are not supported yet"
+		}
+		return ""
+	}),
+	"Affinity.LTarget":     part("attribute"),
+	"Affinity.RTarget":     part("value"),
+	"Affinity.Operand":     part("operator"),
+	"Affinity.Weight":      part("weight"),
+	"Spread.Attribute":     part("attribute"),
+	"Spread.Weight":        part("weight"),
+	"Spread.SpreadTarget":  part("target"),
+	"SpreadTarget.Value":   part(""),
+	"SpreadTarget.Percent": part("percent"),
+
+	// group
+	"TaskGroup.Name":                      works("", "TestBuild"),
+	"TaskGroup.Count":                     works("count", "TestServicePlacesCount", "TestServiceScaleUpAndDown"),
+	"TaskGroup.Constraints":               works("constraint", "TestConstraintOperands"),
+	"TaskGroup.Affinities":                refused("affinity", "affinity is not supported yet"),
+	"TaskGroup.Spreads":                   refused("spread", "spread is not supported yet"),
+	"TaskGroup.Tasks":                     works("task", "TestSameJobShapeAllDrivers"),
+	"TaskGroup.Volumes":                   refused("volume", "host volumes are not supported yet").because(volumeMsg),
+	"TaskGroup.RestartPolicy":             works("restart", "TestRestartTrackerFailMode", "TestRestartTrackerDelayMode"),
+	"TaskGroup.ReschedulePolicy":          works("reschedule", "TestRescheduleDelaySeries", "TestServiceReschedulesFailedWithinPolicy"),
+	"TaskGroup.EphemeralDisk":             works("ephemeral_disk", "TestResourceDimensionsPacked"),
+	"TaskGroup.Update":                    refused("update", msgUpdate).unless(groupUpdateAccepted),
+	"TaskGroup.Migrate":                   refused("migrate", msgMigrate).unless(groupMigrateAccepted),
+	"TaskGroup.Networks":                  works("network", "TestServicePortMapping", "TestRawExecTaskBindsDynamicPort"),
+	"TaskGroup.Meta":                      works("meta", "TestBuild"),
+	"TaskGroup.Services":                  refused("service", "services are not supported yet"),
+	"TaskGroup.ShutdownDelay":             refused("shutdown_delay", "shutdown_delay is not supported yet"),
+	"TaskGroup.StopAfterClientDisconnect": refused("stop_after_client_disconnect", msgDisconnect),
+	"TaskGroup.MaxClientDisconnect":       refused("max_client_disconnect", msgDisconnect),
+	"TaskGroup.Disconnect":                refused("disconnect", msgDisconnect),
+	"TaskGroup.PreventRescheduleOnLost":   works("prevent_reschedule_on_lost", "TestPreventRescheduleOnLost"),
+	"TaskGroup.MaxRunDuration":            refused("max_run_duration", "max_run_duration is not supported yet"),
+	"TaskGroup.Scaling":                   refused("scaling", "scaling policies are not supported yet"),
+	"TaskGroup.Consul":                    refused("consul", msgConsul),
+
+	// task
+	"Task.Name":            works("", "TestBuild"),
+	"Task.Driver":          works("driver", "TestSameJobShapeAllDrivers"),
+	"Task.User":            works("user", "TestPlainRunsAsTaskUser", "TestUnprivilegedTaskWritesItsDirs"),
+	"Task.Lifecycle":       works("lifecycle", "TestAllocRunnerLifecycleBatch"),
+	"Task.Config":          works("config", "TestSameJobShapeAllDrivers"),
+	"Task.Constraints":     works("constraint", "TestConstraintOperands"),
+	"Task.Affinities":      refused("affinity", "affinity is not supported yet"),
+	"Task.Env":             works("env", "TestBuild"),
+	"Task.Services":        refused("service", "services are not supported yet"),
+	"Task.Resources":       works("resources", "TestResourceDimensionsPacked"),
+	"Task.RestartPolicy":   works("restart", "TestTaskRunnerRestartsThenFails"),
+	"Task.Meta":            works("meta", "TestBuild"),
+	"Task.KillTimeout":     works("kill_timeout", "TestTaskRunnerKillUsesSignalAndTimeout"),
+	"Task.LogConfig":       works("logs", "TestTaskRunnerRotatesLogs", "TestTaskRunnerLogsDisabled"),
+	"Task.Artifacts":       refused("artifact", "artifacts are not supported yet"),
+	"Task.Templates":       refused("template", "templates are not supported yet"),
+	"Task.DispatchPayload": refused("dispatch_payload", "dispatch_payload is not supported yet"),
+	"Task.VolumeMounts":    refused("volume_mount", "volume_mount is not supported yet"),
+	"Task.Leader":          works("leader", "TestAllocRunnerLeaderDeathKillsSiblings"),
+	"Task.ShutdownDelay":   refused("shutdown_delay", "shutdown_delay is not supported yet"),
+	"Task.KillSignal":      works("kill_signal", "TestTaskRunnerKillUsesSignalAndTimeout"),
+	"Task.Kind":            refused("kind", msgConnect),
+	"Task.Vault":           refused("vault", msgVault),
+	"Task.Consul":          refused("consul", msgConsul),
+	"Task.CSIPluginConfig": refused("csi_plugin", msgCSI),
+	"Task.ScalingPolicies": refused("scaling", "vertical scaling (scaling \"cpu\"/\"mem\") "+msgEnterprise),
+	"Task.Secrets":         refused("secret", "secret blocks are not supported yet"),
+	"Task.Identity":        refused("identity", "workload identities are not supported yet"),
+	"Task.Identities":      refused("identity", "workload identities are not supported yet"),
+	"Task.Actions":         refused("action", "actions are not supported yet"),
+	"Task.Schedule":        refused("schedule", "task schedules "+msgEnterprise),
+
+	"TaskLifecycle.Hook":    works("hook", "TestAllocRunnerLifecycleBatch"),
+	"TaskLifecycle.Sidecar": works("sidecar", "TestAllocRunnerSidecarKilledWhenMainDone"),
+
+	// service (group and task), check, check_restart
+	"Service.Name":              part("name"),
+	"Service.Tags":              part("tags"),
+	"Service.CanaryTags":        part("canary_tags"),
+	"Service.EnableTagOverride": part("enable_tag_override"),
+	"Service.PortLabel":         part("port"),
+	"Service.AddressMode":       part("address_mode"),
+	"Service.Address":           part("address"),
+	"Service.Checks":            part("check"),
+	"Service.Meta":              part("meta"),
+	"Service.CanaryMeta":        part("canary_meta"),
+	"Service.TaggedAddresses":   part("tagged_addresses"),
+	"Service.TaskName":          part("task"),
+	"Service.OnUpdate":          part("on_update"),
+	"Service.Provider":          part("provider"),
+	"Service.CheckRestart":      part("check_restart"),
+	"Service.Connect":           refused("connect", msgConnect),
+	"Service.Identity":          refused("identity", "workload identities are not supported yet"),
+	"Service.Weights":           refused("weights", msgConsul),
+	"Service.Cluster":           refused("cluster", msgConsul).unless(func(v any, _ *structs.Job) bool { return v.(string) == "default" }),
+	"Service.Kind":              refused("kind", msgConnect),
+
+	"ServiceCheck.Name":                   part("name"),
+	"ServiceCheck.Type":                   part("type"),
+	"ServiceCheck.Command":                part("command"),
+	"ServiceCheck.Args":                   part("args"),
+	"ServiceCheck.Path":                   part("path"),
+	"ServiceCheck.Protocol":               part("protocol"),
+	"ServiceCheck.PortLabel":              part("port"),
+	"ServiceCheck.Expose":                 part("expose"),
+	"ServiceCheck.AddressMode":            part("address_mode"),
+	"ServiceCheck.Interval":               part("interval"),
+	"ServiceCheck.Timeout":                part("timeout"),
+	"ServiceCheck.InitialStatus":          part("initial_status"),
+	"ServiceCheck.TLSSkipVerify":          part("tls_skip_verify"),
+	"ServiceCheck.Header":                 part("header"),
+	"ServiceCheck.Method":                 part("method"),
+	"ServiceCheck.Body":                   part("body"),
+	"ServiceCheck.CheckRestart":           part("check_restart"),
+	"ServiceCheck.TaskName":               part("task"),
+	"ServiceCheck.SuccessBeforePassing":   part("success_before_passing"),
+	"ServiceCheck.FailuresBeforeCritical": part("failures_before_critical"),
+	"ServiceCheck.OnUpdate":               part("on_update"),
+	"ServiceCheck.FailuresBeforeWarning":  part("failures_before_warning"),
+	"ServiceCheck.Advertise":              part("advertise"),
+	"ServiceCheck.Notes":                  part("notes"),
+	"ServiceCheck.TLSServerName":          part("tls_server_name"),
+	"ServiceCheck.GRPCService":            part("grpc_service"),
+	"ServiceCheck.GRPCUseTLS":             part("grpc_use_tls"),
+
+	"CheckRestart.Limit":          part("limit"),
+	"CheckRestart.Grace":          part("grace"),
+	"CheckRestart.IgnoreWarnings": part("ignore_warnings"),
+
+	"WorkloadIdentity.Name":         part("name"),
+	"WorkloadIdentity.Audience":     part("aud"),
+	"WorkloadIdentity.ChangeMode":   part("change_mode"),
+	"WorkloadIdentity.ChangeSignal": part("change_signal"),
+	"WorkloadIdentity.Env":          part("env"),
+	"WorkloadIdentity.File":         part("file"),
+	"WorkloadIdentity.Filepath":     part("filepath"),
+	"WorkloadIdentity.ServiceName":  part("service_name"),
+	"WorkloadIdentity.TTL":          part("ttl"),
+	"WorkloadIdentity.ExtraClaims":  part("extra_claims"),
+
+	"ServiceWeights.Passing": part("passing"),
+	"ServiceWeights.Warning": part("warning"),
+
+	// resources, devices, networks
+	"Resources.CPU":         works("cpu", "TestResourceDimensionsPacked", "TestBuild"),
+	"Resources.Cores":       refused("cores", "cores is not supported yet"),
+	"Resources.MemoryMB":    works("memory", "TestResourceDimensionsPacked", "TestOOMKilled"),
+	"Resources.MemoryMaxMB": works("memory_max", "TestMemoryMaxIsHardLimit"),
+	"Resources.DiskMB":      refused("disk", "resources.disk is not supported yet; use ephemeral_disk"),
+	"Resources.Networks":    refused("network", "task-level network blocks are not supported; declare the network in the group"),
+	"Resources.Devices":     refused("device", "devices are not supported yet"),
+	"Resources.NUMA":        refused("numa", "NUMA-aware scheduling is not supported yet"),
+	"Resources.SecretsMB":   refused("secrets", "secrets (the size of the secrets directory) is not supported yet"),
+	"Resources.IOPS":        deprecated("iops"),
+
+	"NetworkResource.Mode":          works("mode", "TestServicePortMapping").refusing("host only: bridge, none and cni/* are refused (not supported yet)", networkModeMsg),
+	"NetworkResource.Device":        server(""),
+	"NetworkResource.CIDR":          server(""),
+	"NetworkResource.IP":            server(""),
+	"NetworkResource.Hostname":      refused("hostname", "network hostname is not supported yet"),
+	"NetworkResource.MBits":         deprecated("mbits"),
+	"NetworkResource.DNS":           refused("dns", "network dns is not supported yet"),
+	"NetworkResource.ReservedPorts": works("port", "TestStaticPortCollision", "TestServicePortMapping"),
+	"NetworkResource.DynamicPorts":  works("port", "TestRawExecTaskBindsDynamicPort", "TestServicePortMapping"),
+	"NetworkResource.CNI":           refused("cni", "CNI networks are not supported yet"),
+
+	"DNSConfig.Servers":  part("servers"),
+	"DNSConfig.Searches": part("searches"),
+	"DNSConfig.Options":  part("options"),
+
+	"Port.Label":           works("", "TestServicePortMapping"),
+	"Port.Value":           works("static", "TestStaticPortCollision"),
+	"Port.To":              works("to", "TestServicePortMapping"),
+	"Port.HostNetwork":     refused("host_network", "host_network is not supported yet"),
+	"Port.IgnoreCollision": refused("ignore_collision", "ignore_collision is not supported yet"),
+
+	"CNIConfig.Args": part("args"),
+
+	"RequestedDevice.Name":        part(""),
+	"RequestedDevice.Count":       part("count"),
+	"RequestedDevice.Constraints": part("constraint"),
+	"RequestedDevice.Affinities":  part("affinity"),
+
+	// restart, reschedule, logs, ephemeral disk
+	"RestartPolicy.Attempts":        works("attempts", "TestRestartTrackerFailMode"),
+	"RestartPolicy.Interval":        works("interval", "TestRestartTrackerFailMode"),
+	"RestartPolicy.Delay":           works("delay", "TestRestartTrackerDelayMode"),
+	"RestartPolicy.Mode":            works("mode", "TestRestartTrackerFailMode", "TestRestartTrackerDelayMode"),
+	"RestartPolicy.RenderTemplates": refused("render_templates", "render_templates needs templates, which are not supported yet"),
+
+	"ReschedulePolicy.Attempts":      works("attempts", "TestServiceReschedulesFailedWithinPolicy"),
+	"ReschedulePolicy.Interval":      works("interval", "TestServiceReschedulesFailedWithinPolicy"),
+	"ReschedulePolicy.Delay":         works("delay", "TestRescheduleDelaySeries"),
+	"ReschedulePolicy.DelayFunction": works("delay_function", "TestRescheduleDelaySeries"),
+	"ReschedulePolicy.MaxDelay":      works("max_delay", "TestRescheduleExponentialCappedAtMaxDelay"),
+	"ReschedulePolicy.Unlimited":     works("unlimited", "TestRescheduleDelaySeries"),
+
+	"LogConfig.MaxFiles":      works("max_files", "TestTaskRunnerRotatesLogs"),
+	"LogConfig.MaxFileSizeMB": works("max_file_size", "TestTaskRunnerRotatesLogs"),
+	"LogConfig.Disabled":      works("disabled", "TestTaskRunnerLogsDisabled"),
+	"LogConfig.Enabled":       works("enabled", "TestTaskRunnerLogsDisabled", "TestLogsEnabledFoldsIntoDisabled"),
+
+	"EphemeralDisk.Sticky":  refused("sticky", "sticky ephemeral disks are not supported yet"),
+	"EphemeralDisk.Migrate": refused("migrate", "ephemeral disk migration is not supported yet"),
+	"EphemeralDisk.SizeMB":  works("size", "TestResourceDimensionsPacked"),
+
+	// artifact, template, dispatch_payload, volume_mount, scaling
+	"TaskArtifact.GetterSource":   part("source"),
+	"TaskArtifact.GetterOptions":  part("options"),
+	"TaskArtifact.GetterHeaders":  part("headers"),
+	"TaskArtifact.GetterMode":     part("mode"),
+	"TaskArtifact.RelativeDest":   part("destination"),
+	"TaskArtifact.GetterInsecure": part("insecure"),
+	"TaskArtifact.Chown":          part("chown"),
+
+	"Template.SourcePath":    part("source"),
+	"Template.DestPath":      part("destination"),
+	"Template.EmbeddedTmpl":  part("data"),
+	"Template.ChangeMode":    part("change_mode"),
+	"Template.ChangeSignal":  part("change_signal"),
+	"Template.Splay":         part("splay"),
+	"Template.Perms":         part("perms"),
+	"Template.Uid":           part("uid"),
+	"Template.Gid":           part("gid"),
+	"Template.LeftDelim":     part("left_delimiter"),
+	"Template.RightDelim":    part("right_delimiter"),
+	"Template.Envvars":       part("env"),
+	"Template.ErrMissingKey": part("error_on_missing_key"),
+	"Template.ChangeScript":  part("change_script"),
+	"Template.Once":          part("once"),
+	"Template.VaultGrace":    refused("vault_grace", msgVault),
+	"Template.Wait":          part("wait"),
+
+	"ChangeScript.Command":          part("command"),
+	"ChangeScript.Args":             part("args"),
+	"ChangeScript.Timeout":          part("timeout"),
+	"ChangeScript.FailOnError":      part("fail_on_error"),
+	"ChangeScript.RunOnFirstRender": part("run_on_first_render"),
+
+	"WaitConfig.Min": part("min"),
+	"WaitConfig.Max": part("max"),
+
+	"DispatchPayloadConfig.File": part("file"),
+
+	"VolumeMount.Volume":          part("volume"),
+	"VolumeMount.Destination":     part("destination"),
+	"VolumeMount.ReadOnly":        part("read_only"),
+	"VolumeMount.PropagationMode": part("propagation_mode"),
+	"VolumeMount.SELinuxLabel":    part("selinux_label"),
+
+	"ScalingPolicy.ID":          server(""),
+	"ScalingPolicy.Namespace":   server(""),
+	"ScalingPolicy.Type":        part("type"),
+	"ScalingPolicy.Target":      server(""),
+	"ScalingPolicy.Policy":      part("policy"),
+	"ScalingPolicy.Min":         part("min"),
+	"ScalingPolicy.Max":         part("max"),
+	"ScalingPolicy.Enabled":     part("enabled"),
+	"ScalingPolicy.CreateIndex": server(""),
+	"ScalingPolicy.ModifyIndex": server(""),
+
+	// volume (group)
+	"VolumeRequest.Name":           part(""),
+	"VolumeRequest.Type":           part("type"),
+	"VolumeRequest.Source":         part("source"),
+	"VolumeRequest.ReadOnly":       part("read_only"),
+	"VolumeRequest.AccessMode":     refused("access_mode", msgCSI),
+	"VolumeRequest.AttachmentMode": refused("attachment_mode", msgCSI),
+	"VolumeRequest.MountOptions":   refused("mount_options", msgCSI),
+	"VolumeRequest.PerAlloc":       part("per_alloc"),
+	"VolumeRequest.Sticky":         part("sticky"),
+	"CSIMountOptions.FSType":       part("fs_type"),
+	"CSIMountOptions.MountFlags":   part("mount_flags"),
+
+	// update, migrate, disconnect, periodic, parameterized
+	"UpdateStrategy.Stagger":          part("stagger"),
+	"UpdateStrategy.MaxParallel":      part("max_parallel"),
+	"UpdateStrategy.HealthCheck":      part("health_check"),
+	"UpdateStrategy.MinHealthyTime":   part("min_healthy_time"),
+	"UpdateStrategy.HealthyDeadline":  part("healthy_deadline"),
+	"UpdateStrategy.ProgressDeadline": part("progress_deadline"),
+	"UpdateStrategy.Canary":           part("canary"),
+	"UpdateStrategy.AutoRevert":       part("auto_revert"),
+	"UpdateStrategy.AutoPromote":      part("auto_promote"),
+
+	"MigrateStrategy.MaxParallel":     part("max_parallel"),
+	"MigrateStrategy.HealthCheck":     part("health_check"),
+	"MigrateStrategy.MinHealthyTime":  part("min_healthy_time"),
+	"MigrateStrategy.HealthyDeadline": part("healthy_deadline"),
+
+	"DisconnectStrategy.LostAfter":         part("lost_after"),
+	"DisconnectStrategy.Replace":           part("replace"),
+	"DisconnectStrategy.Reconcile":         part("reconcile"),
+	"DisconnectStrategy.StopOnClientAfter": part("stop_on_client_after"),
+
+	"PeriodicConfig.Enabled":         part("enabled"),
+	"PeriodicConfig.Spec":            part("cron"),
+	"PeriodicConfig.Specs":           part("crons"),
+	"PeriodicConfig.SpecType":        part(""),
+	"PeriodicConfig.ProhibitOverlap": part("prohibit_overlap"),
+	"PeriodicConfig.TimeZone":        part("time_zone"),
+
+	"ParameterizedJobConfig.Payload":      part("payload"),
+	"ParameterizedJobConfig.MetaRequired": part("meta_required"),
+	"ParameterizedJobConfig.MetaOptional": part("meta_optional"),
+
+	// ui
+	"JobUIConfig.Description": works("description", "TestJobUIStoredAndReturned"),
+	"JobUIConfig.Links":       works("link", "TestJobUIStoredAndReturned"),
+	"JobUILink.Label":         works("label", "TestJobUIStoredAndReturned"),
+	"JobUILink.URL":           works("url", "TestJobUIStoredAndReturned"),
+
+	"JobVersionTag.Name":        server(""),
+	"JobVersionTag.Description": server(""),
+	"JobVersionTag.TaggedTime":  server(""),
+}
+
+const (
+	msgUpdate     = "update strategies (rolling updates, canaries) are not supported yet; only the default strategy or max_parallel = 0 is accepted"
+	msgMigrate    = "migrate strategies are not supported yet; only the default strategy is accepted"
+	msgDisconnect = "disconnect handling is not supported yet"
+)
+
+// defaultUpdate accepts the update strategy Nomad fills in for every
+// service and system job (nomad/api's Canonicalize sends it), and
+// max_parallel = 0, which turns rolling updates off: allocations are
+// replaced all at once, which is what orch does.
+func defaultUpdate(v any, _ *structs.Job) bool {
+	u := v.(*structs.UpdateStrategy)
+	if u.MaxParallel == 0 {
+		return true
+	}
+	return *u == *DefaultUpdateStrategy()
+}
+
+// groupUpdateAccepted also accepts a group's copy of the job's strategy,
+// which is refused (once) at the job level.
+func groupUpdateAccepted(v any, job *structs.Job) bool {
+	u := v.(*structs.UpdateStrategy)
+	if job.Update != nil && *u == *job.Update {
+		return true
+	}
+	return defaultUpdate(v, job)
+}
+
+func defaultMigrate(v any, _ *structs.Job) bool {
+	return *v.(*structs.MigrateStrategy) == *DefaultMigrateStrategy()
+}
+
+func groupMigrateAccepted(v any, job *structs.Job) bool {
+	m := v.(*structs.MigrateStrategy)
+	if job.Migrate != nil && *m == *job.Migrate {
+		return true
+	}
+	return defaultMigrate(v, job)
+}
+
+func volumeMsg(v any) string {
+	if vr, ok := v.(*structs.VolumeRequest); ok && vr.Type == "csi" {
+		return msgCSI
+	}
+	return ""
+}
+
+func networkModeMsg(v any) string {
+	switch m := v.(string); {
+	case m == "" || m == "host":
+		return ""
+	case m == "bridge":
+		return "bridge networking is not supported yet"
+	case strings.HasPrefix(m, "cni/"):
+		return "CNI networks are not supported yet"
+	default:
+		return "network mode \"" + m + "\" is not supported yet"
+	}
+}
+
+var _ = time.Second
+var _ = reflect.TypeOf
