@@ -8,6 +8,7 @@ import (
 
 	"github.com/orch-project/orch/api"
 	"github.com/orch-project/orch/client/allocrunner"
+	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/state"
 	"github.com/orch-project/orch/structs"
 )
@@ -55,12 +56,13 @@ func (c *Client) restore(ctx context.Context) {
 		if al.Tasks == nil {
 			al.Tasks = map[string]*state.TaskLocal{}
 		}
-		c.startRunner(ctx, al.Alloc, al.Tasks)
+		c.startRunner(ctx, al.Alloc, al.Tasks, al.Hooks)
 		c.logger.Info("restored allocation", "alloc", al.Alloc.ID)
 	}
 }
 
-func (c *Client) startRunner(ctx context.Context, a *structs.Allocation, restored map[string]*state.TaskLocal) {
+func (c *Client) startRunner(ctx context.Context, a *structs.Allocation, restored map[string]*state.TaskLocal,
+	restoredHooks map[string]*hooks.AllocHookState) {
 	ports, err := c.ports.Assign(a)
 	if err != nil {
 		c.logger.Error("cannot assign ports", "alloc", a.ID, "error", err)
@@ -73,6 +75,7 @@ func (c *Client) startRunner(ctx context.Context, a *structs.Allocation, restore
 	r, err := allocrunner.New(allocrunner.Config{
 		Alloc: a, AllocRoot: c.allocRoot, Drivers: c.drivers, NodeInfo: c.nodeInfo(),
 		DB: c.db, Logger: c.cfg.Logger, OnUpdate: c.updater.enqueue, Restored: restored,
+		RestoredHooks: restoredHooks, AllocHooks: c.allocHooks(), TaskHooks: c.taskHooks(),
 	})
 	if err != nil {
 		c.logger.Error("cannot run allocation", "alloc", a.ID, "error", err)
@@ -324,7 +327,7 @@ func (c *Client) reconcile(ctx context.Context, allocs []*structs.Allocation, pr
 				c.mu.Unlock()
 				continue
 			}
-			c.startRunner(ctx, a, nil)
+			c.startRunner(ctx, a, nil, nil)
 			continue
 		}
 		if v := versionOf(a); v != prev {
@@ -423,7 +426,8 @@ func (c *Client) StopAll(timeout time.Duration) {
 	}
 	c.mu.RUnlock()
 	for _, r := range rs {
-		r.Kill()
+		// Nothing is left to drain to: the agent is going away.
+		r.KillNoDelay()
 	}
 	deadline := time.After(timeout)
 	for _, r := range rs {

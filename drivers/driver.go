@@ -100,6 +100,69 @@ type TaskConfig struct {
 	// while the client restarts.
 	StdoutPath string
 	StderrPath string
+
+	// What the client's task hooks add to the task's world (see
+	// client/hooks). A driver must honour each entry or fail Start with a
+	// NonRecoverable error naming what it cannot do; it never ignores one.
+
+	// Mounts are host paths bind-mounted into the task (host volumes,
+	// rendered secrets). A driver without a mount namespace (raw_exec)
+	// cannot mount and must refuse them.
+	Mounts []*MountConfig `json:",omitempty"`
+	// Devices are host device nodes made available to the task.
+	Devices []*DeviceConfig `json:",omitempty"`
+	// NetworkIsolation, when set, is the network namespace the task joins
+	// (bridge networking: one namespace shared by the group's tasks).
+	NetworkIsolation *NetworkIsolationSpec `json:",omitempty"`
+}
+
+// Mount propagation modes, as in Nomad's volume_mount propagation_mode.
+const (
+	MountPropagationPrivate       = "private"
+	MountPropagationHostToTask    = "host-to-task"
+	MountPropagationBidirectional = "bidirectional"
+)
+
+// MountConfig is one bind mount of a host path into the task.
+type MountConfig struct {
+	// TaskPath is where the task sees the mount (absolute inside the task's
+	// root, or relative to the task dir).
+	TaskPath string
+	// HostPath is the source on the host. Hooks resolve it before handing
+	// it over; the driver binds exactly this path.
+	HostPath string
+	Readonly bool
+	// PropagationMode is one of the MountPropagation* values; empty means
+	// private.
+	PropagationMode string `json:",omitempty"`
+}
+
+// DeviceConfig is one host device node given to the task.
+type DeviceConfig struct {
+	// TaskPath is the device's path inside the task (empty: HostPath).
+	TaskPath string
+	HostPath string
+	// Permissions are cgroup device permissions, a subset of "rwm".
+	Permissions string
+}
+
+// Network isolation modes.
+const (
+	// NetIsolationModeHost: the task uses the host's network namespace.
+	NetIsolationModeHost = "host"
+	// NetIsolationModeGroup: the task joins the namespace at Path, shared
+	// by every task of its allocation.
+	NetIsolationModeGroup = "group"
+)
+
+// NetworkIsolationSpec names the network namespace a task runs in.
+type NetworkIsolationSpec struct {
+	Mode string
+	// Path is the namespace's bind-mounted file, e.g. /var/run/netns/<id>.
+	Path string
+	// Labels are driver-specific facts about the namespace (e.g. the
+	// docker pause container that owns it).
+	Labels map[string]string `json:",omitempty"`
 }
 
 // LocalDir returns the task's local/ directory.

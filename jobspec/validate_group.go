@@ -51,7 +51,7 @@ func (v *validator) group(job *structs.Job, path string, tg *structs.TaskGroup) 
 		d    *time.Duration
 	}{
 		{"shutdown_delay", tg.ShutdownDelay}, {"stop_after_client_disconnect", tg.StopAfterClientDisconnect},
-		{"max_client_disconnect", tg.MaxClientDisconnect},
+		{"max_client_disconnect", tg.MaxClientDisconnect}, {"max_run_duration", tg.MaxRunDuration},
 	} {
 		if p.d != nil && *p.d < 0 {
 			v.add(path, "%s must not be negative", p.name)

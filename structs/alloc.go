@@ -37,6 +37,7 @@ type Allocation struct {
 	Metrics            *AllocMetric          `json:"Metrics"`
 	DesiredStatus      string                `json:"DesiredStatus"`
 	DesiredDescription string                `json:"DesiredDescription"`
+	DesiredTransition  DesiredTransition     `json:"DesiredTransition"`
 	ClientStatus       string                `json:"ClientStatus"`
 	ClientDescription  string                `json:"ClientDescription"`
 	TaskStates         map[string]*TaskState `json:"TaskStates"`
@@ -165,6 +166,13 @@ const (
 	TaskSignaling         = "Signaling"
 	TaskOOMKilled         = "OOM Killed"
 	TaskClientReconnected = "Reconnected"
+
+	TaskRestartSignal            = "Restart Signaled"
+	TaskHookFailed               = "Task hook failed"
+	TaskDownloadingArtifacts     = "Downloading Artifacts"
+	TaskArtifactDownloadFailed   = "Failed Artifact Download"
+	TaskWaitingShuttingDownDelay = "Waiting for shutdown delay"
+	TaskSkippingShutdownDelay    = "Skipping shutdown delay"
 )
 
 // TaskEvent is one step in a task's life.

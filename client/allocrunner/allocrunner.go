@@ -5,10 +5,13 @@ package allocrunner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
+	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/state"
 	"github.com/orch-project/orch/client/taskenv"
 	"github.com/orch-project/orch/drivers"
@@ -32,6 +35,12 @@ type Config struct {
 	// Restored holds the persisted task states of an allocation an earlier
 	// client ran; nil for a new allocation.
 	Restored map[string]*state.TaskLocal
+	// RestoredHooks is the persisted state of its alloc hooks.
+	RestoredHooks map[string]*hooks.AllocHookState
+	// AllocHooks and TaskHooks build the feature hooks (see client/hooks),
+	// run in this order between the built-in ones.
+	AllocHooks []hooks.AllocHookFactory
+	TaskHooks  []hooks.TaskHookFactory
 }
 
 // AllocRunner runs one allocation.
@@ -46,13 +55,29 @@ type AllocRunner struct {
 	killCh   chan struct{}
 	killOnce sync.Once
 	done     chan struct{}
+	// updated signals a newer allocation for the Update hooks.
+	updated chan struct{}
+	// noShutdownDelay is set when the stop must skip shutdown delays.
+	noShutdownDelay atomic.Bool
 
-	mu      sync.Mutex
-	alloc   *structs.Allocation
-	started map[string]bool
-	skipped map[string]bool
-	status  string
-	desc    string
+	// hooks are the alloc hooks in order; hookStates their persisted
+	// state (touched only by Run's goroutine).
+	hooks      []hooks.Hook
+	hookStates map[string]*hooks.AllocHookState
+	// bg tracks background work Run waits for (the PreKill hooks).
+	bg sync.WaitGroup
+	// preKillDone is closed once the PreKill hooks have run.
+	preKillOnce sync.Once
+	preKillDone chan struct{}
+
+	mu         sync.Mutex
+	alloc      *structs.Allocation
+	started    map[string]bool
+	skipped    map[string]bool
+	status     string
+	desc       string
+	killReason string
+	killFailed bool
 }
 
 // New builds the runner; Run starts it.
@@ -72,9 +97,15 @@ func New(cfg Config) (*AllocRunner, error) {
 	ar := &AllocRunner{
 		cfg: cfg, logger: l.With("alloc", a.ID), dir: NewAllocDir(cfg.AllocRoot, a.ID),
 		byName: map[string]*TaskRunner{}, changed: make(chan struct{}, 1),
-		killCh: make(chan struct{}), done: make(chan struct{}),
+		killCh: make(chan struct{}), done: make(chan struct{}), updated: make(chan struct{}, 1),
+		preKillDone: make(chan struct{}), hookStates: map[string]*hooks.AllocHookState{},
 		alloc: a, started: map[string]bool{}, skipped: map[string]bool{},
 		status: structs.AllocClientStatusPending,
+	}
+	for name, hs := range cfg.RestoredHooks {
+		if hs != nil {
+			ar.hookStates[name] = hs
+		}
 	}
 	for _, t := range tg.Tasks {
 		var restored *state.TaskLocal
@@ -83,11 +114,12 @@ func New(cfg Config) (*AllocRunner, error) {
 		}
 		tr := NewTaskRunner(TaskRunnerConfig{
 			Alloc: a, Task: t, Driver: cfg.Drivers[t.Driver], AllocDir: ar.dir, NodeInfo: cfg.NodeInfo,
-			DB: cfg.DB, Logger: l, OnStateChange: ar.notify, Restored: restored,
+			DB: cfg.DB, Logger: l, OnStateChange: ar.notify, Restored: restored, Hooks: cfg.TaskHooks,
 		})
 		ar.tasks = append(ar.tasks, tr)
 		ar.byName[t.Name] = tr
 	}
+	ar.hooks = ar.buildAllocHooks()
 	return ar, nil
 }
 
@@ -140,14 +172,35 @@ func (ar *AllocRunner) Update(a *structs.Allocation) {
 			ar.logger.Error("persisting alloc", "error", err)
 		}
 	}
+	select {
+	case ar.updated <- struct{}{}:
+	default:
+	}
 	if a.DesiredStatus == structs.AllocDesiredStatusStop || a.DesiredStatus == structs.AllocDesiredStatusEvict {
 		ar.Kill()
 	}
 }
 
-// Kill stops every task; Run returns once they are dead.
-func (ar *AllocRunner) Kill() {
-	ar.killOnce.Do(func() { close(ar.killCh) })
+// Kill stops every task (after the PreKill hooks: services deregister, the
+// shutdown delays pass); Run returns once they are dead.
+func (ar *AllocRunner) Kill() { ar.kill("", false, false) }
+
+// KillNoDelay stops every task without waiting out shutdown delays: the
+// agent itself is going away.
+func (ar *AllocRunner) KillNoDelay() { ar.kill("", false, true) }
+
+// kill stops the allocation; the first caller's reason and failed flag
+// stick. With failed set the killed tasks fail with reason.
+func (ar *AllocRunner) kill(reason string, failed, noDelay bool) {
+	if noDelay {
+		ar.noShutdownDelay.Store(true)
+	}
+	ar.killOnce.Do(func() {
+		ar.mu.Lock()
+		ar.killReason, ar.killFailed = reason, failed
+		ar.mu.Unlock()
+		close(ar.killCh)
+	})
 	ar.notify()
 }
 
@@ -160,21 +213,30 @@ func (ar *AllocRunner) killRequested() bool {
 	}
 }
 
-// Destroy removes the allocation's directory and persisted state; call it
-// after Run returned.
+// Destroy removes the allocation's persisted state and runs the Destroy
+// hooks (which remove its directory); call it after Run returned.
 func (ar *AllocRunner) Destroy() error {
 	if ar.cfg.DB != nil {
 		if err := ar.cfg.DB.DeleteAlloc(ar.ID()); err != nil {
 			return err
 		}
 	}
-	return ar.dir.Destroy()
+	var errs []error
+	for _, h := range ar.hooks {
+		if dh, ok := h.(hooks.AllocDestroyHook); ok {
+			if err := dh.Destroy(context.Background()); err != nil {
+				errs = append(errs, fmt.Errorf("destroy hook %q: %w", h.Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Run runs the allocation until all its tasks are dead, or until ctx ends,
 // in which case running tasks are left running for a later client.
 func (ar *AllocRunner) Run(ctx context.Context) {
 	defer close(ar.done)
+	defer ar.bg.Wait()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if ar.cfg.Restored == nil && ar.cfg.DB != nil {
@@ -182,12 +244,15 @@ func (ar *AllocRunner) Run(ctx context.Context) {
 			ar.logger.Error("persisting alloc", "error", err)
 		}
 	}
-	names := make([]string, len(ar.tasks))
-	for i, tr := range ar.tasks {
-		names[i] = tr.Name()
-	}
-	if err := ar.dir.Build(names); err != nil {
-		ar.logger.Error("building alloc dir", "error", err)
+	stopUpdates := make(chan struct{})
+	defer close(stopUpdates)
+	wg.Add(1)
+	go func() { defer wg.Done(); ar.updateLoop(ctx, stopUpdates) }()
+	if err := ar.prerun(ctx); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		ar.prerunFailed(err)
 	}
 	start := func(tr *TaskRunner) {
 		ar.mu.Lock()
@@ -206,7 +271,7 @@ func (ar *AllocRunner) Run(ctx context.Context) {
 	}
 	lastSent := ""
 	for {
-		finished := ar.step(start)
+		finished := ar.step(ctx, start)
 		if s := ar.statusKey(); s != lastSent || finished {
 			lastSent = s
 			if ar.cfg.OnUpdate != nil {
@@ -214,6 +279,7 @@ func (ar *AllocRunner) Run(ctx context.Context) {
 			}
 		}
 		if finished {
+			ar.postrun(ctx)
 			return
 		}
 		select {
@@ -221,6 +287,114 @@ func (ar *AllocRunner) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// stopTasks kills the allocation's running tasks once its PreKill hooks
+// have run. Tasks an earlier agent left running are re-attached first, so
+// that the stop reaches them.
+func (ar *AllocRunner) stopTasks(ctx context.Context, trs []*TaskRunner, failed, leaderDead bool, start func(*TaskRunner)) {
+	ar.mu.Lock()
+	reason, failing := ar.killReason, ar.killFailed
+	noDelay := ar.noShutdownDelay.Load() || ar.alloc.DesiredTransition.ShouldIgnoreShutdownDelay()
+	ar.mu.Unlock()
+	switch {
+	case reason != "":
+	case failed:
+		reason = "Sibling task failed"
+	case leaderDead:
+		reason = "Leader task dead"
+	default:
+		reason = "Allocation is stopping"
+	}
+	var live []*TaskRunner
+	for _, tr := range trs {
+		if ph, _ := taskPhase(tr.cfg.Task); ph == phasePoststop {
+			continue
+		}
+		if tr.Handle() != nil {
+			start(tr)
+		}
+		ar.mu.Lock()
+		started := ar.started[tr.Name()]
+		ar.mu.Unlock()
+		if started && tr.State().State != structs.TaskStateDead {
+			live = append(live, tr)
+		}
+	}
+	if !ar.preKillGate(ctx, len(live) > 0) {
+		return
+	}
+	for _, tr := range live {
+		if noDelay {
+			tr.noShutdownDelay.Store(true)
+		}
+		tr.kill(reason, failing)
+	}
+}
+
+// preKillGate reports whether the PreKill hooks have run, starting them in
+// the background (once) when some task still runs. With nothing running
+// there is nothing to drain and no delay to wait.
+func (ar *AllocRunner) preKillGate(ctx context.Context, running bool) bool {
+	select {
+	case <-ar.preKillDone:
+		return true
+	default:
+	}
+	if !running {
+		ar.preKillOnce.Do(func() { close(ar.preKillDone) })
+		return true
+	}
+	ar.preKillOnce.Do(func() {
+		ar.bg.Add(1)
+		go func() {
+			defer ar.bg.Done()
+			ar.preKill(ctx)
+			close(ar.preKillDone)
+			ar.notify()
+		}()
+	})
+	return false
+}
+
+// prerunFailed fails the allocation whose Prerun hooks failed: its tasks
+// never start (those an earlier agent left running are re-attached and
+// killed) and are marked failed with the reason.
+func (ar *AllocRunner) prerunFailed(err error) {
+	ar.logger.Error("allocation setup failed", "error", err)
+	ev := func() *structs.TaskEvent {
+		return &structs.TaskEvent{Type: structs.TaskSetupFailure, FailsTask: true, Message: err.Error(),
+			DisplayMessage: "Error setting up allocation: " + err.Error()}
+	}
+	for _, tr := range ar.tasks {
+		if tr.Handle() != nil || tr.State().State == structs.TaskStateDead {
+			continue
+		}
+		ar.mu.Lock()
+		ar.skipped[tr.Name()] = true
+		ar.mu.Unlock()
+		tr.markDead(true, ev())
+		close(tr.done)
+	}
+	ar.kill("Error setting up allocation: "+err.Error(), true, true)
+}
+
+// updateLoop runs the Update hooks for each newer allocation, off the
+// caller's goroutine; versions that arrive meanwhile are coalesced.
+func (ar *AllocRunner) updateLoop(ctx context.Context, stop <-chan struct{}) {
+	for {
+		select {
+		case <-ar.updated:
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		}
+		ar.mu.Lock()
+		a := ar.alloc
+		ar.mu.Unlock()
+		ar.updateHooks(ctx, a)
 	}
 }
 
@@ -288,7 +462,7 @@ func taskPhase(t *structs.Task) (phase, bool) {
 // prestart task succeeded; poststart tasks once main tasks run; sidecars
 // are killed when the main tasks are done; poststop tasks run last. A
 // failed task or a dead leader kills the rest.
-func (ar *AllocRunner) step(start func(*TaskRunner)) bool {
+func (ar *AllocRunner) step(ctx context.Context, start func(*TaskRunner)) bool {
 	type info struct {
 		tr      *TaskRunner
 		st      *structs.TaskState
@@ -336,18 +510,7 @@ func (ar *AllocRunner) step(start func(*TaskRunner)) bool {
 	}
 
 	if stopping {
-		reason := "Allocation is stopping"
-		switch {
-		case failed:
-			reason = "Sibling task failed"
-		case leaderDead:
-			reason = "Leader task dead"
-		}
-		for _, x := range all {
-			if x.ph != phasePoststop && x.started && !dead(x) {
-				x.tr.Kill(reason)
-			}
-		}
+		ar.stopTasks(ctx, ar.tasks, failed, leaderDead, start)
 	} else {
 		for _, x := range all {
 			switch {

@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/structs"
 )
@@ -29,6 +30,7 @@ var (
 	bucketPorts  = []byte("ports")
 	keyNodeID    = []byte("id")
 	keyAlloc     = []byte("alloc")
+	keyHooks     = []byte("hooks")
 	taskPrefix   = "task:"
 )
 
@@ -41,6 +43,8 @@ type TaskLocal struct {
 	// Restart is the restart tracker's window, so that a restarted agent
 	// keeps counting attempts against the task's restart policy.
 	Restart *RestartWindow `json:"Restart,omitempty"`
+	// Hooks is each task hook's persisted state, by hook name.
+	Hooks map[string]*hooks.TaskHookState `json:"Hooks,omitempty"`
 }
 
 // RestartWindow is a restart tracker's progress through its policy interval.
@@ -56,6 +60,8 @@ type RestartWindow struct {
 type AllocLocal struct {
 	Alloc *structs.Allocation
 	Tasks map[string]*TaskLocal
+	// Hooks is each alloc hook's persisted state, by hook name.
+	Hooks map[string]*hooks.AllocHookState
 }
 
 // DB is the client's state file.
@@ -160,6 +166,25 @@ func (d *DB) PutTask(allocID, task string, tl *TaskLocal) error {
 	return nil
 }
 
+// PutAllocHooks stores the alloc hooks' state (replacing what was stored);
+// the allocation must have been stored.
+func (d *DB) PutAllocHooks(allocID string, hs map[string]*hooks.AllocHookState) error {
+	b, err := json.Marshal(hs)
+	if err != nil {
+		return fmt.Errorf("encoding hook state of alloc %s: %w", allocID, err)
+	}
+	if err := d.db.Update(func(tx *bolt.Tx) error {
+		ab := tx.Bucket(bucketAllocs).Bucket([]byte(allocID))
+		if ab == nil {
+			return fmt.Errorf("alloc %s not stored", allocID)
+		}
+		return ab.Put(keyHooks, b)
+	}); err != nil {
+		return fmt.Errorf("storing hook state of alloc %s: %w", allocID, err)
+	}
+	return nil
+}
+
 // DeleteAlloc forgets an allocation and its tasks.
 func (d *DB) DeleteAlloc(id string) error {
 	err := d.db.Update(func(tx *bolt.Tx) error {
@@ -192,6 +217,12 @@ func (d *DB) Allocs() ([]*AllocLocal, error) {
 			if err := json.Unmarshal(raw, &al.Alloc); err != nil {
 				bad = append(bad, fmt.Errorf("decoding alloc %s: %w", id, err))
 				return nil
+			}
+			if raw := ab.Get(keyHooks); raw != nil {
+				if err := json.Unmarshal(raw, &al.Hooks); err != nil {
+					// Hooks then start afresh, as for a new allocation.
+					bad = append(bad, fmt.Errorf("decoding hook state of alloc %s: %w", id, err))
+				}
 			}
 			err := ab.ForEach(func(k, v []byte) error {
 				name, ok := cutPrefix(string(k), taskPrefix)

@@ -234,3 +234,20 @@ func (e *Env) Get(k string) (string, bool) {
 	v, ok := e.vars[k]
 	return v, ok
 }
+
+// WithVars returns a copy of e whose process environment also holds extra,
+// which overrides what e has (a task hook's contribution, e.g. a template
+// with env = true). e is unchanged, so it is safe to share.
+func (e *Env) WithVars(extra map[string]string) *Env {
+	if len(extra) == 0 {
+		return e
+	}
+	c := &Env{vars: make(map[string]string, len(e.vars)+len(extra)), node: e.node}
+	for k, v := range e.vars {
+		c.vars[k] = v
+	}
+	for k, v := range extra {
+		c.vars[k] = v
+	}
+	return c
+}

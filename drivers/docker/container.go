@@ -100,12 +100,13 @@ func (d *Driver) buildContainerSpec(cfg *drivers.TaskConfig, tc *taskConfig, ima
 	}
 	setResources(&hc.Resources, cfg)
 
+	// Host policy refusals are final: retrying would be refused again.
 	if err := d.checkCaps(tc.CapAdd); err != nil {
-		return nil, err
+		return nil, drivers.NonRecoverable(err)
 	}
 	binds, mounts, err := d.taskMounts(cfg, tc)
 	if err != nil {
-		return nil, err
+		return nil, drivers.NonRecoverable(err)
 	}
 	hc.Binds = binds
 	hc.Mounts = mounts

@@ -170,6 +170,7 @@ func TestStartRefusesHostAccess(t *testing.T) {
 		"host bind mount":  {"mount": []any{map[string]any{"type": "bind", "source": "/", "target": "/host"}}},
 		"sys_admin":        {"cap_add": []any{"SYS_ADMIN"}},
 		"all caps":         {"cap_add": []any{"ALL"}},
+		"privileged":       {"privileged": true},
 	} {
 		config := busybox("true")
 		for k, v := range extra {
@@ -184,8 +185,13 @@ func TestStartRefusesHostAccess(t *testing.T) {
 			t.Fatalf("%s: Start succeeded", name)
 		}
 		if !strings.Contains(err.Error(), OptionVolumesEnabled) && !strings.Contains(err.Error(), "allocation directory") &&
-			!strings.Contains(err.Error(), OptionCapAllowlist) {
+			!strings.Contains(err.Error(), OptionCapAllowlist) && !strings.Contains(err.Error(), "privileged containers are not allowed") {
 			t.Fatalf("%s: unclear error %v", name, err)
+		}
+		// A refusal is final: the task fails at once instead of being
+		// retried by its restart policy forever.
+		if !drivers.IsNonRecoverable(err) {
+			t.Fatalf("%s: refusal %v is recoverable", name, err)
 		}
 		if _, err := d.client.ContainerInspect(context.Background(), containerName(cfg)); !errdefs.IsNotFound(err) {
 			t.Fatalf("%s: container exists after refused start (inspect err %v)", name, err)

@@ -28,7 +28,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 
 	tc, err := parseConfig(cfg.Config, d.cfg.AllowPrivileged)
 	if err != nil {
-		return nil, err
+		// A bad config or a refused privileged container stays refused
+		// until the job changes.
+		return nil, drivers.NonRecoverable(err)
 	}
 	// The spec carries the operator's checks (host paths, capabilities):
 	// build it before pulling so a refused task fails fast.

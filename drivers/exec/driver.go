@@ -118,13 +118,15 @@ type handleState struct {
 func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.TaskHandle, error) {
 	tc, err := ParseConfig(cfg.Config)
 	if err != nil {
-		return nil, err
+		// The config does not change until the job does.
+		return nil, drivers.NonRecoverable(err)
 	}
 	if d.tasks.Has(cfg.ID) {
 		return nil, fmt.Errorf("exec: task %q already started", cfg.ID)
 	}
 	if err := d.cfg.Policy.Check(cfg.User, tc.CapAdd); err != nil {
-		return nil, fmt.Errorf("exec: %w", err)
+		// A host policy refusal is final: retrying would be refused again.
+		return nil, drivers.NonRecoverable(fmt.Errorf("exec: %w", err))
 	}
 	spec := SpecFor(cfg, d.cfg.StateRoot)
 	spec.Command, spec.Args = tc.Command, tc.Args

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/orch-project/orch/drivers"
 )
 
 func TestStartRefusesDeniedUserAndCaps(t *testing.T) {
@@ -33,6 +35,11 @@ func TestStartRefusesDeniedUserAndCaps(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%s: error %v, want %q", c.name, err, c.want)
+		}
+		// A refusal is final: the task fails at once instead of being
+		// retried by its restart policy forever.
+		if !drivers.IsNonRecoverable(err) {
+			t.Fatalf("%s: refusal %v is recoverable", c.name, err)
 		}
 		if d.tasks.Has(tt.cfg.ID) {
 			t.Fatalf("%s: refused task registered", c.name)

@@ -118,13 +118,14 @@ type handleState struct {
 func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.TaskHandle, error) {
 	tc, err := ParseConfig(cfg.Config)
 	if err != nil {
-		return nil, err
+		return nil, drivers.NonRecoverable(err)
 	}
 	if d.tasks.Has(cfg.ID) {
 		return nil, fmt.Errorf("java: task %q already started", cfg.ID)
 	}
 	if err := d.cfg.Policy.Check(cfg.User, nil); err != nil {
-		return nil, fmt.Errorf("java: %w", err)
+		// A host policy refusal is final: retrying would be refused again.
+		return nil, drivers.NonRecoverable(fmt.Errorf("java: %w", err))
 	}
 	java, err := findJava()
 	if err != nil {

@@ -29,6 +29,9 @@ func TestStartRefusesDeniedUser(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "is not allowed by the client's user.denylist") {
 			t.Fatalf("user %q with %+v: Start = %v", c.user, c.policy, err)
 		}
+		if !drivers.IsNonRecoverable(err) {
+			t.Fatalf("user %q: refusal %v is recoverable", c.user, err)
+		}
 		if d.tasks.Has(cfg.ID) {
 			t.Fatal("refused task registered")
 		}
