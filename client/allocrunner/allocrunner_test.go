@@ -1,7 +1,6 @@
 package allocrunner
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/client/state"
-	"github.com/orch-project/orch/drivers"
-	"github.com/orch-project/orch/drivers/rawexec"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -44,32 +41,7 @@ func (f *arFixture) statuses() []string {
 
 func newAR(t *testing.T, alloc *structs.Allocation, db *state.DB) *arFixture {
 	t.Helper()
-	f := &arFixture{changed: make(chan struct{}, 1)}
-	ar, err := New(Config{
-		Alloc: alloc, AllocRoot: t.TempDir(), NodeInfo: testNodeInfo(), DB: db,
-		Drivers: map[string]drivers.Driver{"raw_exec": rawexec.New(rawexec.Config{Enabled: true})},
-		OnUpdate: func(a *structs.Allocation) {
-			f.mu.Lock()
-			f.updates = append(f.updates, a)
-			f.mu.Unlock()
-			select {
-			case f.changed <- struct{}{}:
-			default:
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.ar = ar
-	ctx, cancel := context.WithCancel(context.Background())
-	go ar.Run(ctx)
-	t.Cleanup(func() {
-		ar.Kill()
-		<-ar.Done()
-		cancel()
-	})
-	return f
+	return newARWith(t, Config{Alloc: alloc, DB: db})
 }
 
 func TestAllocRunnerLifecycleBatch(t *testing.T) {

@@ -23,27 +23,7 @@ type trFixture struct {
 
 func newTR(t *testing.T, alloc *structs.Allocation, d drivers.Driver, db *state.DB, root string, restored *state.TaskLocal) *trFixture {
 	t.Helper()
-	changed := make(chan struct{}, 1)
-	dir := NewAllocDir(root, alloc.ID)
-	tr := NewTaskRunner(TaskRunnerConfig{
-		Alloc: alloc, Task: alloc.Job.TaskGroups[0].Tasks[0], Driver: d, AllocDir: dir,
-		NodeInfo: testNodeInfo(), DB: db, Restored: restored,
-		OnStateChange: func() {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
-		},
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	go tr.Run(ctx)
-	f := &trFixture{tr: tr, changed: changed, dir: dir, cancel: cancel}
-	t.Cleanup(func() {
-		tr.Kill("test over")
-		<-tr.Done()
-		cancel()
-	})
-	return f
+	return newTRHooks(t, alloc, d, db, root, restored)
 }
 
 func TestTaskRunnerBatchSuccessWithLogsAndEnv(t *testing.T) {
