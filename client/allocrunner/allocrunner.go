@@ -590,9 +590,17 @@ func (ar *AllocRunner) skip(tr *TaskRunner) {
 		return
 	}
 	ar.skipped[tr.Name()] = true
+	reason, failed := ar.killReason, ar.killFailed
 	ar.mu.Unlock()
 	if tr.State().State != structs.TaskStateDead {
-		tr.markDead(false, &structs.TaskEvent{Type: structs.TaskKilled, DisplayMessage: "Task not started: allocation stopped"})
+		ev := &structs.TaskEvent{Type: structs.TaskKilled, DisplayMessage: "Task not started: allocation stopped"}
+		if failed {
+			// A failing stop (max_run_duration) fails what it prevented too:
+			// the allocation did not get its work done.
+			ev.FailsTask, ev.Message = true, reason
+			ev.DisplayMessage = "Task not started: " + reason
+		}
+		tr.markDead(failed, ev)
 	}
 	close(tr.done)
 }
