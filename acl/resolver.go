@@ -41,9 +41,10 @@ type Source interface {
 // with a versioned source an entry lives until the version moves (any ACL
 // write), otherwise for the TTL.
 type Resolver struct {
-	src Source
-	ttl time.Duration
-	now func() time.Time
+	src       Source
+	tokenTTL  time.Duration
+	policyTTL time.Duration
+	now       func() time.Time
 
 	mu     sync.Mutex
 	tokens map[[32]byte]*cachedToken
@@ -70,26 +71,31 @@ const maxCached = 8192
 // policy, as Nomad's acl.token_ttl and acl.policy_ttl.
 const DefaultCacheTTL = 30 * time.Second
 
-// NewResolver returns a resolver over src; ttl <= 0 means DefaultCacheTTL.
-func NewResolver(src Source, ttl time.Duration) *Resolver {
-	if ttl <= 0 {
-		ttl = DefaultCacheTTL
+// NewResolver returns a resolver over src. The TTLs matter only for a
+// source without versions; <= 0 means DefaultCacheTTL.
+func NewResolver(src Source, tokenTTL, policyTTL time.Duration) *Resolver {
+	if tokenTTL <= 0 {
+		tokenTTL = DefaultCacheTTL
 	}
-	return &Resolver{src: src, ttl: ttl, now: time.Now,
+	if policyTTL <= 0 {
+		policyTTL = DefaultCacheTTL
+	}
+	return &Resolver{src: src, tokenTTL: tokenTTL, policyTTL: policyTTL, now: time.Now,
 		tokens: map[[32]byte]*cachedToken{}, acls: map[string]*cachedACL{}}
 }
 
-func (r *Resolver) fresh(version uint64, entryVersion uint64, at time.Time) bool {
+func (r *Resolver) fresh(version, entryVersion uint64, at time.Time, ttl time.Duration) bool {
 	if version != 0 {
 		return version == entryVersion
 	}
-	return r.now().Sub(at) < r.ttl
+	return r.now().Sub(at) < ttl
 }
 
 // Resolve returns the token a secret names and its ACL. An empty secret is
 // the anonymous token, whose ACL is the "anonymous" policy's (deny all
 // without it).
 func (r *Resolver) Resolve(ctx context.Context, secret string) (*structs.ACLToken, *ACL, error) {
+	ctx = withSecret(ctx, secret)
 	tok, err := r.token(ctx, secret)
 	if err != nil {
 		return nil, nil, err
@@ -115,7 +121,7 @@ func (r *Resolver) token(ctx context.Context, secret string) (*structs.ACLToken,
 	r.mu.Lock()
 	e := r.tokens[key]
 	r.mu.Unlock()
-	if e == nil || !r.fresh(version, e.version, e.at) {
+	if e == nil || !r.fresh(version, e.version, e.at, r.tokenTTL) {
 		tok, err := r.src.TokenBySecret(ctx, secret)
 		if err != nil {
 			return nil, fmt.Errorf("resolving token: %w", err)
@@ -157,7 +163,7 @@ func (r *Resolver) ACLFor(ctx context.Context, tok *structs.ACLToken) (*ACL, err
 	r.mu.Lock()
 	e := r.acls[key]
 	r.mu.Unlock()
-	if e != nil && r.fresh(version, e.version, e.at) {
+	if e != nil && r.fresh(version, e.version, e.at, r.policyTTL) {
 		return e.acl, nil
 	}
 	a, err := r.compile(ctx, names, roleIDs)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/acl"
 	"github.com/orch-project/orch/client"
 	"github.com/orch-project/orch/gossip"
 	"github.com/orch-project/orch/httpapi"
@@ -162,9 +163,14 @@ func (a *Agent) start() error {
 		}
 	}
 
-	hcfg := httpapi.Config{Logger: a.logger, AgentSelf: a.self, ServerAddrs: a.serverHTTPAddrs}
+	hcfg := httpapi.Config{Logger: a.logger, AgentSelf: a.self, ServerAddrs: a.serverHTTPAddrs,
+		ACLEnabled: c.ACL.Enabled}
 	if a.server != nil {
 		hcfg.Server = a.server
+		hcfg.Resolver = a.server.ACLResolver()
+	} else {
+		src := &remoteACLSource{servers: a.serverHTTPAddrs, hc: &http.Client{Timeout: 10 * time.Second}}
+		hcfg.Resolver = acl.NewResolver(src, c.ACL.TokenTTL, c.ACL.PolicyTTL)
 	}
 	if a.client != nil {
 		hcfg.Client = a.client

@@ -47,6 +47,8 @@ type Config struct {
 	LogLevel string
 	// NumSchedulers is the number of scheduler workers on a server.
 	NumSchedulers int
+	// ACL is the acl block (config_acl.go).
+	ACL ACLConfig
 }
 
 // DefaultConfig returns the settings used when nothing says otherwise.
@@ -94,6 +96,7 @@ type fileConfig struct {
 	Server     *serverBlock   `hcl:"server,block"`
 	Client     *clientBlock   `hcl:"client,block"`
 	Plugins    []*pluginBlock `hcl:"plugin,block"`
+	ACL        *aclBlock      `hcl:"acl,block"`
 }
 
 type portsBlock struct {
@@ -189,6 +192,9 @@ func (c *Config) LoadFile(path string) error {
 		for k, v := range cl.Options {
 			c.Options[k] = v
 		}
+	}
+	if err := c.applyACLBlock(fc.ACL); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	for _, pb := range fc.Plugins {
 		m := map[string]any{}

@@ -28,12 +28,15 @@ type Config struct {
 	// HTTPClient defaults to one with no overall timeout, since blocking
 	// queries and log streams are long-lived.
 	HTTPClient *http.Client
+	// Token is the ACL token sent with every request (X-Nomad-Token).
+	Token string
 }
 
 // Client talks to one agent.
 type Client struct {
-	addr string
-	hc   *http.Client
+	addr  string
+	hc    *http.Client
+	token string
 }
 
 // NewClient returns a client for cfg.
@@ -63,7 +66,7 @@ func NewClient(cfg Config) (*Client, error) {
 			IdleConnTimeout:     90 * time.Second,
 		}}
 	}
-	return &Client{addr: strings.TrimRight(addr, "/"), hc: hc}, nil
+	return &Client{addr: strings.TrimRight(addr, "/"), hc: hc, token: cfg.Token}, nil
 }
 
 // Address returns the agent's base URL.
@@ -79,6 +82,8 @@ type QueryOptions struct {
 	WaitTime time.Duration
 	// Params are extra query parameters.
 	Params map[string]string
+	// AuthToken, when set, replaces the client's token for this request.
+	AuthToken string
 }
 
 // QueryMeta is what the server says about a read.
@@ -186,6 +191,13 @@ func (c *Client) Raw(ctx context.Context, method, path string, q *QueryOptions, 
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	token := c.token
+	if q != nil && q.AuthToken != "" {
+		token = q.AuthToken
+	}
+	if token != "" {
+		req.Header.Set("X-Nomad-Token", token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -53,6 +53,8 @@ func runAgent(args []string) int {
 	fs.StringVar(&node, "node", "", "unique agent name (default: the hostname)")
 	fs.Var(&configFiles, "config", "HCL agent configuration file (repeatable)")
 	fs.StringVar(&logLevel, "log-level", "", "log level: DEBUG, INFO, WARN, ERROR")
+	var aclEnabled bool
+	fs.BoolVar(&aclEnabled, "acl-enabled", false, "enable ACLs (as acl { enabled = true })")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			fmt.Fprint(os.Stderr, agentUsage)
@@ -80,6 +82,9 @@ func runAgent(args []string) int {
 	setIf(&cfg.Region, region)
 	setIf(&cfg.NodeName, node)
 	setIf(&cfg.LogLevel, logLevel)
+	if aclEnabled {
+		cfg.ACL.Enabled = true
+	}
 	cfg.Join = append(cfg.Join, join...)
 	cfg.Servers = append(cfg.Servers, servers...)
 

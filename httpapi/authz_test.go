@@ -43,7 +43,7 @@ func guardServer(t *testing.T, enabled bool, src acl.Source, register func(s *Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Server: b, Logger: quietLogger(), ACLEnabled: enabled, Resolver: acl.NewResolver(src, 0)})
+	s := New(Config{Server: b, Logger: quietLogger(), ACLEnabled: enabled, Resolver: acl.NewResolver(src, 0, 0)})
 	register(s, s.router)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)

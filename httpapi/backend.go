@@ -16,6 +16,8 @@ type ServerBackend interface {
 	RegisterNode(ctx context.Context, node *structs.Node) (*structs.NodeUpdateResponse, error)
 	UpdateAllocsFromClient(ctx context.Context, allocs []*structs.Allocation) (*structs.GenericResponse, error)
 
+	ACLBackend
+
 	IsLeader() bool
 	// LeaderHTTPAddr is the leader's HTTP address ("host:port" or a URL),
 	// "" when no leader is known.
@@ -58,4 +60,18 @@ func (e *CodedError) StatusCode() int { return e.Code }
 
 func codedErr(code int, format string, args ...any) error {
 	return &CodedError{Code: code, Msg: sprintf(format, args...)}
+}
+
+// ACLBackend is the namespace and ACL write API of a server (leader only;
+// the HTTP layer forwards from followers).
+type ACLBackend interface {
+	UpsertNamespaces(ctx context.Context, nss []*structs.Namespace) (uint64, error)
+	DeleteNamespaces(ctx context.Context, names []string) (uint64, error)
+	UpsertACLPolicies(ctx context.Context, policies []*structs.ACLPolicy) (uint64, error)
+	DeleteACLPolicies(ctx context.Context, names []string) (uint64, error)
+	UpsertACLToken(ctx context.Context, tok *structs.ACLToken) (*structs.ACLToken, uint64, error)
+	DeleteACLTokens(ctx context.Context, accessors []string) (uint64, error)
+	BootstrapACL(ctx context.Context, secret string) (*structs.ACLToken, uint64, error)
+	UpsertACLRole(ctx context.Context, role *structs.ACLRole) (*structs.ACLRole, uint64, error)
+	DeleteACLRoles(ctx context.Context, ids []string) (uint64, error)
 }

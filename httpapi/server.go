@@ -67,6 +67,8 @@ func (s *Server) routes() {
 	s.clientRoutes(rt)
 	s.statusAgentRoutes(rt)
 	s.internalRoutes(rt)
+	s.namespaceRoutes(rt)
+	s.aclRoutes(rt)
 }
 
 func (s *Server) jobRoutes(rt *router) {

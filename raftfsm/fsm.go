@@ -173,6 +173,10 @@ func (f *FSM) apply(index uint64, body any) (state.Effects, error) {
 	case *GCDelete:
 		err = applyGCDelete(txn, b)
 	default:
+		if k, ok := registeredKind(body); ok {
+			err = k.apply(txn, body)
+			break
+		}
 		// Decode knows the type but no handler does: a programming
 		// error that every replica of this version shares.
 		return state.Effects{}, &HaltError{Index: index, Cause: fmt.Errorf("no handler for body %T", body)}
@@ -189,6 +193,13 @@ func (f *FSM) apply(index uint64, body any) (state.Effects, error) {
 func applyJobRegister(txn *state.WriteTxn, b *JobRegister) error {
 	if b.Job == nil {
 		return errors.New("missing job")
+	}
+	// The leader checked this; a namespace deleted meanwhile makes every
+	// replica refuse the job alike.
+	if ns, err := txn.Reader().NamespaceByName(nil, b.Job.Namespace); err != nil {
+		return err
+	} else if ns == nil {
+		return fmt.Errorf("job %q is in nonexistent namespace %q", b.Job.ID, b.Job.Namespace)
 	}
 	if err := txn.UpsertJob(b.Job, b.SubmitTime); err != nil {
 		return err

@@ -57,6 +57,9 @@ func (t MessageType) String() string {
 	case GCDeleteType:
 		return "GCDelete"
 	}
+	if k, ok := registered[t]; ok {
+		return k.name
+	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
 
@@ -150,6 +153,9 @@ func newBody(t MessageType) any {
 	case GCDeleteType:
 		return &GCDelete{}
 	}
+	if k, ok := registered[t]; ok {
+		return k.newBody()
+	}
 	return nil
 }
 
@@ -177,6 +183,9 @@ func bodyMatches(t MessageType, body any) bool {
 		return t == EvalDeleteType
 	case GCDelete, *GCDelete:
 		return t == GCDeleteType
+	}
+	if k, ok := registered[t]; ok {
+		return k.matches(body)
 	}
 	return false
 }

@@ -194,6 +194,14 @@ func restoreFrame(r *state.Restore, fr frame) error {
 		return decodeInto(fr, &structs.Evaluation{}, r.EvalRestore)
 	case state.KindAlloc:
 		return decodeInto(fr, &structs.Allocation{}, r.AllocRestore)
+	case state.KindNamespace:
+		return decodeInto(fr, &structs.Namespace{}, r.NamespaceRestore)
+	case state.KindACLPolicy:
+		return decodeInto(fr, &structs.ACLPolicy{}, r.ACLPolicyRestore)
+	case state.KindACLToken:
+		return decodeInto(fr, &structs.ACLToken{}, r.ACLTokenRestore)
+	case state.KindACLRole:
+		return decodeInto(fr, &structs.ACLRole{}, r.ACLRoleRestore)
 	}
 	return fmt.Errorf("unknown object type %q", fr.Type)
 }

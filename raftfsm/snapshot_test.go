@@ -54,7 +54,28 @@ func testLog(t *testing.T) [][]byte {
 	add(JobDeregisterType, &JobDeregister{Namespace: "default", JobID: "batch", Purge: true})
 	// Collect the purged job's finished allocs (1022 is still pending and stays).
 	add(GCDeleteType, &GCDelete{EvalIDs: []string{id(3)}, AllocIDs: []string{id(1020), id(1021), id(1022)}})
+	aclLog(add)
 	return log
+}
+
+// aclLog adds namespace and ACL entries to a test log.
+func aclLog(add func(MessageType, any)) {
+	add(NamespaceUpsertType, &NamespaceUpsert{Namespaces: []*structs.Namespace{{Name: "prod", Description: "p"}, {Name: "tmp"}}})
+	add(NamespaceDeleteType, &NamespaceDelete{Names: []string{"tmp"}})
+	add(ACLPolicyUpsertType, &ACLPolicyUpsert{Policies: []*structs.ACLPolicy{
+		{Name: "ro", Rules: `node { policy = "read" }`}, {Name: "gone", Rules: `agent { policy = "read" }`}}})
+	add(ACLPolicyDeleteType, &ACLPolicyDelete{Names: []string{"gone"}})
+	add(ACLRoleUpsertType, &ACLRoleUpsert{Roles: []*structs.ACLRole{{ID: id(7000), Name: "readers", Policies: []*structs.ACLRolePolicyLink{{Name: "ro"}}}}})
+	created := time.Unix(1000, 0).UTC()
+	add(ACLTokenBootstrapType, &ACLTokenBootstrap{Token: &structs.ACLToken{AccessorID: id(7100), SecretID: id(7101),
+		Type: structs.ACLTokenTypeManagement, CreateTime: created}})
+	add(ACLTokenUpsertType, &ACLTokenUpsert{Tokens: []*structs.ACLToken{
+		{AccessorID: id(7200), SecretID: id(7201), Type: structs.ACLTokenTypeClient, Policies: []string{"ro"},
+			Roles: []*structs.ACLTokenRoleLink{{ID: id(7000), Name: "readers"}}, CreateTime: created},
+		{AccessorID: id(7300), SecretID: id(7301), Type: structs.ACLTokenTypeClient, Policies: []string{"ro"}, CreateTime: created}}})
+	add(ACLTokenDeleteType, &ACLTokenDelete{AccessorIDs: []string{id(7300)}})
+	add(ACLRoleUpsertType, &ACLRoleUpsert{Roles: []*structs.ACLRole{{ID: id(7400), Name: "tmp", Policies: []*structs.ACLRolePolicyLink{{Name: "ro"}}}}})
+	add(ACLRoleDeleteType, &ACLRoleDelete{IDs: []string{id(7400)}})
 }
 
 func applyLog(t *testing.T, f *FSM, log [][]byte) {
@@ -79,6 +100,11 @@ func TestDeterministicApply(t *testing.T) {
 		}
 		if !bytes.Equal(first, out) {
 			t.Fatalf("replica %d persisted different bytes:\n%s\n---\n%s", i, first, out)
+		}
+	}
+	for _, kind := range []string{"alloc", "job_version", "namespace", "acl_policy", "acl_token", "acl_role"} {
+		if !bytes.Contains(first, []byte(`"Type":"`+kind+`"`)) {
+			t.Fatalf("snapshot lacks %s:\n%s", kind, first)
 		}
 	}
 	if !bytes.Contains(first, []byte(`"Type":"alloc"`)) || !bytes.Contains(first, []byte(`"Type":"job_version"`)) {
@@ -115,6 +141,19 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	dstIdx, _ := store.LatestIndex()
 	if srcIdx != dstIdx || dstIdx == 0 {
 		t.Fatalf("LatestIndex src %d dst %d", srcIdx, dstIdx)
+	}
+	snap := store.Snapshot()
+	if tok, _ := snap.ACLTokenBySecret(nil, id(7201)); tok == nil || tok.AccessorID != id(7200) {
+		t.Fatalf("restored token by secret: %+v", tok)
+	}
+	if bi, _ := snap.ACLBootstrapIndex(); bi == 0 {
+		t.Fatal("restore lost the ACL bootstrap")
+	}
+	if ns, _ := snap.NamespaceByName(nil, "prod"); ns == nil || ns.Description != "p" {
+		t.Fatalf("restored namespace: %+v", ns)
+	}
+	if r, _ := snap.ACLRoleByName(nil, "readers"); r == nil || r.ID != id(7000) {
+		t.Fatalf("restored role: %+v", r)
 	}
 	a, _ := store.AllocByID(nil, id(1000))
 	if a == nil || a.Job == nil || a.TaskStates["srv"].State != "running" {

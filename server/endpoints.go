@@ -27,6 +27,9 @@ func (s *Server) RegisterJob(ctx context.Context, req *structs.JobRegisterReques
 	if job == nil {
 		return nil, fmt.Errorf("%w: job is missing", ErrBadInput)
 	}
+	if err := s.checkJobNamespace(job); err != nil {
+		return nil, err
+	}
 	if req.EnforceIndex {
 		existing, err := s.State().JobByID(nil, job.Namespace, job.ID)
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/orch-project/orch/acl"
 	"github.com/orch-project/orch/gossip"
 	"github.com/orch-project/orch/raftfsm"
 	"github.com/orch-project/orch/state"
@@ -95,6 +96,9 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	aclOnce     sync.Once
+	aclResolver *acl.Resolver
 
 	leaderMu     sync.Mutex
 	leaderCancel context.CancelFunc

@@ -118,8 +118,20 @@ func schema() *memdb.DBSchema {
 	}}
 }
 
+// fullSchema is the core schema plus the tables each concept adds from its
+// own file.
+func fullSchema() *memdb.DBSchema {
+	s := schema()
+	for _, extra := range []map[string]*memdb.TableSchema{namespaceTables(), aclTables()} {
+		for name, t := range extra {
+			s.Tables[name] = t
+		}
+	}
+	return s
+}
+
 func newMemDB() (*memdb.MemDB, error) {
-	db, err := memdb.NewMemDB(schema())
+	db, err := memdb.NewMemDB(fullSchema())
 	if err != nil {
 		return nil, fmt.Errorf("create state database: %w", err)
 	}

@@ -29,6 +29,10 @@ var walkOrder = []struct{ kind, table string }{
 	{KindNode, TableNodes},
 	{KindEval, TableEvals},
 	{KindAlloc, TableAllocs},
+	{KindNamespace, TableNamespaces},
+	{KindACLPolicy, TableACLPolicies},
+	{KindACLToken, TableACLTokens},
+	{KindACLRole, TableACLRoles},
 }
 
 // Walk calls fn for every persistent object of the snapshot, table by table

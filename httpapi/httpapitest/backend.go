@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/raftfsm"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
@@ -20,6 +21,7 @@ import (
 // Backend implements httpapi.ServerBackend over a real state store.
 type Backend struct {
 	store *state.Store
+	fsm   *raftfsm.FSM
 
 	mu         sync.Mutex
 	index      uint64
@@ -36,6 +38,7 @@ func NewBackend() (*Backend, error) {
 	}
 	return &Backend{
 		store:  st,
+		fsm:    raftfsm.New(st, nil),
 		leader: true,
 		members: []*structs.AgentMember{{
 			Name: "test.global", Addr: "127.0.0.1", Port: 4648, Status: "alive",
@@ -101,6 +104,16 @@ func (b *Backend) Write(fn func(st *state.Store, index uint64) error) error {
 // RegisterJob stores the job and an evaluation, then places it at once.
 func (b *Backend) RegisterJob(ctx context.Context, req *structs.JobRegisterRequest) (*structs.JobRegisterResponse, error) {
 	job := req.Job
+	ns, err := b.store.NamespaceByName(nil, job.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if ns == nil {
+		return nil, &httpErr{http.StatusBadRequest, fmt.Sprintf("job %q is in nonexistent namespace %q", job.ID, job.Namespace)}
+	}
+	if err := ns.AllowsJob(job); err != nil {
+		return nil, &httpErr{http.StatusBadRequest, err.Error()}
+	}
 	idx := b.next()
 	if err := b.store.UpsertJob(idx, job, now()); err != nil {
 		return nil, &httpErr{http.StatusInternalServerError, err.Error()}
