@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"sort"
 	"strings"
 
 	"github.com/orch-project/orch/api"
@@ -14,6 +16,7 @@ import (
 type meta struct {
 	address   string
 	namespace string
+	token     string
 }
 
 // flagSet returns a flag set with the shared flags; parse errors are
@@ -24,6 +27,7 @@ func (c *cli) flagSet(name string, m *meta) *flag.FlagSet {
 	if m != nil {
 		fs.StringVar(&m.address, "address", "", "agent address (default $ORCH_ADDR, $NOMAD_ADDR, http://127.0.0.1:4646)")
 		fs.StringVar(&m.namespace, "namespace", "", "namespace (default \"default\")")
+		fs.StringVar(&m.token, "token", "", "ACL token (default $ORCH_TOKEN, then $NOMAD_TOKEN)")
 	}
 	return fs
 }
@@ -42,7 +46,18 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, usage string) bool {
 }
 
 func (m *meta) client() (*api.Client, error) {
-	return api.NewClient(api.Config{Address: m.address})
+	return api.NewClient(api.Config{Address: m.address, Token: m.secret()})
+}
+
+// secret is the ACL token: -token, else $ORCH_TOKEN, else $NOMAD_TOKEN.
+func (m *meta) secret() string {
+	if m.token != "" {
+		return m.token
+	}
+	if t := os.Getenv("ORCH_TOKEN"); t != "" {
+		return t
+	}
+	return os.Getenv("NOMAD_TOKEN")
 }
 
 func (m *meta) query() *api.QueryOptions {
@@ -68,4 +83,25 @@ func shortID(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// sortedKV turns a map into key-sorted pairs for printKV.
+func sortedKV(m map[string]string) [][2]string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([][2]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, [2]string{k, m[k]})
+	}
+	return out
 }

@@ -48,10 +48,13 @@ Commands:
     alloc status     Show an allocation
     alloc logs       Print a task's logs
     server members   List the server members
+    namespace        apply, list, status, inspect, delete namespaces
+    acl              bootstrap; policy, token and role apply/create, list, info, update, delete
     version          Print the version
 
 Every command talking to an agent takes -address (default $ORCH_ADDR,
-then $NOMAD_ADDR, then http://127.0.0.1:4646).
+then $NOMAD_ADDR, then http://127.0.0.1:4646) and -token (default
+$ORCH_TOKEN, then $NOMAD_TOKEN).
 `
 
 func (c *cli) run(args []string) int {
@@ -81,6 +84,10 @@ func (c *cli) run(args []string) int {
 		return sub(map[string]func([]string) int{"status": c.nodeStatus}, "node")
 	case "alloc":
 		return sub(map[string]func([]string) int{"status": c.allocStatus, "logs": c.allocLogs}, "alloc")
+	case "namespace":
+		return sub(c.namespaceCommands(), "namespace")
+	case "acl":
+		return c.aclCommand(args[1:])
 	case "server":
 		return sub(map[string]func([]string) int{"members": c.serverMembers}, "server")
 	case "status":
