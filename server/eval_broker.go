@@ -50,6 +50,10 @@ type unackedEval struct {
 	eval  *structs.Evaluation
 	token string
 	timer *time.Timer
+	// paused is set while the eval's plan waits for and goes through the
+	// plan applier: a slow commit must not let the eval be redelivered to
+	// a second worker, which would plan against state missing the commit.
+	paused bool
 }
 
 // NewEvalBroker returns a disabled broker.
@@ -207,17 +211,56 @@ func (b *EvalBroker) Outstanding(id, token string) bool {
 	return ok && u.token == token
 }
 
-// Touch restarts an outstanding eval's ack deadline.
+// Touch restarts an outstanding eval's ack deadline (unless it is paused).
 func (b *EvalBroker) Touch(id, token string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	u, err := b.outstandingLocked(id, token)
+	if err != nil {
+		return err
+	}
+	if !u.paused {
+		u.timer.Reset(b.ackTimeout)
+	}
+	return nil
+}
+
+func (b *EvalBroker) outstandingLocked(id, token string) (*unackedEval, error) {
 	u, ok := b.unacked[id]
 	if !ok {
-		return errors.New("evaluation is not outstanding")
+		return nil, errors.New("evaluation is not outstanding")
 	}
 	if u.token != token {
-		return errors.New("evaluation token does not match")
+		return nil, errors.New("evaluation token does not match")
 	}
+	return u, nil
+}
+
+// PauseNackTimeout stops an outstanding eval's ack deadline while its plan
+// is queued and committing. It fails if the deadline has already passed.
+func (b *EvalBroker) PauseNackTimeout(id, token string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, err := b.outstandingLocked(id, token)
+	if err != nil {
+		return err
+	}
+	if !u.paused && !u.timer.Stop() {
+		return errors.New("evaluation's ack deadline has passed")
+	}
+	u.paused = true
+	return nil
+}
+
+// ResumeNackTimeout restarts a paused eval's ack deadline in full.
+func (b *EvalBroker) ResumeNackTimeout(id, token string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, err := b.outstandingLocked(id, token)
+	if err != nil {
+		return err
+	}
+	u.paused = false
 	u.timer.Reset(b.ackTimeout)
 	return nil
 }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/orch-project/orch/raftfsm"
 	"github.com/orch-project/orch/structs"
@@ -14,10 +15,16 @@ import (
 // against snapshots that may be stale by the time they finish; the applier
 // re-checks every node a plan places on against the latest state, commits
 // what still fits through Raft, and tells the worker to re-plan the rest.
+//
+// It is pipelined, as Nomad's: while plan N commits, plan N+1 is checked
+// against the latest state with N's result laid over it, so Raft's commit
+// latency and the fit checks overlap. At most one plan commits at a time;
+// if N fails, N+1 is checked again against the real state.
 type planApplier struct {
 	srv   *Server
 	queue chan *pendingPlan
-	once  sync.Once
+	// serial turns pipelining off (benchmarks compare the two).
+	serial bool
 }
 
 type pendingPlan struct {
@@ -48,18 +55,97 @@ func newPlanApplier(s *Server) *planApplier {
 
 // start runs the apply loop for one leadership term.
 func (p *planApplier) start(ctx context.Context) {
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				p.drain(ErrNotLeader)
-				return
-			case req := <-p.queue:
-				res, err := p.apply(req)
-				req.done <- planOutcome{result: res, err: err}
+	go p.run(ctx)
+}
+
+// inflightPlan is a plan result handed to Raft and not yet committed.
+type inflightPlan struct {
+	body *raftfsm.ApplyPlanResults
+	done chan struct{}
+	err  error
+}
+
+func (p *planApplier) run(ctx context.Context) {
+	var inflight *inflightPlan
+	for {
+		var req *pendingPlan
+		select {
+		case <-ctx.Done():
+			if inflight != nil {
+				<-inflight.done
+			}
+			p.drain(ErrNotLeader)
+			return
+		case req = <-p.queue:
+		}
+		if inflight != nil && isDone(inflight.done) {
+			inflight = nil
+		}
+		var snap stateReader = p.srv.State().Snapshot()
+		if inflight != nil {
+			snap = newPlanOverlay(snap, inflight.body)
+		}
+		result, body, err := p.evaluate(req, snap)
+		if inflight != nil {
+			<-inflight.done
+			failed := inflight.err != nil
+			inflight = nil
+			if failed && err == nil {
+				// The check assumed the previous plan committed.
+				result, body, err = p.evaluate(req, p.srv.State().Snapshot())
 			}
 		}
-	}()
+		if err != nil || body == nil {
+			req.done <- planOutcome{result: result, err: err}
+			continue
+		}
+		inflight = p.dispatch(req, result, body)
+		if p.serial {
+			<-inflight.done
+			inflight = nil
+		}
+	}
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// dispatch hands a plan's result to Raft; a goroutine waits for the commit
+// and answers the worker.
+func (p *planApplier) dispatch(req *pendingPlan, result *structs.PlanResult, body *raftfsm.ApplyPlanResults) *inflightPlan {
+	in := &inflightPlan{body: body, done: make(chan struct{})}
+	// No deadline: a leadership loss fails the commit, and the worker
+	// waits for the outcome with its own context.
+	f, err := p.srv.raftDispatch(context.Background(), raftfsm.ApplyPlanResultsType, body)
+	finish := func(f raft.ApplyFuture, err error) {
+		if err == nil {
+			var index uint64
+			index, err = p.srv.raftWait(context.Background(), f)
+			result.AllocIndex = index
+			if result.RefreshIndex != 0 {
+				result.RefreshIndex = index
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("committing plan of eval %s: %w", req.plan.EvalID, err)
+			result = nil
+		}
+		in.err = err
+		close(in.done)
+		req.done <- planOutcome{result: result, err: err}
+	}
+	if err != nil {
+		finish(nil, err)
+		return in
+	}
+	go finish(f, nil)
+	return in
 }
 
 func (p *planApplier) drain(err error) {
@@ -73,11 +159,18 @@ func (p *planApplier) drain(err error) {
 	}
 }
 
-// Submit queues a plan and waits for its result.
+// Submit queues a plan and waits for its result. The eval's ack deadline
+// is paused meanwhile: however long the queue and the commit take, the
+// eval is not handed to a second worker while its plan may still commit.
 func (p *planApplier) Submit(ctx context.Context, plan *structs.Plan, token string, evals []*structs.Evaluation) (*structs.PlanResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	broker := p.srv.broker
+	if err := broker.PauseNackTimeout(plan.EvalID, token); err != nil {
+		return nil, fmt.Errorf("plan of eval %s refused: %w: %v", plan.EvalID, errEvalNotOutstanding, err)
+	}
+	defer func() { _ = broker.ResumeNackTimeout(plan.EvalID, token) }()
 	req := &pendingPlan{plan: plan, token: token, evals: evals, done: make(chan planOutcome, 1)}
 	select {
 	case p.queue <- req:
@@ -92,27 +185,41 @@ func (p *planApplier) Submit(ctx context.Context, plan *structs.Plan, token stri
 	}
 }
 
-func (p *planApplier) apply(req *pendingPlan) (*structs.PlanResult, error) {
+// evaluate checks a plan against snap and returns what of it may commit,
+// with the Raft entry to commit it (nil when there is nothing to commit).
+//
+// A node whose placements no longer fit loses its stops too: they are the
+// other half of the same change (an in-place or destructive update on that
+// node). With AllAtOnce any misfit refuses the whole plan, stops included,
+// so a job is never left with its old allocations stopped and its new ones
+// refused.
+func (p *planApplier) evaluate(req *pendingPlan, snap stateReader) (*structs.PlanResult, *raftfsm.ApplyPlanResults, error) {
 	plan := req.plan
 	if !p.srv.broker.Outstanding(plan.EvalID, req.token) {
-		return nil, fmt.Errorf("plan of eval %s refused: %w", plan.EvalID, errEvalNotOutstanding)
+		return nil, nil, fmt.Errorf("plan of eval %s refused: %w", plan.EvalID, errEvalNotOutstanding)
 	}
-	snap := p.srv.State().Snapshot()
-	result := &structs.PlanResult{NodeUpdate: plan.NodeUpdate, NodeAllocation: map[string][]*structs.Allocation{}}
-	partial := false
+	result := &structs.PlanResult{NodeUpdate: map[string][]*structs.Allocation{}, NodeAllocation: map[string][]*structs.Allocation{}}
+	refused := map[string]bool{}
 	for nodeID, allocs := range plan.NodeAllocation {
 		ok, err := nodeFits(snap, plan, nodeID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !ok {
-			partial = true
+			refused[nodeID] = true
 			continue
 		}
 		result.NodeAllocation[nodeID] = allocs
 	}
+	partial := len(refused) > 0
 	if partial && plan.AllAtOnce {
 		result.NodeAllocation = map[string][]*structs.Allocation{}
+	} else {
+		for nodeID, stops := range plan.NodeUpdate {
+			if !refused[nodeID] {
+				result.NodeUpdate[nodeID] = stops
+			}
+		}
 	}
 	body := &raftfsm.ApplyPlanResults{EvalID: plan.EvalID, Job: plan.Job, Time: p.srv.now()}
 	for _, allocs := range result.NodeUpdate {
@@ -125,18 +232,15 @@ func (p *planApplier) apply(req *pendingPlan) (*structs.PlanResult, error) {
 		body.EvalUpdates = req.evals
 	}
 	if len(body.AllocsStopped) == 0 && len(body.AllocsUpdated) == 0 && len(body.EvalUpdates) == 0 {
-		result.RefreshIndex, _ = snap.LatestIndex()
-		return result, nil
+		result.RefreshIndex, _ = p.srv.State().LatestIndex()
+		return result, nil, nil
 	}
-	index, err := p.srv.raftApply(raftfsm.ApplyPlanResultsType, body)
-	if err != nil {
-		return nil, fmt.Errorf("committing plan of eval %s: %w", plan.EvalID, err)
-	}
-	result.AllocIndex = index
 	if partial {
-		result.RefreshIndex = index
+		// A placeholder: dispatch replaces it with the commit's index,
+		// the state the worker must re-plan against.
+		result.RefreshIndex = 1
 	}
-	return result, nil
+	return result, body, nil
 }
 
 // nodeFits re-checks, against the latest state, that a node can take the

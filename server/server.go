@@ -42,6 +42,12 @@ var (
 	ErrNotFound  error = &statusError{404, "not found"}
 	ErrConflict  error = &statusError{409, "conflict"}
 	ErrBadInput  error = &statusError{400, "invalid request"}
+	// ErrDeadlinePassed: the caller's deadline passed before the write
+	// reached Raft; it was dropped, not committed.
+	ErrDeadlinePassed error = &statusError{504, "request deadline passed before the write was committed; it was not applied"}
+	// ErrCommitUnknown: the caller's deadline passed while the write was
+	// committing; it may or may not have been applied.
+	ErrCommitUnknown error = &statusError{504, "request deadline passed while the write was committing; it may still be applied"}
 )
 
 // Config configures a server.
@@ -60,10 +66,15 @@ type Config struct {
 	// a new cluster; 1 bootstraps alone.
 	BootstrapExpect int
 	// Dev shortens Raft timings: a single local server elects itself at once.
-	Dev        bool
+	Dev bool
+	// NumWorkers is the number of scheduler workers; 0 means one per CPU,
+	// negative means none (this server never schedules).
 	NumWorkers int
-	Gossip     *gossip.Pool
-	Logger     *slog.Logger
+	// EvalNackTimeout is how long a worker may hold an eval without
+	// progress before the broker hands it to another; 0 means 1m.
+	EvalNackTimeout time.Duration
+	Gossip          *gossip.Pool
+	Logger          *slog.Logger
 
 	// GCInterval is how often the leader garbage-collects; the thresholds
 	// are how long a terminal eval (with its allocations), a stopped or
@@ -116,8 +127,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Region == "" {
 		cfg.Region = structs.DefaultRegion
 	}
-	if cfg.NumWorkers <= 0 {
+	if cfg.NumWorkers == 0 {
 		cfg.NumWorkers = runtime.NumCPU()
+	}
+	if cfg.EvalNackTimeout <= 0 {
+		cfg.EvalNackTimeout = time.Minute
 	}
 	gcDefaults(&cfg)
 	store, err := state.NewStore()
@@ -133,7 +147,7 @@ func New(cfg Config) (*Server, error) {
 		cancel: cancel,
 	}
 	s.fsm = raftfsm.NewWithOptions(store, raftfsm.Options{Logger: cfg.Logger, OnCommit: s.onCommit})
-	s.broker = NewEvalBroker(time.Minute, 3)
+	s.broker = NewEvalBroker(cfg.EvalNackTimeout, 3)
 	s.blocked = NewBlockedEvals(s.broker)
 	s.broker.onFail = s.failEval
 	s.broker.onCancel = s.cancelEvals
@@ -180,7 +194,7 @@ func (s *Server) setupRaft() error {
 		return fmt.Errorf("opening raft snapshot store: %w", err)
 	}
 	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(s.raftAddr)
+	rc.LocalID = s.raftID()
 	rc.Logger = rlog
 	rc.CommitTimeout = 5 * time.Millisecond
 	if s.cfg.Dev || s.cfg.BootstrapExpect == 1 {
@@ -229,6 +243,9 @@ func (s *Server) Leader() string {
 	addr, _ := s.raft.LeaderWithID()
 	return string(addr)
 }
+
+// raftID is this server's ID in the Raft configuration.
+func (s *Server) raftID() raft.ServerID { return raft.ServerID(s.raftAddr) }
 
 // RaftAddr returns this server's Raft address.
 func (s *Server) RaftAddr() string { return s.raftAddr }
@@ -279,14 +296,66 @@ func (s *Server) Shutdown() error {
 
 // raftApply commits one typed log entry and returns its index.
 func (s *Server) raftApply(t raftfsm.MessageType, body any) (uint64, error) {
+	return s.raftApplyCtx(context.Background(), t, body)
+}
+
+// raftApplyCtx commits one typed log entry within ctx's deadline. An entry
+// whose deadline has passed before it is handed to Raft is dropped
+// (ErrDeadlinePassed: certainly not committed); once handed over, ending
+// ctx stops the wait, not the commit.
+func (s *Server) raftApplyCtx(ctx context.Context, t raftfsm.MessageType, body any) (uint64, error) {
+	f, err := s.raftDispatch(ctx, t, body)
+	if err != nil {
+		return 0, err
+	}
+	return s.raftWait(ctx, f)
+}
+
+// defaultApplyTimeout bounds how long an entry may wait to enter Raft's
+// apply queue when the caller set no deadline.
+const defaultApplyTimeout = 30 * time.Second
+
+// raftDispatch encodes an entry and hands it to Raft without waiting for
+// the commit.
+func (s *Server) raftDispatch(ctx context.Context, t raftfsm.MessageType, body any) (raft.ApplyFuture, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDeadlinePassed, err)
+	}
+	timeout := defaultApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(dl); timeout <= 0 {
+			return nil, ErrDeadlinePassed
+		}
+	}
 	buf, err := raftfsm.Encode(t, body)
 	if err != nil {
-		return 0, fmt.Errorf("encoding raft entry: %w", err)
+		return nil, fmt.Errorf("encoding raft entry: %w", err)
 	}
-	f := s.raft.Apply(buf, 30*time.Second)
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+	return s.raft.Apply(buf, timeout), nil
+}
+
+// raftWait waits for a dispatched entry's commit and returns its index, or
+// the error its FSM handler rejected it with.
+func (s *Server) raftWait(ctx context.Context, f raft.ApplyFuture) (uint64, error) {
+	var err error
+	if ctx.Done() == nil {
+		err = f.Error()
+	} else {
+		done := make(chan error, 1)
+		go func() { done <- f.Error() }()
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: %v", ErrCommitUnknown, ctx.Err())
+		}
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress):
 			return 0, ErrNotLeader
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return 0, fmt.Errorf("%w: raft's apply queue stayed full", ErrDeadlinePassed)
 		}
 		return 0, fmt.Errorf("committing raft entry: %w", err)
 	}

@@ -17,17 +17,27 @@ import (
 // testServer starts a single dev-mode server with Raft on disk in dir.
 func testServer(t *testing.T, dir string) *Server {
 	t.Helper()
+	return testServerWith(t, dir, nil)
+}
+
+// testServerWith is testServer with a hook to adjust the configuration.
+func testServerWith(t testing.TB, dir string, adjust func(*Config)) *Server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	s, err := New(Config{
+	cfg := Config{
 		DataDir: dir, NodeName: "s1", BindAddr: "127.0.0.1", RaftPort: port,
 		HTTPAddr: "127.0.0.1:0", BootstrapExpect: 1, Dev: true, NumWorkers: 2,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +46,7 @@ func testServer(t *testing.T, dir string) *Server {
 	return s
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, f func() bool) {
+func waitUntil(t testing.TB, d time.Duration, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -77,7 +87,7 @@ func testJob(id string, count int, mem int) *structs.Job {
 	}
 }
 
-func liveAllocs(t *testing.T, s *Server, job string) []*structs.Allocation {
+func liveAllocs(t testing.TB, s *Server, job string) []*structs.Allocation {
 	allocs, err := s.State().AllocsByJob(nil, "default", job)
 	if err != nil {
 		t.Fatal(err)
