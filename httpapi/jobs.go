@@ -12,7 +12,8 @@ import (
 
 func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
 	var req structs.JobRegisterRequest
-	if _, err := decodeBodyRaw(r, &req); err != nil {
+	body, err := decodeBodyRaw(r, &req)
+	if err != nil {
 		return nil, 0, err
 	}
 	if req.Job == nil {
@@ -35,7 +36,7 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, uint6
 	if err := authzOf(r).AllowNamespace(job.Namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
 		return nil, 0, err
 	}
-	if err := prepareJob(job); err != nil {
+	if err := prepareJob(job, body); err != nil {
 		return nil, 0, codedErr(http.StatusBadRequest, "%s", strings.TrimSpace(err.Error()))
 	}
 	resp, err := s.srv.RegisterJob(r.Context(), &req)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -16,8 +17,15 @@ import (
 // server (it sends most fields as null) and rejects invalid jobs before
 // they reach Raft. Jobs arrive as JSON, never through a driver's HCL
 // schema, so each task's config is also put to its driver's own check.
-func prepareJob(job *structs.Job) error {
-	jobspec.Canonicalize(job)
+//
+// body is the request body the job was decoded from, {"Job": {...}}: a
+// field that is null or absent there takes its default, as in Nomad.
+func prepareJob(job *structs.Job, body []byte) error {
+	var env struct{ Job json.RawMessage }
+	if json.Unmarshal(body, &env) != nil {
+		env.Job = nil
+	}
+	jobspec.CanonicalizeJSON(job, env.Job)
 	return errors.Join(jobspec.Validate(job), jobspec.ValidateDriverConfigs(job, catalog.ValidateConfig))
 }
 
@@ -43,7 +51,8 @@ type JobValidateResponse struct {
 // request without a job is a 400.
 func (s *Server) jobValidate(w http.ResponseWriter, r *http.Request) {
 	var req JobValidateRequest
-	if err := decodeBody(r, &req); err != nil {
+	body, err := decodeBodyRaw(r, &req)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -59,7 +68,7 @@ func (s *Server) jobValidate(w http.ResponseWriter, r *http.Request) {
 		job.Namespace = namespaceOf(r)
 	}
 	resp := &JobValidateResponse{DriverConfigValidated: true}
-	if err := prepareJob(job); err != nil {
+	if err := prepareJob(job, body); err != nil {
 		resp.ValidationErrors = flattenErrors(err)
 		resp.Error = formatErrorList(resp.ValidationErrors)
 	}

@@ -93,16 +93,28 @@ func DefaultMigrateStrategy() *structs.MigrateStrategy {
 // It is idempotent, and safe on jobs decoded from API JSON.
 func Canonicalize(job *structs.Job) { canonicalize(job, nil) }
 
-// canon knows which fields were set explicitly (nil: infer from zero values).
-type canon struct{ explicit map[any]bool }
+// canon knows which fields were set explicitly (nil: infer from zero
+// values). fromJSON says the record comes from an API document, where a
+// non-null zero may also come from a client whose types cannot say null
+// (orch's own Go client sends structs.Job as is).
+type canon struct {
+	explicit map[any]bool
+	fromJSON bool
+}
 
-// set reports whether the field at ptr counts as given. Without a record
-// of explicit fields, a zero is "given" only when zero is a valid setting.
+// set reports whether the field at ptr counts as given. From HCL a field
+// is given when the file sets it. From JSON a null or absent field is not
+// given (Nomad's null-means-default), and a zero counts as given only
+// where zero is a valid setting. Without any record, only the latter rule
+// applies.
 func (c canon) set(ptr any, isZero, zeroValid bool) bool {
-	if c.explicit != nil {
-		return c.explicit[ptr]
+	switch {
+	case c.explicit == nil:
+		return !isZero || zeroValid
+	case c.fromJSON:
+		return c.explicit[ptr] && (!isZero || zeroValid)
 	}
-	return !isZero || zeroValid
+	return c.explicit[ptr]
 }
 
 func (c canon) int(p *int, def int, zeroValid bool) {
@@ -162,10 +174,13 @@ func pickBool(c canon, dst *bool, child *bool) {
 }
 
 func canonicalize(job *structs.Job, explicit map[any]bool) {
+	canonicalizeWith(job, canon{explicit: explicit})
+}
+
+func canonicalizeWith(job *structs.Job, c canon) {
 	if job == nil {
 		return
 	}
-	c := canon{explicit: explicit}
 	c.str(&job.Region, structs.DefaultRegion)
 	c.str(&job.Namespace, structs.DefaultNamespace)
 	c.str(&job.Name, job.ID)
@@ -485,7 +500,8 @@ func (c canon) mergeReschedule(parent, child *structs.ReschedulePolicy) *structs
 	pickStr(&out.DelayFunction, child.DelayFunction)
 	pickDur(c, &out.MaxDelay, &child.MaxDelay, true)
 	if c.explicit == nil {
-		// From JSON the child's Unlimited is always authoritative.
+		// Without a record of what was set, the child's Unlimited is
+		// authoritative.
 		out.Unlimited = child.Unlimited
 	} else {
 		pickBool(c, &out.Unlimited, &child.Unlimited)

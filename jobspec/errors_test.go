@@ -19,20 +19,20 @@ func TestParseErrors(t *testing.T) {
 		{"two jobs", "job \"a\" {}\njob \"b\" {}\n", `job.hcl:2:1: Duplicate job block`},
 		{"unknown attribute", "job \"x\" {\n  colour = \"red\"\n}\n", `job.hcl:2:3: Unsupported argument: An argument named "colour" is not expected here.`},
 		{"unknown block", "job \"x\" {\n  group \"g\" {\n    widget {}\n  }\n}\n", `job.hcl:3:5: Unsupported block type`},
-		{"number for string", "job \"x\" {\n  type = 5\n}\n", `job.hcl:2:10: Incorrect attribute value type: Inappropriate value for attribute "type": string required, got number.`},
-		{"string for number", "job \"x\" {\n  group \"g\" {\n    count = \"3\"\n  }\n}\n", `job.hcl:3:13: Incorrect attribute value type: Inappropriate value for attribute "count": number required, got string.`},
+		{"list for string", "job \"x\" {\n  type = [5]\n}\n", `job.hcl:2:10: Incorrect attribute value type: Inappropriate value for attribute "type": string required`},
+		{"word for number", "job \"x\" {\n  group \"g\" {\n    count = \"three\"\n  }\n}\n", `job.hcl:3:13: Incorrect attribute value type: Inappropriate value for attribute "count": a number is required.`},
 		{"fractional count", "job \"x\" {\n  group \"g\" {\n    count = 1.5\n  }\n}\n", `job.hcl:3:13: Invalid number`},
-		{"bool for string", "job \"x\" {\n  region = true\n}\n", `job.hcl:2:12: Incorrect attribute value type`},
+		{"object for string", "job \"x\" {\n  region = { a = 1 }\n}\n", `job.hcl:2:12: Incorrect attribute value type`},
 		{"bad duration", "job \"x\" {\n  group \"g\" {\n    restart {\n      delay = \"soon\"\n    }\n  }\n}\n", `job.hcl:4:15: Invalid duration`},
-		{"duration as number", "job \"x\" {\n  group \"g\" {\n    shutdown_delay = 30\n  }\n}\n", `job.hcl:3:22: Incorrect attribute value type`},
-		{"list of numbers", "job \"x\" {\n  datacenters = [1]\n}\n", `job.hcl:2:17: Incorrect attribute value type: Inappropriate value for attribute "datacenters": list of string required`},
-		{"meta value type", "job \"x\" {\n  meta {\n    a = 1\n  }\n}\n", `job.hcl:3:9: Incorrect attribute value type`},
+		{"duration as number", "job \"x\" {\n  group \"g\" {\n    shutdown_delay = 30\n  }\n}\n", `job.hcl:3:22: Invalid duration`},
+		{"string for list", "job \"x\" {\n  datacenters = \"dc1\"\n}\n", `job.hcl:2:17: Incorrect attribute value type: Inappropriate value for attribute "datacenters": list of string required`},
+		{"meta value type", "job \"x\" {\n  meta {\n    a = [1]\n  }\n}\n", `job.hcl:3:9: Incorrect attribute value type`},
 		{"unsupported vault", "job \"x\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"exec\"\n      vault {}\n    }\n  }\n}\n", `job.hcl:5:7: Unsupported block: group "g" -> task "t" -> vault: Vault is not available: orch does not run Vault`},
 		{"unsupported multiregion", "job \"x\" {\n  multiregion {}\n}\n", `job.hcl:2:3: Unsupported block: multiregion: multiregion is a Nomad Enterprise feature orch does not have`},
 		{"duplicate restart", "job \"x\" {\n  group \"g\" {\n    restart {}\n    restart {}\n  }\n}\n", `job.hcl:4:5: Duplicate restart block`},
 		{"missing driver", "job \"x\" {\n  group \"g\" {\n    task \"t\" {\n    }\n  }\n}\n", `job.hcl:3:5: Missing required argument: Task "t" needs a "driver".`},
 		{"unknown variable", "job \"x\" {\n  region = var.nope\n}\n", `job.hcl:2:15: Unsupported attribute`},
-		{"unknown root", "job \"x\" {\n  region = \"${HOME}\"\n}\n", `job.hcl:2:15: Unknown variable`},
+		{"unknown local", "job \"x\" {\n  region = \"${local.nope}\"\n}\n", `job.hcl:2:20: Unsupported attribute`},
 		{"unknown function", "job \"x\" {\n  region = nope(1)\n}\n", `job.hcl:2:12: Call to unknown function`},
 		{"file disabled", "job \"x\" {\n  region = file(\"x\")\n}\n", `job.hcl:2:12: Error in function call`},
 		{"missing variable value", "variable \"v\" {\n  type = string\n}\njob \"x\" {}\n", `job.hcl:1:1: Missing value for variable`},
@@ -48,7 +48,7 @@ func TestParseErrors(t *testing.T) {
 		{"driver config unknown key", "job \"x\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n      config {\n        image = \"a\"\n        imgae = \"b\"\n      }\n    }\n  }\n}\n", `job.hcl:7:9: Unsupported argument`},
 		{"driver config wrong type", "job \"x\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n      config {\n        image = [\"a\"]\n      }\n    }\n  }\n}\n", `job.hcl:6:17: Incorrect attribute value type`},
 		{"driver config missing", "job \"x\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"raw_exec\"\n      config {\n      }\n    }\n  }\n}\n", `job.hcl:5:14: Missing required argument`},
-		{"json syntax", "{\"job\": {\"x\": {\"type\": 5}}}", `job.hcl:1:24: Incorrect attribute value type`},
+		{"json syntax", "{\"job\": {\"x\": {\"type\": [5]}}}", `job.hcl:1:24: Incorrect attribute value type`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 
 // All mistakes in a file are reported together, in file order.
 func TestParseErrorsGathered(t *testing.T) {
-	src := "job \"x\" {\n  type = 1\n  priority = \"high\"\n  group \"g\" {\n    bogus = true\n  }\n}\n"
+	src := "job \"x\" {\n  type = [1]\n  priority = \"high\"\n  group \"g\" {\n    bogus = true\n  }\n}\n"
 	_, err := Parse(ParseConfig{Path: "j.hcl", Body: []byte(src)})
 	if err == nil {
 		t.Fatal("expected errors")

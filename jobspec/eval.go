@@ -126,14 +126,22 @@ func (d *decoder) content(body hcl.Body, s *hcl.BodySchema, mapFields ...string)
 	return c
 }
 
-// isRuntimeRoot reports whether a variable root is resolved on the client at
-// run time rather than at parse time.
-func isRuntimeRoot(name string) bool {
-	switch name {
-	case "node", "attr", "meta", "device":
-		return true
+// isRuntimeRoot reports whether a variable root is left for the client (or
+// the task's shell) to resolve rather than evaluated at parse time: every
+// root but var and local. Nomad keeps ${node.*}, ${attr.*}, ${meta.*},
+// ${NOMAD_*} and also ${PATH}, ${PWD} or ${value} in a heredoc script as
+// they are written; only var.x and local.x that do not exist are errors.
+func isRuntimeRoot(name string) bool { return name != "var" && name != "local" }
+
+// defined reports whether ctx (or a parent) defines the variable name, as
+// a dynamic block's iterator or templatefile's vars do.
+func defined(ctx *hcl.EvalContext, name string) bool {
+	for c := ctx; c != nil; c = c.Parent() {
+		if _, ok := c.Variables[name]; ok {
+			return true
+		}
 	}
-	return strings.HasPrefix(name, "NOMAD_")
+	return false
 }
 
 // runtimeNode is a tree of the runtime references an expression uses; leaves
@@ -164,7 +172,7 @@ func runtimeContext(base *hcl.EvalContext, vars []hcl.Traversal) *hcl.EvalContex
 	roots := map[string]*runtimeNode{}
 	for _, t := range vars {
 		root := t.RootName()
-		if !isRuntimeRoot(root) {
+		if !isRuntimeRoot(root) || defined(base, root) {
 			continue
 		}
 		path := []string{root}
@@ -238,9 +246,11 @@ func (d *decoder) typeErr(attr *hcl.Attribute, want string, got cty.Type) {
 		"Inappropriate value for attribute %q: %s required, got %s.", attr.Name, want, got.FriendlyName())
 }
 
-// attrs reads typed values out of a decoded body's attributes. Types are
-// checked strictly: a number where a string belongs is an error, not a
-// silent conversion, so typos surface at parse time.
+// attrs reads typed values out of a decoded body's attributes. Values
+// are converted the way HCL (and so Nomad) converts them: "200" where a
+// number belongs is 200, 1000 where a string belongs is "1000", "true"
+// where a bool belongs is true; what HCL cannot convert ("dc1" where a
+// list is required) is an error with its position.
 type attrs struct {
 	d *decoder
 	m hcl.Attributes
@@ -258,24 +268,37 @@ func (a attrs) rng(name string) hcl.Range {
 	return hcl.Range{}
 }
 
-func (a attrs) str(name string, dst *string) bool {
+// value evaluates the named attribute and converts it to ty. ok is false
+// when it is absent, null, or could not be evaluated or converted (a
+// diagnostic was recorded).
+func (a attrs) value(name string, ty cty.Type) (cty.Value, bool) {
 	attr := a.m[name]
 	if attr == nil {
-		return false
+		return cty.NilVal, false
 	}
 	v, ok := a.d.eval(attr)
 	if !ok {
-		return false
+		return cty.NilVal, false
 	}
-	if v.Type() != cty.String {
-		// "${var.n}" is a string in the source even though HCL unwraps a
-		// lone interpolation to its raw value; honour what was written.
-		if s, ok := templateString(attr.Expr, v); ok {
-			*dst = s
-			a.d.mark(dst, a.rng(name))
-			return true
-		}
-		a.d.typeErr(attr, "string", v.Type())
+	return a.d.convert(v, ty, attr.Expr.Range(), attr.Name)
+}
+
+// convert converts v to ty as HCL does, reporting a failure at rng.
+func (d *decoder) convert(v cty.Value, ty cty.Type, rng hcl.Range, name string) (cty.Value, bool) {
+	cv, err := convert.Convert(v, ty)
+	if err != nil {
+		d.errorf(rng, "Incorrect attribute value type", "Inappropriate value for attribute %q: %s.", name, err.Error())
+		return cty.NilVal, false
+	}
+	if cv.IsNull() {
+		return cty.NilVal, false
+	}
+	return cv, true
+}
+
+func (a attrs) str(name string, dst *string) bool {
+	v, ok := a.value(name, cty.String)
+	if !ok {
 		return false
 	}
 	*dst = v.AsString()
@@ -284,16 +307,8 @@ func (a attrs) str(name string, dst *string) bool {
 }
 
 func (a attrs) boolean(name string, dst *bool) bool {
-	attr := a.m[name]
-	if attr == nil {
-		return false
-	}
-	v, ok := a.d.eval(attr)
+	v, ok := a.value(name, cty.Bool)
 	if !ok {
-		return false
-	}
-	if v.Type() != cty.Bool {
-		a.d.typeErr(attr, "bool", v.Type())
 		return false
 	}
 	*dst = v.True()
@@ -310,15 +325,8 @@ func (a attrs) boolPtr(name string, dst **bool) {
 
 func (a attrs) int64In(name string, lo, hi int64) (int64, bool) {
 	attr := a.m[name]
-	if attr == nil {
-		return 0, false
-	}
-	v, ok := a.d.eval(attr)
+	v, ok := a.value(name, cty.Number)
 	if !ok {
-		return 0, false
-	}
-	if v.Type() != cty.Number {
-		a.d.typeErr(attr, "number", v.Type())
 		return 0, false
 	}
 	bf := v.AsBigFloat()
@@ -396,24 +404,15 @@ func (a attrs) durationPtr(name string, dst **time.Duration) {
 }
 
 func (a attrs) strList(name string, dst *[]string) bool {
-	attr := a.m[name]
-	if attr == nil {
-		return false
-	}
-	v, ok := a.d.eval(attr)
+	v, ok := a.value(name, cty.List(cty.String))
 	if !ok {
-		return false
-	}
-	ty := v.Type()
-	if !(ty.IsListType() || ty.IsTupleType() || ty.IsSetType()) {
-		a.d.typeErr(attr, "list of string", ty)
 		return false
 	}
 	out := make([]string, 0, v.LengthInt())
 	for it := v.ElementIterator(); it.Next(); {
 		_, e := it.Element()
-		if e.IsNull() || e.Type() != cty.String {
-			a.d.typeErr(attr, "list of string", ty)
+		if e.IsNull() {
+			a.d.errorf(a.m[name].Expr.Range(), "Incorrect attribute value type", "Inappropriate value for attribute %q: list elements must not be null.", name)
 			return false
 		}
 		out = append(out, e.AsString())
@@ -424,16 +423,14 @@ func (a attrs) strList(name string, dst *[]string) bool {
 
 // strMapValue converts an object or map value of strings.
 func (d *decoder) strMapValue(v cty.Value, rng hcl.Range, name string) (map[string]string, bool) {
-	ty := v.Type()
-	if !(ty.IsObjectType() || ty.IsMapType()) {
-		d.errorf(rng, "Incorrect attribute value type", "Inappropriate value for attribute %q: map of string required, got %s.", name, ty.FriendlyName())
+	cv, ok := d.convert(v, cty.Map(cty.String), rng, name)
+	if !ok {
 		return nil, false
 	}
-	out := make(map[string]string, v.LengthInt())
-	for it := v.ElementIterator(); it.Next(); {
+	out := make(map[string]string, cv.LengthInt())
+	for it := cv.ElementIterator(); it.Next(); {
 		k, e := it.Element()
-		if e.IsNull() || e.Type() != cty.String {
-			d.errorf(rng, "Incorrect attribute value type", "Inappropriate value for %s[%q]: string required, got %s.", name, k.AsString(), e.Type().FriendlyName())
+		if e.IsNull() {
 			continue
 		}
 		out[k.AsString()] = e.AsString()
@@ -465,15 +462,9 @@ func (d *decoder) strMap(c *hcl.BodyContent, name string, dst *map[string]string
 			if !ok {
 				continue
 			}
-			if v.Type() != cty.String {
-				if s, ok := templateString(attr.Expr, v); ok {
-					(*dst)[attr.Name] = s
-					continue
-				}
-				d.typeErr(attr, "string", v.Type())
-				continue
+			if sv, ok := d.convert(v, cty.String, attr.Expr.Range(), attr.Name); ok {
+				(*dst)[attr.Name] = sv.AsString()
 			}
-			(*dst)[attr.Name] = v.AsString()
 		}
 	}
 }

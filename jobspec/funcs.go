@@ -70,6 +70,7 @@ func functions(baseDir string, allowFS bool) map[string]function.Function {
 	}
 	fs["file"] = fileFunc(baseDir, allowFS)
 	fs["fileexists"] = fileExistsFunc(baseDir, allowFS)
+	nomadFunctions(fs, baseDir, allowFS)
 	fs["templatefile"] = templateFileFunc(baseDir, allowFS, fs)
 	return fs
 }

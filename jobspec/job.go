@@ -11,7 +11,7 @@ import (
 var jobSchema = schema(
 	[]string{"name", "type", "priority", "region", "namespace", "datacenters", "node_pool", "all_at_once", "id"},
 	"constraint", "affinity", "spread", "update", "migrate", "periodic", "parameterized", "reschedule",
-	"group:name", "vault", "consul", "multiregion", "ui",
+	"group:name", "task:name", "vault", "consul", "multiregion", "ui",
 )
 
 func (d *decoder) decodeJob(block *hcl.Block) *structs.Job {
@@ -58,6 +58,14 @@ func (d *decoder) decodeJob(block *hcl.Block) *structs.Job {
 	}
 	for _, b := range c.Blocks.OfType("group") {
 		job.TaskGroups = append(job.TaskGroups, d.decodeGroup(b))
+	}
+	// A task directly under the job is a group of its own name holding
+	// just that task, as in Nomad.
+	for _, b := range c.Blocks.OfType("task") {
+		t := d.decodeTask(b)
+		tg := &structs.TaskGroup{Name: t.Name, Tasks: []*structs.Task{t}}
+		d.at(tg, b.DefRange)
+		job.TaskGroups = append(job.TaskGroups, tg)
 	}
 	// A job-level vault or consul block applies to every task (group)
 	// that has none, as in Nomad.

@@ -51,7 +51,7 @@ func ParseJSON(b []byte) (*structs.Job, error) {
 			}
 		}
 	}
-	Canonicalize(&job)
+	CanonicalizeJSON(&job, body)
 	return &job, nil
 }
 

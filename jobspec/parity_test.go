@@ -265,3 +265,72 @@ func isZero(v any) bool {
 	}
 	return false
 }
+
+// TestJSONCanonicalizedAsHCL: the API JSON Nomad's own parser makes of a
+// file (most fields null) gets exactly the defaults the HCL path gives the
+// file itself.
+func TestJSONCanonicalizedAsHCL(t *testing.T) {
+	for name, tc := range map[string]struct {
+		hcl  string
+		json *nomad.Job
+	}{
+		"service": {parityHCL, nomadParsed()},
+		"batch": {parityBatchHCL, &nomad.Job{
+			ID: ptr("nightly"), Name: ptr("nightly"), Type: ptr("batch"),
+			Reschedule: &nomad.ReschedulePolicy{Attempts: ptr(3)},
+			TaskGroups: []*nomad.TaskGroup{{Name: ptr("g"), Tasks: []*nomad.Task{{
+				Name: "t", Driver: "raw_exec",
+				Config: map[string]any{"command": "/usr/local/bin/backup", "args": []any{"--all"}},
+			}}}},
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fromHCL, err := Parse(ParseConfig{Path: "j.hcl", Body: []byte(tc.hcl), skipFieldCheck: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(map[string]any{"Job": tc.json})
+			fromJSON, err := ParseJSON(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := toTree(t, fromHCL), toTree(t, fromJSON)
+			if !reflect.DeepEqual(want, got) {
+				wj, _ := json.MarshalIndent(want, "", " ")
+				gj, _ := json.MarshalIndent(got, "", " ")
+				t.Fatalf("JSON canonicalized differently from HCL:\n%s", firstDiff(string(wj), string(gj)))
+			}
+		})
+	}
+}
+
+// A null in Nomad's JSON means "use the default": a reschedule policy with
+// a delay and a null max_delay is valid, and takes the default max delay.
+func TestJSONNullMeansDefault(t *testing.T) {
+	job, err := ParseJSON([]byte(`{"Job":{"ID":"n","Type":"service","TaskGroups":[{"Name":"g","Count":null,
+	  "ReschedulePolicy":{"Delay":10000000000,"MaxDelay":null,"DelayFunction":null,"Attempts":null,"Unlimited":null},
+	  "Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/true"},"Resources":{"CPU":null,"MemoryMB":null}}]}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(job); err != nil {
+		t.Fatal(err)
+	}
+	tg := job.TaskGroups[0]
+	if r := tg.ReschedulePolicy; r.Delay != 10*time.Second || r.MaxDelay != time.Hour || r.DelayFunction != "exponential" || !r.Unlimited {
+		t.Fatalf("reschedule %+v", r)
+	}
+	if tg.Count != 1 || tg.Tasks[0].Resources.CPU != 100 || tg.Tasks[0].Resources.MemoryMB != 300 {
+		t.Fatalf("count %d, resources %+v", tg.Count, tg.Tasks[0].Resources)
+	}
+	// An explicit zero where zero means something is kept.
+	job, err = ParseJSON([]byte(`{"ID":"z","Type":"service","TaskGroups":[{"Name":"g","Count":0,
+	  "ReschedulePolicy":{"Delay":10000000000,"MaxDelay":0,"DelayFunction":"constant","Unlimited":false,"Attempts":0},
+	  "Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/true"}}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg := job.TaskGroups[0]; tg.Count != 0 || tg.ReschedulePolicy.Attempts != 0 || tg.ReschedulePolicy.Unlimited {
+		t.Fatalf("explicit zeros lost: count %d, %+v", tg.Count, tg.ReschedulePolicy)
+	}
+}

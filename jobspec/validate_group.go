@@ -100,7 +100,6 @@ func (v *validator) group(job *structs.Job, path string, tg *structs.TaskGroup) 
 	}
 	seen := map[string]bool{}
 	leaders, mains := 0, 0
-	var logMB int
 	for i, t := range tg.Tasks {
 		if t == nil {
 			v.add(joinPath(path, fmt.Sprintf("task[%d]", i)), "task is null")
@@ -125,8 +124,12 @@ func (v *validator) group(job *structs.Job, path string, tg *structs.TaskGroup) 
 		if t.Lifecycle == nil {
 			mains++
 		}
-		if t.LogConfig != nil && !t.LogConfig.Disabled {
-			logMB += t.LogConfig.MaxFiles * t.LogConfig.MaxFileSizeMB
+		// Each task's log budget must fit the group's disk on its own, as
+		// Nomad checks it (the budgets are not summed).
+		if l, d := t.LogConfig, tg.EphemeralDisk; l != nil && !l.Disabled && d != nil && d.SizeMB > 0 {
+			if mb := l.MaxFiles * l.MaxFileSizeMB; mb >= d.SizeMB {
+				v.add(tp, "log storage (%d MB) must be less than requested disk capacity (%d MB)", mb, d.SizeMB)
+			}
 		}
 		v.task(job, tp, tg, t, ports)
 	}
@@ -135,9 +138,6 @@ func (v *validator) group(job *structs.Job, path string, tg *structs.TaskGroup) 
 	}
 	if len(tg.Tasks) > 0 && mains == 0 {
 		v.add(path, "group must have at least one task without a lifecycle block")
-	}
-	if d := tg.EphemeralDisk; d != nil && d.SizeMB > 0 && logMB >= d.SizeMB {
-		v.add(path, "log storage (%d MB) must be less than the ephemeral disk (%d MB)", logMB, d.SizeMB)
 	}
 }
 

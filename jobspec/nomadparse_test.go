@@ -1,0 +1,121 @@
+package jobspec
+
+import (
+	"strings"
+	"testing"
+)
+
+// Real Nomad files rely on HCL's conversions, literal ${...} for the
+// task's environment, tasks directly under the job, and per-task log
+// budgets; each of these used to be refused.
+func TestParseLikeNomad(t *testing.T) {
+	src := `job "conv" {
+  priority = "70"
+  task "solo" {
+    driver = "raw_exec"
+    config {
+      command = "/bin/sh"
+      args    = ["-c", <<EOT
+for value in a b; do echo "${value} ${PATH}"; done
+EOT
+      ]
+    }
+    env {
+      PUID = 1000
+      PATH = "${PATH}:/opt/bin"
+    }
+    meta {
+      debug = true
+    }
+    resources {
+      cpu    = "200"
+      memory = 64
+    }
+  }
+  group "g" {
+    count = "2"
+    constraint {
+      attribute = "${meta.ssd}"
+      value     = true
+    }
+    network {
+      port "http" {
+        static = "8080"
+      }
+    }
+    ephemeral_disk {
+      size = 150
+    }
+    task "a" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+      logs {
+        max_files     = 10
+        max_file_size = 10
+      }
+    }
+    task "b" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+    }
+    task "c" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+    }
+  }
+}
+`
+	job, err := Parse(ParseConfig{Path: "conv.hcl", Body: []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(job); err != nil {
+		t.Fatal(err)
+	}
+	if job.Priority != 70 {
+		t.Errorf("priority %d", job.Priority)
+	}
+	if len(job.TaskGroups) != 2 || job.TaskGroups[1].Name != "solo" || job.TaskGroups[1].Count != 1 ||
+		len(job.TaskGroups[1].Tasks) != 1 || job.TaskGroups[1].Tasks[0].Name != "solo" {
+		t.Fatalf("task under job not wrapped in its own group: %+v", job.TaskGroups)
+	}
+	solo := job.TaskGroups[1].Tasks[0]
+	if solo.Env["PUID"] != "1000" || solo.Env["PATH"] != "${PATH}:/opt/bin" || solo.Meta["debug"] != "true" || solo.Resources.CPU != 200 {
+		t.Errorf("conversions: env %v meta %v cpu %d", solo.Env, solo.Meta, solo.Resources.CPU)
+	}
+	if script := solo.Config["args"].([]any)[1].(string); !strings.Contains(script, `echo "${value} ${PATH}"`) {
+		t.Errorf("heredoc references not kept literally: %q", script)
+	}
+	g := job.TaskGroups[0]
+	if g.Count != 2 || g.Constraints[0].RTarget != "true" || g.Networks[0].ReservedPorts[0].Value != 8080 {
+		t.Errorf("group conversions: count %d constraint %+v ports %+v", g.Count, g.Constraints[0], g.Networks[0].ReservedPorts)
+	}
+
+	// Each task's log budget is checked against the disk on its own.
+	g.Tasks[0].LogConfig.MaxFiles = 15 // 150 MB of logs on a 150 MB disk
+	if err := Validate(job); err == nil || !strings.Contains(err.Error(), `group "g" -> task "a": log storage (150 MB) must be less than requested disk capacity (150 MB)`) {
+		t.Fatalf("per-task log budget: %v", err)
+	}
+}
+
+// What HCL cannot convert, Nomad refuses, and so does orch.
+func TestParseRefusesWhatNomadRefuses(t *testing.T) {
+	for name, c := range map[string]struct{ attr, want string }{
+		"list from string":   {`datacenters = "dc1"`, `list of string required`},
+		"number from word":   {`priority = "high"`, `a number is required`},
+		"bool from word":     {`all_at_once = "yes"`, `a bool is required`},
+		"string from object": {`region = { a = 1 }`, `string required`},
+	} {
+		src := "job \"x\" {\n  " + c.attr + "\n}\n"
+		_, err := Parse(ParseConfig{Path: "x.hcl", Body: []byte(src)})
+		if err == nil || !strings.Contains(err.Error(), "x.hcl:2:") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
