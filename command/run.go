@@ -47,6 +47,7 @@ Commands:
     node status      List nodes or show one node
     alloc status     Show an allocation
     alloc logs       Print a task's logs
+    alloc fs         List, print, tail or stat files in an allocation's directory
     server members   List the server members
     namespace        apply, list, status, inspect, delete namespaces
     acl              bootstrap; policy, token and role apply/create, list, info, update, delete
@@ -83,7 +84,7 @@ func (c *cli) run(args []string) int {
 	case "node":
 		return sub(map[string]func([]string) int{"status": c.nodeStatus}, "node")
 	case "alloc":
-		return sub(map[string]func([]string) int{"status": c.allocStatus, "logs": c.allocLogs}, "alloc")
+		return sub(map[string]func([]string) int{"status": c.allocStatus, "logs": c.allocLogs, "fs": c.allocFS}, "alloc")
 	case "namespace":
 		return sub(c.namespaceCommands(), "namespace")
 	case "acl":

@@ -74,7 +74,8 @@ func prepareDocker() error {
 
 // javaSource is the JVM program the java tasks run: "marker" prints $MARKER
 // and the payload the prestart task copied, "count" prints a counter every
-// 200ms, "exit CODE" exits with CODE once the file alloc/data/go exists.
+// 200ms, "exit CODE" exits with CODE once the file alloc/data/go exists,
+// "sh SCRIPT" runs SCRIPT with /bin/sh as a child of the JVM.
 const javaSource = `import java.nio.file.*;
 
 public class Main {
@@ -90,6 +91,8 @@ public class Main {
                 System.out.flush();
                 Thread.sleep(200);
             }
+        case "sh":
+            System.exit(new ProcessBuilder("/bin/sh", "-c", a[1]).inheritIO().start().waitFor());
         case "exit":
             Path trigger = Paths.get(System.getenv("NOMAD_ALLOC_DIR"), "data", "go");
             while (!Files.exists(trigger)) {

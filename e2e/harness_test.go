@@ -43,6 +43,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Task shims run as the task's user (raw_exec with user = "nobody").
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	binPath = filepath.Join(dir, "orch")
 	build := exec.Command("go", "build", "-o", binPath, ".")
 	build.Dir = repoRoot

@@ -2,11 +2,11 @@ package httpapi
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/orch-project/orch/acl"
+	"github.com/orch-project/orch/internal/safefs"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -80,13 +80,22 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.routeToAlloc(w, r, lr.allocID, lr.task, acl.NamespaceCapabilityReadLogs, func(dir string) { s.serveLocalLogs(w, r, lr, dir) })
+}
+
+// routeToAlloc serves a /v1/client/fs request for allocID with local when
+// this agent hosts the allocation's directory, and otherwise proxies it to
+// the node that does (through a server, from a client-only agent). The
+// caller must hold cap in the allocation's namespace; a non-empty task must
+// belong to the allocation.
+func (s *Server) routeToAlloc(w http.ResponseWriter, r *http.Request, allocID, task, cap string, local func(dir string)) {
 	if s.client != nil {
-		if dir, ok := s.client.AllocDir(lr.allocID); ok {
-			if err := s.authorizeLocalAlloc(r, lr.allocID, acl.NamespaceCapabilityReadLogs); err != nil {
+		if dir, ok := s.client.AllocDir(allocID); ok {
+			if err := s.authorizeLocalAlloc(r, allocID, cap); err != nil {
 				writeError(w, err)
 				return
 			}
-			s.serveLocalLogs(w, r, lr, dir)
+			local(dir)
 			return
 		}
 	}
@@ -94,32 +103,32 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) {
 		// A client-only agent without the alloc asks a server to route it,
 		// unless the request already came through one.
 		if hops(r) > 0 {
-			writeError(w, codedErr(http.StatusNotFound, "Unknown allocation %q on this node", lr.allocID))
+			writeError(w, codedErr(http.StatusNotFound, "Unknown allocation %q on this node", allocID))
 			return
 		}
 		s.forwardToServer(w, r)
 		return
 	}
 	st := s.srv.State()
-	alloc, err := st.AllocByID(nil, lr.allocID)
+	alloc, err := st.AllocByID(nil, allocID)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	if alloc == nil {
-		writeError(w, codedErr(http.StatusNotFound, "Unknown allocation %q", lr.allocID))
+		writeError(w, codedErr(http.StatusNotFound, "Unknown allocation %q", allocID))
 		return
 	}
-	if err := authzOf(r).AllowNamespace(alloc.Namespace, acl.NamespaceCapabilityReadLogs); err != nil {
+	if err := authzOf(r).AllowNamespace(alloc.Namespace, cap); err != nil {
 		writeError(w, err)
 		return
 	}
-	if !taskInAlloc(alloc.Job, alloc.TaskGroup, lr.task) {
-		writeError(w, codedErr(http.StatusNotFound, "Unknown task name %q in allocation %q", lr.task, lr.allocID))
+	if task != "" && !taskInAlloc(alloc.Job, alloc.TaskGroup, task) {
+		writeError(w, codedErr(http.StatusNotFound, "Unknown task name %q in allocation %q", task, allocID))
 		return
 	}
 	if s.client != nil && s.client.NodeID() == alloc.NodeID {
-		writeError(w, codedErr(http.StatusNotFound, "Allocation %q has no directory on this node (not started yet or garbage collected)", lr.allocID))
+		writeError(w, codedErr(http.StatusNotFound, "Allocation %q has no directory on this node (not started yet or garbage collected)", allocID))
 		return
 	}
 	node, err := st.NodeByID(nil, alloc.NodeID)
@@ -128,28 +137,33 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if node == nil || node.HTTPAddr == "" {
-		writeError(w, codedErr(http.StatusNotFound, "Node %q of allocation %q has no known HTTP address", alloc.NodeID, lr.allocID))
+		writeError(w, codedErr(http.StatusNotFound, "Node %q of allocation %q has no known HTTP address", alloc.NodeID, allocID))
 		return
 	}
 	if hops(r) > 1 {
-		writeError(w, codedErr(http.StatusNotFound, "Allocation %q not found on its node", lr.allocID))
+		writeError(w, codedErr(http.StatusNotFound, "Allocation %q not found on its node", allocID))
 		return
 	}
 	s.fwd.forward(w, r, []string{node.HTTPAddr})
 }
 
 func (s *Server) serveLocalLogs(w http.ResponseWriter, r *http.Request, lr *logRequest, dir string) {
-	if !s.localTaskKnown(lr, dir) {
+	if validTaskName(lr.task) != nil || !s.localTaskKnown(lr, dir) {
 		writeError(w, codedErr(http.StatusNotFound, "Unknown task name %q in allocation %q", lr.task, lr.allocID))
 		return
 	}
+	root, err := safefs.OpenRoot(dir)
+	if err != nil {
+		writeError(w, codedErr(http.StatusNotFound, "Allocation %q has no directory on this node", lr.allocID))
+		return
+	}
+	defer root.Close()
 	ls := &logStreamer{
-		dir:    filepath.Join(dir, "alloc", "logs"),
+		root:   root,
+		dir:    "alloc/logs",
 		prefix: lr.task + "." + lr.typ + ".",
 		follow: lr.follow,
-		plain:  lr.plain,
-		w:      w,
-		flush:  func() { _ = http.NewResponseController(w).Flush() },
+		fw:     newFrameWriter(w, func() { _ = http.NewResponseController(w).Flush() }, lr.plain),
 		poll:   logPollInterval,
 	}
 	if lr.plain {
@@ -172,11 +186,25 @@ func (s *Server) localTaskKnown(lr *logRequest, dir string) bool {
 			return taskInAlloc(a.Job, a.TaskGroup, lr.task)
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(dir, lr.task)); err == nil && fi.IsDir() {
+	root, err := safefs.OpenRoot(dir)
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	if fi, err := root.Lstat(lr.task); err == nil && fi.IsDir() {
 		return true
 	}
-	files, _ := listLogFiles(filepath.Join(dir, "alloc", "logs"), lr.task+"."+lr.typ+".")
+	files, _ := listLogFiles(root, "alloc/logs", lr.task+"."+lr.typ+".")
 	return len(files) > 0
+}
+
+// validTaskName reports whether name can name a task's directory and log
+// files: one path element (the client refuses others at setup).
+func validTaskName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") {
+		return codedErr(http.StatusBadRequest, "invalid task name %q", name)
+	}
+	return nil
 }
 
 // taskInAlloc reports whether the allocation's group has the task; with no

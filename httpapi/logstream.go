@@ -8,11 +8,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orch-project/orch/internal/safefs"
 )
 
 const (
@@ -37,9 +39,11 @@ type logFile struct {
 	name string
 }
 
-// listLogFiles returns the rotated files "<prefix>N" in dir, oldest first.
-func listLogFiles(dir, prefix string) ([]logFile, error) {
-	entries, err := os.ReadDir(dir)
+// listLogFiles returns the rotated files "<prefix>N" in dir of root, oldest
+// first. Only single-link regular files count: anything else at a log
+// file's name was not written by the agent.
+func listLogFiles(root *safefs.Root, dir, prefix string) ([]logFile, error) {
+	entries, err := root.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
@@ -49,7 +53,7 @@ func listLogFiles(dir, prefix string) ([]logFile, error) {
 	var out []logFile
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || !strings.HasPrefix(name, prefix) {
+		if !e.Mode().IsRegular() || safefs.Links(e) != 1 || !strings.HasPrefix(name, prefix) {
 			continue
 		}
 		n, err := strconv.Atoi(name[len(prefix):])
@@ -62,24 +66,81 @@ func listLogFiles(dir, prefix string) ([]logFile, error) {
 	return out, nil
 }
 
+// frameWriter writes a stream in Nomad's frame format, or raw bytes when
+// plain.
+type frameWriter struct {
+	w     io.Writer
+	flush func()
+	plain bool
+	enc   *json.Encoder
+}
+
+func newFrameWriter(w io.Writer, flush func(), plain bool) *frameWriter {
+	return &frameWriter{w: w, flush: flush, plain: plain, enc: json.NewEncoder(w)}
+}
+
+// send writes data of file, which ends at offset end.
+func (fw *frameWriter) send(data []byte, file string, end int64) error {
+	var err error
+	if fw.plain {
+		_, err = fw.w.Write(data)
+	} else {
+		err = fw.enc.Encode(&StreamFrame{Data: data, File: file, Offset: end})
+	}
+	if err != nil {
+		return fmt.Errorf("writing frame: %w", err)
+	}
+	fw.flush()
+	return nil
+}
+
+// event reports a change of file ("file deleted", "file truncated").
+func (fw *frameWriter) event(file, ev string) error {
+	if fw.plain {
+		return nil
+	}
+	if err := fw.enc.Encode(&StreamFrame{File: file, FileEvent: ev}); err != nil {
+		return fmt.Errorf("writing frame: %w", err)
+	}
+	fw.flush()
+	return nil
+}
+
+func (fw *frameWriter) heartbeat() error {
+	if fw.plain {
+		return nil
+	}
+	if err := fw.enc.Encode(&StreamFrame{}); err != nil {
+		return fmt.Errorf("writing heartbeat: %w", err)
+	}
+	fw.flush()
+	return nil
+}
+
 // logStreamer reads a task's rotated log files in order, optionally
 // following the newest one, and writes frames (or raw bytes when plain).
 // It polls instead of using inotify: a few stats a second per follower is
-// cheap and works on every file system.
+// cheap and works on every file system. Files are opened through root (the
+// alloc dir), never following a link.
 type logStreamer struct {
-	dir    string
+	root   *safefs.Root
+	dir    string // "alloc/logs"
 	prefix string
 	follow bool
-	plain  bool
-	w      io.Writer
-	flush  func()
+	fw     *frameWriter
 	poll   time.Duration
-	enc    *json.Encoder
 	buf    []byte
 }
 
+func (ls *logStreamer) open(name string) (*os.File, error) {
+	f, err := ls.root.Open(path.Join(ls.dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("opening log file: %w", err)
+	}
+	return f, nil
+}
+
 func (ls *logStreamer) stream(ctx context.Context, fromEnd bool, offset int64) error {
-	ls.enc = json.NewEncoder(ls.w)
 	ls.buf = make([]byte, logFrameSize)
 	cur, pos, err := ls.startPosition(ctx, fromEnd, offset)
 	if err != nil || cur == nil {
@@ -87,9 +148,9 @@ func (ls *logStreamer) stream(ctx context.Context, fromEnd bool, offset int64) e
 	}
 	caughtUp := false
 	lastSend := time.Now()
-	f, err := os.Open(filepath.Join(ls.dir, cur.name))
+	f, err := ls.open(cur.name)
 	if err != nil {
-		return fmt.Errorf("opening log file: %w", err)
+		return err
 	}
 	defer func() { f.Close() }()
 	for {
@@ -110,8 +171,8 @@ func (ls *logStreamer) stream(ctx context.Context, fromEnd bool, offset int64) e
 				return err
 			}
 			f.Close()
-			if f, err = os.Open(filepath.Join(ls.dir, next.name)); err != nil {
-				return fmt.Errorf("opening log file: %w", err)
+			if f, err = ls.open(next.name); err != nil {
+				return err
 			}
 			cur, pos = next, 0
 			continue
@@ -121,7 +182,7 @@ func (ls *logStreamer) stream(ctx context.Context, fromEnd bool, offset int64) e
 		}
 		if !caughtUp || time.Since(lastSend) >= logHeartbeatEvery {
 			caughtUp, lastSend = true, time.Now()
-			if err := ls.heartbeat(); err != nil {
+			if err := ls.fw.heartbeat(); err != nil {
 				return err
 			}
 		}
@@ -141,7 +202,7 @@ func (ls *logStreamer) stream(ctx context.Context, fromEnd bool, offset int64) e
 // waits for the first file when following a task that has not logged yet.
 func (ls *logStreamer) startPosition(ctx context.Context, fromEnd bool, offset int64) (*logFile, int64, error) {
 	for {
-		files, err := listLogFiles(ls.dir, ls.prefix)
+		files, err := listLogFiles(ls.root, ls.dir, ls.prefix)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -162,7 +223,7 @@ func (ls *logStreamer) startPosition(ctx context.Context, fromEnd bool, offset i
 func (ls *logStreamer) locate(files []logFile, fromEnd bool, offset int64) (*logFile, int64, error) {
 	sizes := make([]int64, len(files))
 	for i, lf := range files {
-		fi, err := os.Stat(filepath.Join(ls.dir, lf.name))
+		fi, err := ls.root.Lstat(path.Join(ls.dir, lf.name))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, 0, fmt.Errorf("stat log file: %w", err)
 		}
@@ -191,7 +252,7 @@ func (ls *logStreamer) locate(files []logFile, fromEnd bool, offset int64) (*log
 
 // nextFile returns the oldest file newer than idx, or nil.
 func (ls *logStreamer) nextFile(idx int) (*logFile, error) {
-	files, err := listLogFiles(ls.dir, ls.prefix)
+	files, err := listLogFiles(ls.root, ls.dir, ls.prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -225,26 +286,5 @@ func (ls *logStreamer) drain(f *os.File, name string, pos *int64) (int, error) {
 }
 
 func (ls *logStreamer) send(data []byte, name string, end int64) error {
-	var err error
-	if ls.plain {
-		_, err = ls.w.Write(data)
-	} else {
-		err = ls.enc.Encode(&StreamFrame{Data: data, File: "alloc/logs/" + name, Offset: end})
-	}
-	if err != nil {
-		return fmt.Errorf("writing log frame: %w", err)
-	}
-	ls.flush()
-	return nil
-}
-
-func (ls *logStreamer) heartbeat() error {
-	if ls.plain {
-		return nil
-	}
-	if err := ls.enc.Encode(&StreamFrame{}); err != nil {
-		return fmt.Errorf("writing heartbeat: %w", err)
-	}
-	ls.flush()
-	return nil
+	return ls.fw.send(data, "alloc/logs/"+name, end)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+
+	"github.com/orch-project/orch/internal/safefs"
 )
 
 // AllocDir is an allocation's directory tree:
@@ -75,21 +77,24 @@ func (d *AllocDir) TaskDir(task string) string {
 // Build creates the tree; existing parts are kept. Directory creation is
 // a large part of the time from placement to a running task, so the shared
 // part and each task's part are created concurrently (different parent
-// directories do not contend for the same inode lock).
+// directories do not contend for the same inode lock). Everything below the
+// alloc root goes through safefs: a task that replaced one of its dirs with
+// a symlink (before an agent restart rebuilds the tree) fails the build
+// instead of having the agent create or chmod whatever the link names.
 func (d *AllocDir) Build(tasks []string) error {
 	for _, t := range tasks {
 		if err := ValidTaskName(t); err != nil {
 			return err
 		}
 	}
-	if err := mkdir(d.Root, 0o755); err != nil {
+	root, err := d.create()
+	if err != nil {
 		return err
 	}
-	shared := d.SharedDir()
-	groups := [][]string{{shared, d.LogDir(), filepath.Join(shared, "data"), filepath.Join(shared, "tmp")}}
+	defer root.Close()
+	groups := [][]string{{"alloc", "alloc/logs", "alloc/data", "alloc/tmp"}}
 	for _, t := range tasks {
-		td := d.TaskDir(t)
-		groups = append(groups, []string{td, filepath.Join(td, "local"), filepath.Join(td, "secrets"), filepath.Join(td, "tmp")})
+		groups = append(groups, []string{t, t + "/local", t + "/secrets", t + "/tmp"})
 	}
 	errs := make([]error, len(groups))
 	var wg sync.WaitGroup
@@ -98,7 +103,7 @@ func (d *AllocDir) Build(tasks []string) error {
 		go func() {
 			defer wg.Done()
 			for _, p := range g {
-				if errs[i] = mkdir(p, 0o755); errs[i] != nil {
+				if errs[i] = mkdir(root, p, 0o755); errs[i] != nil {
 					return
 				}
 			}
@@ -108,24 +113,67 @@ func (d *AllocDir) Build(tasks []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	// Tasks of other users must be able to use the shared tmp dir.
-	if err := os.Chmod(filepath.Join(shared, "tmp"), 0o1777); err != nil {
+	// Tasks of other users must be able to use the shared tmp dir, and
+	// not delete each other's files there.
+	if err := root.Chmod("alloc/tmp", os.ModeSticky|0o777); err != nil {
 		return fmt.Errorf("chmod shared tmp: %w", err)
 	}
 	return nil
 }
 
-// mkdir creates one directory whose parent exists; one syscall when it is
-// new, unlike MkdirAll's stat of every parent.
-func mkdir(p string, perm os.FileMode) error {
-	err := os.Mkdir(p, perm)
-	if err == nil || errors.Is(err, os.ErrExist) {
+// create makes the alloc root (its parent is the agent's own) and opens it.
+func (d *AllocDir) create() (*safefs.Root, error) {
+	if err := os.Mkdir(d.Root, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("creating %s: %w", d.Root, err)
+		}
+		if err := os.MkdirAll(d.Root, 0o755); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", d.Root, err)
+		}
+	}
+	return d.Open()
+}
+
+// Open returns a safefs root of the alloc dir, through which everything
+// the agent does inside it on a task's behalf must go. The caller closes it.
+func (d *AllocDir) Open() (*safefs.Root, error) {
+	root, err := safefs.OpenRoot(d.Root)
+	if err != nil {
+		return nil, fmt.Errorf("opening alloc dir: %w", err)
+	}
+	return root, nil
+}
+
+// OpenLogDir returns a safefs root of alloc/logs.
+func (d *AllocDir) OpenLogDir() (*safefs.Root, error) {
+	root, err := d.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	logs, err := root.OpenRoot("alloc/logs")
+	if err != nil {
+		return nil, fmt.Errorf("opening log dir: %w", err)
+	}
+	return logs, nil
+}
+
+// mkdir creates one directory whose parent exists (one syscall when it is
+// new); an existing one must be a real directory.
+func mkdir(root *safefs.Root, p string, perm os.FileMode) error {
+	err := root.Mkdir(p, perm)
+	if err == nil {
 		return nil
 	}
-	if errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(p, perm); err == nil {
+	if errors.Is(err, os.ErrExist) {
+		fi, serr := root.Lstat(p)
+		if serr == nil && fi.IsDir() {
 			return nil
 		}
+		if serr == nil {
+			return fmt.Errorf("creating %s: %s exists and is not a directory", p, fi.Mode().Type())
+		}
+		return fmt.Errorf("creating %s: %w", p, serr)
 	}
 	return fmt.Errorf("creating %s: %w", p, err)
 }
@@ -135,13 +183,28 @@ func (d *AllocDir) Built(task string) bool {
 	if ValidTaskName(task) != nil {
 		return false
 	}
-	fi, err := os.Stat(filepath.Join(d.TaskDir(task), "tmp"))
+	root, err := d.Open()
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	fi, err := root.Lstat(task + "/tmp")
 	return err == nil && fi.IsDir()
 }
 
-// Destroy removes the tree.
+// Destroy removes the tree. It never follows a task's link and never
+// descends into a mount point (a mount left behind is reported, not
+// emptied).
 func (d *AllocDir) Destroy() error {
-	if err := os.RemoveAll(d.Root); err != nil {
+	parent, err := safefs.OpenRoot(filepath.Dir(d.Root))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("removing alloc dir: %w", err)
+	}
+	defer parent.Close()
+	if err := parent.RemoveAll(filepath.Base(d.Root)); err != nil {
 		return fmt.Errorf("removing alloc dir: %w", err)
 	}
 	return nil

@@ -87,3 +87,48 @@ func TestTaskRunnerFailsOnTraversalTaskName(t *testing.T) {
 		t.Fatalf("directory created outside the alloc dir: %v", err)
 	}
 }
+
+// TestAllocDirRebuildRefusesPlantedLinks: a task (root in its container,
+// /alloc writable) replaced alloc/tmp with a link to a host dir before an
+// agent restart rebuilds the tree; the rebuild must fail rather than chmod
+// the host dir 1777, and Destroy must remove the link, not the host dir.
+func TestAllocDirRebuildRefusesPlantedLinks(t *testing.T) {
+	hostDir := t.TempDir()
+	os.Chmod(hostDir, 0o700)
+	os.WriteFile(filepath.Join(hostDir, "keep"), []byte("x"), 0o600)
+	d := NewAllocDir(t.TempDir(), "a1")
+	if err := d.Build([]string{"web"}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(d.Root, "alloc/tmp")); fi.Mode() != os.ModeDir|os.ModeSticky|0o777 {
+		t.Fatalf("shared tmp mode %v, want sticky 0777", fi.Mode())
+	}
+	for _, p := range []string{"alloc/tmp", "web/local"} {
+		os.RemoveAll(filepath.Join(d.Root, p))
+		if err := os.Symlink(hostDir, filepath.Join(d.Root, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Build([]string{"web"}); err == nil {
+		t.Fatal("Build accepted a symlinked alloc/tmp")
+	}
+	if fi, _ := os.Stat(hostDir); fi.Mode().Perm() != 0o700 || fi.Mode()&os.ModeSticky != 0 {
+		t.Fatalf("host dir mode changed to %v", fi.Mode())
+	}
+	if d.Built("web") {
+		// web/tmp is intact, but local is a link: Built looks at tmp only,
+		// so Build is what must refuse.
+		if err := d.Build([]string{"web"}); err == nil {
+			t.Fatal("Build accepted a symlinked task dir")
+		}
+	}
+	if err := d.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(hostDir, "keep")); err != nil {
+		t.Fatalf("Destroy followed a link into a host dir: %v", err)
+	}
+	if _, err := os.Lstat(d.Root); !os.IsNotExist(err) {
+		t.Fatalf("alloc dir still there: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/logs"
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/internal/safefs"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -65,6 +66,9 @@ type logsHook struct {
 	mu             sync.Mutex
 	stdout, stderr *logs.Collector
 	rotators       []*logs.Rotator
+	// logDir is the log dir's safefs root: FIFOs and log files are
+	// reached through it, never by following a link.
+	logDir *safefs.Root
 }
 
 func (*logsHook) Name() string { return "logs" }
@@ -87,6 +91,11 @@ func (h *logsHook) Prestart(_ context.Context, _ *hooks.TaskPrestartRequest, _ *
 		}
 		disabled = lc.Disabled
 	}
+	logDir, err := tr.cfg.AllocDir.OpenLogDir()
+	if err != nil {
+		return drivers.NonRecoverable(err)
+	}
+	h.logDir = logDir
 	for _, stream := range []string{"stdout", "stderr"} {
 		if err := h.startStream(stream, disabled, maxFiles, maxMB); err != nil {
 			h.stopLocked(false)
@@ -98,21 +107,21 @@ func (h *logsHook) Prestart(_ context.Context, _ *hooks.TaskPrestartRequest, _ *
 
 func (h *logsHook) startStream(stream string, disabled bool, maxFiles, maxMB int) error {
 	tr := h.tr
-	fifo := tr.fifoPath(stream)
-	if err := logs.MakeFIFO(fifo); err != nil {
+	fifo := tr.fifoName(stream)
+	if err := logs.MakeFIFO(h.logDir, fifo); err != nil {
 		return err
 	}
 	var c *logs.Collector
 	var err error
 	if disabled {
-		c, err = logs.StartCollector(fifo, discard{}, tr.logger)
+		c, err = logs.StartCollector(h.logDir, fifo, discard{}, tr.logger)
 	} else {
-		r, rerr := logs.NewRotator(tr.cfg.AllocDir.LogDir(), tr.cfg.Task.Name+"."+stream, maxFiles, int64(maxMB)<<20)
+		r, rerr := logs.NewRotator(h.logDir, tr.cfg.Task.Name+"."+stream, maxFiles, int64(maxMB)<<20, tr.logger)
 		if rerr != nil {
 			return rerr
 		}
 		h.rotators = append(h.rotators, r)
-		c, err = logs.StartCollector(fifo, r, tr.logger)
+		c, err = logs.StartCollector(h.logDir, fifo, r, tr.logger)
 	}
 	if err != nil {
 		return err
@@ -149,7 +158,10 @@ func (h *logsHook) stopLocked(drain bool) {
 	for _, r := range h.rotators {
 		r.Close()
 	}
-	h.stdout, h.stderr, h.rotators = nil, nil, nil
+	if h.logDir != nil {
+		h.logDir.Close()
+	}
+	h.stdout, h.stderr, h.rotators, h.logDir = nil, nil, nil, nil
 }
 
 type discard struct{}

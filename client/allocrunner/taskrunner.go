@@ -544,8 +544,14 @@ func (tr *TaskRunner) markDead(failed bool, ev *structs.TaskEvent) {
 	}, ev)
 }
 
+// fifoName is a stream's FIFO in the log dir; fifoPath its host path,
+// which drivers open (the log dir is not writable by tasks).
+func (tr *TaskRunner) fifoName(stream string) string {
+	return "." + tr.cfg.Task.Name + "." + stream + ".fifo"
+}
+
 func (tr *TaskRunner) fifoPath(stream string) string {
-	return filepath.Join(tr.cfg.AllocDir.LogDir(), "."+tr.cfg.Task.Name+"."+stream+".fifo")
+	return filepath.Join(tr.cfg.AllocDir.LogDir(), tr.fifoName(stream))
 }
 
 // fsIsolation is optionally implemented by drivers; "none" means the task

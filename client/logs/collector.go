@@ -7,10 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orch-project/orch/internal/safefs"
 )
 
 // readBufSize is the per-stream read buffer: small, since every task has
@@ -21,27 +22,25 @@ const readBufSize = 16 << 10
 // alive (a daemonized grandchild holding the FIFO).
 const maxDrain = 4 << 20
 
-// MakeFIFO creates a FIFO at path unless one is already there.
-func MakeFIFO(path string) error {
-	err := syscall.Mkfifo(path, 0o600)
-	if err == nil {
-		return nil
+// MakeFIFO creates the FIFO name in root unless one is already there;
+// anything else at the name is an error.
+func MakeFIFO(root *safefs.Root, name string) error {
+	err := root.Mkfifo(name, 0o600)
+	if err == nil || !errors.Is(err, os.ErrExist) {
+		return err
 	}
-	if !errors.Is(err, syscall.EEXIST) {
-		return fmt.Errorf("creating fifo %s: %w", path, err)
-	}
-	fi, serr := os.Stat(path)
+	fi, serr := root.Lstat(name)
 	if serr != nil {
-		return fmt.Errorf("stat of fifo %s: %w", path, serr)
+		return fmt.Errorf("stat of fifo: %w", serr)
 	}
 	if fi.Mode()&os.ModeNamedPipe == 0 {
-		return fmt.Errorf("%s exists and is not a fifo", path)
+		return fmt.Errorf("%s exists and is not a fifo", name)
 	}
 	return nil
 }
 
 // Collector copies one FIFO into a writer (normally a Rotator) in a
-// goroutine. It opens the FIFO read-write: the open never blocks, reads
+// goroutine. The FIFO is open read-write: the open never blocks, reads
 // never see EOF between task restarts, and the Go poller parks the reader
 // without holding a thread.
 type Collector struct {
@@ -52,12 +51,12 @@ type Collector struct {
 	done   chan struct{}
 }
 
-// StartCollector starts copying fifoPath into w.
-func StartCollector(fifoPath string, w io.Writer, logger *slog.Logger) (*Collector, error) {
+// StartCollector starts copying the FIFO name of root into w.
+func StartCollector(root *safefs.Root, name string, w io.Writer, logger *slog.Logger) (*Collector, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	f, err := os.OpenFile(fifoPath, os.O_RDWR, 0)
+	f, err := root.OpenFIFO(name)
 	if err != nil {
 		return nil, fmt.Errorf("opening fifo: %w", err)
 	}

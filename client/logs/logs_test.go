@@ -2,11 +2,15 @@ package logs
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orch-project/orch/internal/safefs"
 )
 
 func files(t *testing.T, dir string) map[string]string {
@@ -29,9 +33,20 @@ func files(t *testing.T, dir string) map[string]string {
 	return out
 }
 
+// openRoot opens dir as a safefs root closed with the test.
+func openRoot(t *testing.T, dir string) *safefs.Root {
+	t.Helper()
+	r, err := safefs.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 func TestRotatorSplitsBySize(t *testing.T) {
 	dir := t.TempDir()
-	r, err := NewRotator(dir, "web.stdout", 10, 10)
+	r, err := NewRotator(openRoot(t, dir), "web.stdout", 10, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +71,7 @@ func TestRotatorSplitsBySize(t *testing.T) {
 
 func TestRotatorDeletesOldest(t *testing.T) {
 	dir := t.TempDir()
-	r, err := NewRotator(dir, "t.stderr", 3, 4)
+	r, err := NewRotator(openRoot(t, dir), "t.stderr", 3, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +94,7 @@ func TestRotatorResumesHighestIndex(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "t.stdout.1"), []byte("ab"), 0o644)
 	os.WriteFile(filepath.Join(dir, "t.stdout.x"), []byte("ignored"), 0o644)
 	os.WriteFile(filepath.Join(dir, "t.stderr.7"), []byte("other stream"), 0o644)
-	r, err := NewRotator(dir, "t.stdout", 2, 4)
+	r, err := NewRotator(openRoot(t, dir), "t.stdout", 2, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +120,7 @@ func TestRotatorPurgesOnOpen(t *testing.T) {
 	for _, n := range []string{"0", "1", "2", "3"} {
 		os.WriteFile(filepath.Join(dir, "t.stdout."+n), []byte("x"), 0o644)
 	}
-	r, err := NewRotator(dir, "t.stdout", 2, 100)
+	r, err := NewRotator(openRoot(t, dir), "t.stdout", 2, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,17 +133,23 @@ func TestRotatorPurgesOnOpen(t *testing.T) {
 
 func TestMakeFIFO(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "f.fifo")
-	if err := MakeFIFO(p); err != nil {
+	root := openRoot(t, dir)
+	if err := MakeFIFO(root, "f.fifo"); err != nil {
 		t.Fatal(err)
 	}
-	if err := MakeFIFO(p); err != nil {
+	if err := MakeFIFO(root, "f.fifo"); err != nil {
 		t.Fatalf("existing fifo: %v", err)
 	}
-	reg := filepath.Join(dir, "reg")
-	os.WriteFile(reg, nil, 0o644)
-	if err := MakeFIFO(reg); err == nil {
+	os.WriteFile(filepath.Join(dir, "reg"), nil, 0o644)
+	if err := MakeFIFO(root, "reg"); err == nil {
 		t.Fatal("regular file accepted as fifo")
+	}
+	os.Symlink("f.fifo", filepath.Join(dir, "link"))
+	if err := MakeFIFO(root, "link"); err == nil {
+		t.Fatal("symlink accepted as fifo")
+	}
+	if _, err := StartCollector(root, "link", io.Discard, nil); !errors.Is(err, safefs.ErrSymlink) {
+		t.Fatalf("collector opened a symlink to a fifo: %v", err)
 	}
 }
 
@@ -145,14 +166,14 @@ func (s *syncBuf) Write(p []byte) (int, error) {
 func TestCollectorDrainsOnStop(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "out.fifo")
-	if err := MakeFIFO(p); err != nil {
+	if err := MakeFIFO(openRoot(t, dir), "out.fifo"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewRotator(dir, "t.stdout", 2, 1<<20)
+	r, err := NewRotator(openRoot(t, dir), "t.stdout", 2, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := StartCollector(p, r, nil)
+	c, err := StartCollector(openRoot(t, dir), "out.fifo", r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +193,7 @@ func TestCollectorDrainsOnStop(t *testing.T) {
 func TestCollectorLeavesDataForSuccessor(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "out.fifo")
-	if err := MakeFIFO(p); err != nil {
+	if err := MakeFIFO(openRoot(t, dir), "out.fifo"); err != nil {
 		t.Fatal(err)
 	}
 	// The writer stands in for a task: it holds the FIFO read-write.
@@ -182,7 +203,7 @@ func TestCollectorLeavesDataForSuccessor(t *testing.T) {
 	}
 	defer w.Close()
 	first := &syncBuf{ch: make(chan []byte, 16)}
-	c1, err := StartCollector(p, first, nil)
+	c1, err := StartCollector(openRoot(t, dir), "out.fifo", first, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +222,7 @@ func TestCollectorLeavesDataForSuccessor(t *testing.T) {
 		t.Fatalf("write without collector: %v", err)
 	}
 	second := &syncBuf{ch: make(chan []byte, 16)}
-	c2, err := StartCollector(p, second, nil)
+	c2, err := StartCollector(openRoot(t, dir), "out.fifo", second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

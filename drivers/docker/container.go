@@ -158,7 +158,11 @@ func setResources(r *container.Resources, cfg *drivers.TaskConfig) {
 func (d *Driver) taskMounts(cfg *drivers.TaskConfig, tc *taskConfig) ([]string, []mount.Mount, error) {
 	var binds []string
 	if cfg.AllocDir != "" {
-		binds = append(binds, cfg.AllocDir+":/alloc")
+		// The log dir is read-only in the container: the agent reads and
+		// rotates files there as root, so a task (root in its container)
+		// must not plant links in it. Output reaches it through the FIFOs
+		// the driver writes on the host side.
+		binds = append(binds, cfg.AllocDir+":/alloc", cfg.AllocDir+"/logs:/alloc/logs:ro")
 	}
 	if cfg.TaskDir != "" {
 		binds = append(binds, cfg.LocalDir()+":/local", cfg.SecretsDir()+":/secrets")

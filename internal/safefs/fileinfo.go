@@ -2,6 +2,7 @@ package safefs
 
 import (
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,9 +23,12 @@ func (fi *fileInfo) IsDir() bool        { return fi.st.Mode&unix.S_IFMT == unix.
 func (fi *fileInfo) Sys() any           { return &fi.st }
 
 // Links returns the number of hard links of a FileInfo from this package
-// (1 for any other FileInfo).
+// or from os (0 once an open file is deleted; 1 when unknown).
 func Links(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*unix.Stat_t); ok {
+	switch st := fi.Sys().(type) {
+	case *unix.Stat_t:
+		return uint64(st.Nlink)
+	case *syscall.Stat_t:
 		return uint64(st.Nlink)
 	}
 	return 1

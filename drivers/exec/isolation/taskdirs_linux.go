@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/orch-project/orch/internal/safefs"
 )
 
 // Modes of the directories a task writes to. The client creates them
@@ -24,52 +26,64 @@ const (
 // prepareDirs gives the task's user its own local/, secrets/ and tmp/, and
 // opens the allocation's shared data/ and tmp/ to every task of the group:
 // they may run as different users, so ownership cannot express the
-// sharing; tmp/ is sticky so they cannot delete each other's files.
+// sharing; tmp/ is sticky so they cannot delete each other's files. Both
+// trees are task-writable, so everything goes through safefs: a symlink a
+// previous run (or another task of the group) left in place of one of these
+// dirs fails the start instead of having the agent chown or chmod its
+// target.
 func prepareDirs(s *Spec, ident *Identity) error {
+	taskRoot, err := safefs.OpenRoot(s.TaskDir)
+	if err != nil {
+		return fmt.Errorf("open task dir: %w", err)
+	}
+	defer taskRoot.Close()
 	own := []struct {
 		name string
 		mode os.FileMode
 	}{{"local", taskDirMode}, {"secrets", secretsDirMode}, {"tmp", taskDirMode}}
 	for _, d := range own {
-		p := filepath.Join(s.TaskDir, d.name)
-		if err := ensureDir(p, d.mode); err != nil {
+		if err := ensureDir(taskRoot, d.name, d.mode); err != nil {
 			return err
 		}
-		// Lchown: never follow a link a previous run may have planted.
-		if err := os.Lchown(p, ident.UID, ident.GID); err != nil {
-			return fmt.Errorf("chown task dir %s: %w", p, err)
+		if err := taskRoot.Lchown(d.name, ident.UID, ident.GID); err != nil {
+			return fmt.Errorf("chown task dir %s: %w", d.name, err)
 		}
 	}
 	if s.AllocDir == "" {
 		return nil
 	}
+	allocRoot, err := safefs.OpenRoot(s.AllocDir)
+	if err != nil {
+		return fmt.Errorf("open alloc dir: %w", err)
+	}
+	defer allocRoot.Close()
 	for _, d := range []struct {
 		name string
 		mode os.FileMode
 	}{{allocSharedData, sharedDataMode}, {allocSharedTmp, sharedTmpMode}} {
-		if err := ensureDir(filepath.Join(s.AllocDir, d.name), d.mode); err != nil {
+		if err := ensureDir(allocRoot, d.name, d.mode); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ensureDir makes p a real directory (not a symlink) with mode, creating it
-// when missing. Chmod runs even on new directories: Mkdir's mode is
+// ensureDir makes name a real directory (not a symlink) with mode, creating
+// it when missing. Chmod runs even on new directories: Mkdir's mode is
 // filtered by the umask and never sets the sticky bit.
-func ensureDir(p string, mode os.FileMode) error {
-	if err := os.Mkdir(p, mode.Perm()); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("create %s: %w", p, err)
+func ensureDir(root *safefs.Root, name string, mode os.FileMode) error {
+	if err := root.Mkdir(name, mode.Perm()); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create %s: %w", name, err)
 	}
-	fi, err := os.Lstat(p)
+	fi, err := root.Lstat(name)
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", p, err)
+		return fmt.Errorf("stat %s: %w", name, err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", p)
+		return fmt.Errorf("%s is not a directory", filepath.Join(root.Name(), name))
 	}
-	if err := os.Chmod(p, mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", p, err)
+	if err := root.Chmod(name, mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", name, err)
 	}
 	return nil
 }
