@@ -154,9 +154,11 @@ func TestRotationRaceWithPlantedFiles(t *testing.T) {
 	target := filepath.Join(t.TempDir(), "created-by-agent")
 	script := strings.Join([]string{
 		`L="$NOMAD_ALLOC_DIR/logs"`,
+		// Never -f: the planter only races to take a name first, as a
+		// task that cannot replace the rotator's open file would.
 		`( while :; do for i in 1 2 3 4 5 6 7 8; do`,
-		`    busybox ln -sf "$SECRET" "$L/race.stdout.$i" 2>/dev/null`,
-		`    busybox ln -sf "$TARGET" "$L/race.stdout.$((i+1))" 2>/dev/null`,
+		`    busybox ln -s "$SECRET" "$L/race.stdout.$i" 2>/dev/null`,
+		`    busybox ln -s "$TARGET" "$L/race.stdout.$((i+1))" 2>/dev/null`,
 		`    busybox mkfifo "$L/race.stdout.$((i+2))" 2>/dev/null`,
 		`  done; done ) &`,
 		`yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopq | head -c 4000000`,

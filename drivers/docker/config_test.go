@@ -72,7 +72,7 @@ func TestParseConfigFull(t *testing.T) {
 		cc.Labels[LabelNodeID] != "n1" || cc.Labels["team"] != "db" {
 		t.Fatalf("config = %+v", cc)
 	}
-	wantBinds := "/x/a:/alloc,/x/a/redis/local:/local,/x/a/redis/secrets:/secrets,/srv/data:/data:ro,cache:/cache,/x/a/redis/rel/dir:/rel"
+	wantBinds := "/x/a:/alloc,/x/a/logs:/alloc/logs:ro,/x/a/redis/local:/local,/x/a/redis/secrets:/secrets,/srv/data:/data:ro,cache:/cache,/x/a/redis/rel/dir:/rel"
 	if got := strings.Join(hc.Binds, ","); got != wantBinds {
 		t.Fatalf("binds = %s", got)
 	}

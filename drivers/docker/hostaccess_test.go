@@ -99,7 +99,12 @@ func TestTaskMountsPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	root, _ := filepath.EvalSymlinks(filepath.Dir(cfg.TaskDir))
-	if got := strings.Join(binds[3:], ","); got != "cache:/cache,"+filepath.Join(root, "alloc", "data")+":/data:ro" {
+	// The log dir goes read-only over the alloc dir (issue 8: a task must
+	// not plant links where the agent rotates and serves logs).
+	if binds[1] != cfg.AllocDir+"/logs:/alloc/logs:ro" {
+		t.Fatalf("log dir bind = %q", binds[1])
+	}
+	if got := strings.Join(binds[4:], ","); got != "cache:/cache,"+filepath.Join(root, "alloc", "data")+":/data:ro" {
 		t.Fatalf("binds = %v", binds)
 	}
 	if mounts[0].Source != "named" || mounts[1].Source != "" || mounts[2].Source != filepath.Join(root, "web", "local") {

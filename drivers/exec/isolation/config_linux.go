@@ -80,16 +80,22 @@ func buildConfig(s *Spec, id string, ident *Identity) (*configs.Config, error) {
 		}
 	}
 	if s.AllocDir != "" {
-		// The log dir goes over /alloc read-only: the agent reads and
-		// rotates files there as root, so a task must not plant anything in
-		// it. The task writes its output through the FIFOs it was handed.
 		spec.Mounts = append(spec.Mounts, specs.Mount{
 			Destination: "/alloc", Type: "bind", Source: s.AllocDir,
 			Options: []string{"rbind", "rw", "nosuid", "nodev"},
-		}, specs.Mount{
-			Destination: "/alloc/logs", Type: "bind", Source: filepath.Join(s.AllocDir, "logs"),
-			Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
 		})
+		// The log dir goes over /alloc read-only: the agent reads and
+		// rotates files there as root, so a task must not plant anything in
+		// it. The task writes its output through the FIFOs it was handed.
+		// (The client always creates it; a bare alloc dir in driver tests
+		// may lack it.)
+		logs := filepath.Join(s.AllocDir, "logs")
+		if fi, err := os.Lstat(logs); err == nil && fi.IsDir() {
+			spec.Mounts = append(spec.Mounts, specs.Mount{
+				Destination: "/alloc/logs", Type: "bind", Source: logs,
+				Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
+			})
+		}
 	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec})
 	if err != nil {
