@@ -167,6 +167,7 @@ func (a *Agent) start() error {
 		ACLEnabled: c.ACL.Enabled}
 	if a.server != nil {
 		hcfg.Server = a.server
+		hcfg.Services, hcfg.Variables = a.server, a.server
 		hcfg.Resolver = a.server.ACLResolver()
 	} else {
 		src := &remoteACLSource{servers: a.serverHTTPAddrs, hc: &http.Client{Timeout: 10 * time.Second}}

@@ -91,6 +91,8 @@ type QueryMeta struct {
 	LastIndex   uint64
 	KnownLeader bool
 	RequestTime time.Duration
+	// NextToken is the next page's token of a paged list, "" on the last page.
+	NextToken string
 }
 
 // StatusError is a non-2xx reply: Nomad's API answers errors in plain text.
@@ -150,6 +152,7 @@ func (c *Client) Query(ctx context.Context, path string, q *QueryOptions, out an
 	qm := &QueryMeta{RequestTime: time.Since(start)}
 	qm.LastIndex, _ = strconv.ParseUint(resp.Header.Get("X-Nomad-Index"), 10, 64)
 	qm.KnownLeader = resp.Header.Get("X-Nomad-KnownLeader") == "true"
+	qm.NextToken = resp.Header.Get("X-Nomad-NextToken")
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			return nil, fmt.Errorf("decoding reply of GET %s: %w", path, err)

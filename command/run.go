@@ -51,6 +51,17 @@ Commands:
     server members   List the server members
     namespace        apply, list, status, inspect, delete namespaces
     acl              bootstrap; policy, token and role apply/create, list, info, update, delete
+    service list     List the registered services
+    service info     Show a service's instances
+    service delete   Remove a service instance
+    var put          Create or update a variable
+    var get          Read a variable
+    var list         List variables
+    var purge        Delete a variable
+    var lock         Run a command while holding a lock on a variable
+    var init         Write an example variable specification
+    operator root keyring list|rotate|remove
+                     Manage the root keys that encrypt variables
     version          Print the version
 
 Every command talking to an agent takes -address (default $ORCH_ADDR,
@@ -91,6 +102,12 @@ func (c *cli) run(args []string) int {
 		return c.aclCommand(args[1:])
 	case "server":
 		return sub(map[string]func([]string) int{"members": c.serverMembers}, "server")
+	case "service":
+		return sub(c.serviceCommands(), "service")
+	case "var":
+		return sub(c.varCommands(), "var")
+	case "operator":
+		return sub(map[string]func([]string) int{"root": c.operatorRoot}, "operator")
 	case "status":
 		return c.jobStatus(args[1:])
 	case "version", "-version", "--version", "-v":

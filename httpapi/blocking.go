@@ -95,6 +95,12 @@ func (s *Server) read(fn queryFunc) http.HandlerFunc {
 					return // the caller is gone
 				}
 				s.setMeta(w, idx)
+				if p, ok := out.(pagedReply); ok {
+					if p.next != "" {
+						w.Header().Set("X-Nomad-NextToken", p.next)
+					}
+					out = p.items
+				}
 				writeJSON(w, r, http.StatusOK, out)
 				return
 			}

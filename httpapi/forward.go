@@ -237,9 +237,16 @@ func (s *Server) write(fn writeFunc) http.HandlerFunc {
 		if idx > 0 {
 			s.setMeta(w, idx)
 		}
+		if _, ok := out.(noContent); ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		writeJSON(w, r, http.StatusOK, out)
 	}
 }
+
+// noContent is a write's result that answers 204 with no body.
+type noContent struct{}
 
 // hops returns how many agents have forwarded r so far.
 func hops(r *http.Request) int {

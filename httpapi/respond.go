@@ -22,14 +22,29 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 	_ = enc.Encode(v) // the client hung up; nothing left to tell it
 }
 
-// writeError answers with Nomad's plain-text error body.
+// writeError answers with Nomad's plain-text error body, or with the JSON
+// body an error carries (a variable write's conflict answers with the
+// variable as it stands).
 func writeError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	var sc StatusCoder
 	if errors.As(err, &sc) {
 		code = sc.StatusCode()
 	}
+	var jb JSONBodyError
+	if errors.As(err, &jb) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(jb.JSONBody())
+		return
+	}
 	http.Error(w, err.Error(), code)
+}
+
+// JSONBodyError is an error answered with a JSON body instead of text.
+type JSONBodyError interface {
+	error
+	JSONBody() any
 }
 
 // decodeBody reads a JSON body into v; malformed input is a 400.

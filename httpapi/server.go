@@ -24,6 +24,10 @@ type Config struct {
 	// server endpoints to one of them.
 	ServerAddrs func() []string
 	Logger      *slog.Logger
+	// Services and Variables serve the service catalog's and variables'
+	// writes (nil where the backend does not offer them).
+	Services  ServicesBackend
+	Variables VariablesBackend
 	// AgentSelf returns the "config" object of GET /v1/agent/self. When the
 	// returned map itself has a "config" key it is taken as the whole reply.
 	AgentSelf func() map[string]any
@@ -69,6 +73,8 @@ func (s *Server) routes() {
 	s.internalRoutes(rt)
 	s.namespaceRoutes(rt)
 	s.aclRoutes(rt)
+	s.serviceRoutes(rt)
+	s.variableRoutes(rt)
 }
 
 func (s *Server) jobRoutes(rt *router) {

@@ -202,6 +202,12 @@ func restoreFrame(r *state.Restore, fr frame) error {
 		return decodeInto(fr, &structs.ACLToken{}, r.ACLTokenRestore)
 	case state.KindACLRole:
 		return decodeInto(fr, &structs.ACLRole{}, r.ACLRoleRestore)
+	case state.KindServiceRegistration:
+		return decodeInto(fr, &structs.ServiceRegistration{}, r.ServiceRegistrationRestore)
+	case state.KindVariable:
+		return decodeInto(fr, &structs.VariableEncrypted{}, r.VariableRestore)
+	case state.KindRootKey:
+		return decodeInto(fr, &structs.RootKey{}, r.RootKeyRestore)
 	}
 	return fmt.Errorf("unknown object type %q", fr.Type)
 }

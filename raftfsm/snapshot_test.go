@@ -35,6 +35,7 @@ func testLog(t *testing.T) [][]byte {
 		allocs = append(allocs, testAlloc(id(1000+j*10+5), name, "db", id(100), id(j+1), 0))
 		add(ApplyPlanResultsType, &ApplyPlanResults{EvalID: id(j + 1), AllocsUpdated: allocs, EvalUpdates: []*structs.Evaluation{done}, Time: 50})
 	}
+	log = append(log, serviceEntries(t)...)
 	states := map[string]*structs.TaskState{
 		"srv": {State: "running", StartedAt: time.Unix(100, 0).UTC(), Events: []*structs.TaskEvent{{Type: structs.TaskStarted, Time: 5}}},
 		"pg":  {State: "pending"},
@@ -55,6 +56,7 @@ func testLog(t *testing.T) [][]byte {
 	// Collect the purged job's finished allocs (1022 is still pending and stays).
 	add(GCDeleteType, &GCDelete{EvalIDs: []string{id(3)}, AllocIDs: []string{id(1020), id(1021), id(1022)}})
 	aclLog(add)
+	log = append(log, variableEntries(t, len(log))...)
 	return log
 }
 

@@ -72,6 +72,8 @@ func (s *Server) establishLeadership() {
 	}
 	go s.reconcileLoop(ctx)
 	go s.gcLoop(ctx)
+	go s.keyringLoop(ctx)
+	s.locks.enable()
 }
 
 func (s *Server) revokeLeadership() {
@@ -83,6 +85,7 @@ func (s *Server) revokeLeadership() {
 	s.logger.Info("lost cluster leadership")
 	s.leaderCancel()
 	s.leaderCancel = nil
+	s.locks.disable()
 	s.broker.SetEnabled(false)
 	s.blocked.SetEnabled(false)
 }

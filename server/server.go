@@ -22,6 +22,7 @@ import (
 
 	"github.com/orch-project/orch/acl"
 	"github.com/orch-project/orch/gossip"
+	"github.com/orch-project/orch/keyring"
 	"github.com/orch-project/orch/raftfsm"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
@@ -113,6 +114,12 @@ type Server struct {
 
 	leaderMu     sync.Mutex
 	leaderCancel context.CancelFunc
+
+	// keyring opens root keys from state; keyringWake prompts the leader's
+	// keyring loop; locks holds the leader's variable lock TTL timers.
+	keyring     *keyring.Keyring
+	keyringWake chan struct{}
+	locks       *lockTimers
 }
 
 // New starts a server: opens Raft's stores under DataDir, replays the log
@@ -147,6 +154,9 @@ func New(cfg Config) (*Server, error) {
 		cancel: cancel,
 	}
 	s.fsm = raftfsm.NewWithOptions(store, raftfsm.Options{Logger: cfg.Logger, OnCommit: s.onCommit})
+	s.keyring = keyring.New()
+	s.keyringWake = make(chan struct{}, 1)
+	s.locks = &lockTimers{srv: s}
 	s.broker = NewEvalBroker(cfg.EvalNackTimeout, 3)
 	s.blocked = NewBlockedEvals(s.broker)
 	s.broker.onFail = s.failEval

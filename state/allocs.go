@@ -129,7 +129,19 @@ func (t *WriteTxn) putAlloc(old, new *structs.Allocation) error {
 	if old != nil && (old.Namespace != new.Namespace || old.JobID != new.JobID) {
 		t.markJob(old.Namespace, old.JobID)
 	}
+	// An instance that ended (or whose node stopped answering) leaves the
+	// service catalog in the same entry that records it.
+	if servicesEnded(new) && (old == nil || !servicesEnded(old)) {
+		return t.deleteAllocServices(new.ID)
+	}
 	return nil
+}
+
+// servicesEnded reports whether an allocation's service instances must be
+// out of the catalog: its client finished it, it was lost, or its client
+// is disconnected (unknown), so nothing answers at its address.
+func servicesEnded(a *structs.Allocation) bool {
+	return a.ClientTerminalStatus() || a.ClientStatus == structs.AllocClientStatusUnknown
 }
 
 // UpsertAllocs writes server-side allocation changes (plan placements and

@@ -35,6 +35,9 @@ func (t *WriteTxn) DeleteAllocs(ids []string) error {
 		}
 		t.touch(TableAllocs)
 		t.markJob(a.Namespace, a.JobID)
+		if err := t.deleteAllocServices(a.ID); err != nil {
+			return err
+		}
 	}
 	return nil
 }

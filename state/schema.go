@@ -53,6 +53,17 @@ func nsIDIndex(nsField, idField string) *memdb.CompoundIndex {
 }
 
 func schema() *memdb.DBSchema {
+	s := coreSchema()
+	// Tables of other concepts live in their own files.
+	for _, part := range []map[string]*memdb.TableSchema{serviceSchema(), variableSchema(), keyringSchema()} {
+		for name, tbl := range part {
+			s.Tables[name] = tbl
+		}
+	}
+	return s
+}
+
+func coreSchema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		TableJobs: {
 			Name: TableJobs,

@@ -17,6 +17,12 @@ const (
 	KindNode       = "node"        // *structs.Node
 	KindEval       = "eval"        // *structs.Evaluation
 	KindAlloc      = "alloc"       // *structs.Allocation
+	// KindServiceRegistration is a *structs.ServiceRegistration.
+	KindServiceRegistration = "service_registration"
+	// KindVariable is a *structs.VariableEncrypted.
+	KindVariable = "variable"
+	// KindRootKey is a *structs.RootKey.
+	KindRootKey = "root_key"
 )
 
 // walkOrder fixes the dump order (and, within a table, memdb's key order) so
@@ -33,6 +39,9 @@ var walkOrder = []struct{ kind, table string }{
 	{KindACLPolicy, TableACLPolicies},
 	{KindACLToken, TableACLTokens},
 	{KindACLRole, TableACLRoles},
+	{KindServiceRegistration, TableServiceRegistrations},
+	{KindRootKey, TableRootKeys},
+	{KindVariable, TableVariables},
 }
 
 // Walk calls fn for every persistent object of the snapshot, table by table
