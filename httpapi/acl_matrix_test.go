@@ -270,6 +270,8 @@ var holderSpecs = map[string]holderSpec{
 	"GET /v1/acl/roles":            {filtered: true},
 	"GET /v1/acl/role/{id}":        {with: func(w *aclWorld) *structs.ACLToken { return w.holder }},
 	"GET /v1/acl/role/name/{name}": {with: func(w *aclWorld) *structs.ACLToken { return w.holder }},
+	// Variables a token may not list are left out of the list.
+	"GET /v1/vars": {filtered: true},
 }
 
 // TestACLMatrix: every route of the router, against no token, an anonymous

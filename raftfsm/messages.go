@@ -30,7 +30,6 @@ const (
 	EvalUpsertType        MessageType = 7
 	EvalDeleteType        MessageType = 8
 	GCDeleteType          MessageType = 9
-
 )
 
 // IgnoreUnknownTypeFlag may be OR-ed into a type by a newer leader for
