@@ -33,6 +33,20 @@ type taskConfig struct {
 	ImagePullTimeout time.Duration
 	PidsLimit        int64
 	Auth             *authConfig
+	AuthSoftFail     bool
+	Runtime          string
+	UsernsMode       string
+	DNSSearch        []string
+	DNSOptions       []string
+	Devices          []deviceConfig
+}
+
+// deviceConfig is one entry of `devices`: a host device made available
+// in the container.
+type deviceConfig struct {
+	HostPath          string
+	ContainerPath     string
+	CgroupPermissions string
 }
 
 // volumeSpec is one "host:container[:ro]" entry of `volumes`.
@@ -64,7 +78,8 @@ var knownKeys = map[string]bool{
 	"network_mode": true, "volumes": true, "mount": true, "mounts": true, "labels": true,
 	"work_dir": true, "hostname": true, "extra_hosts": true, "dns_servers": true,
 	"cap_add": true, "cap_drop": true, "privileged": true, "force_pull": true, "auth": true,
-	"image_pull_timeout": true, "pids_limit": true,
+	"image_pull_timeout": true, "pids_limit": true, "auth_soft_fail": true, "runtime": true,
+	"userns_mode": true, "dns_search_domains": true, "dns_options": true, "devices": true,
 }
 
 // reservedLabelPrefix is owned by the driver: tasks may not forge the labels
@@ -182,10 +197,63 @@ func parseConfig(raw map[string]any, allowPrivileged bool) (*taskConfig, error) 
 		}
 	}
 
+	c.AuthSoftFail = p.boolean(raw, "auth_soft_fail")
+	c.Runtime = p.str(raw, "runtime")
+	c.UsernsMode = p.str(raw, "userns_mode")
+	if c.UsernsMode != "" && c.UsernsMode != "host" {
+		p.errf("userns_mode %q must be \"host\" (or unset)", c.UsernsMode)
+	}
+	c.DNSSearch = p.strList(raw, "dns_search_domains")
+	c.DNSOptions = p.strList(raw, "dns_options")
+	for i, m := range p.objList(raw, "devices") {
+		dc, err := parseDevice(m)
+		if err != nil {
+			p.errf("devices[%d]: %v", i, err)
+			continue
+		}
+		c.Devices = append(c.Devices, dc)
+	}
+
 	if len(p.errs) > 0 {
 		return nil, fmt.Errorf("invalid docker config: %w", errors.Join(p.errs...))
 	}
 	return c, nil
+}
+
+// parseDevice reads one `devices` entry. The container path defaults to
+// the host path and permissions to "rwm", as in Nomad.
+func parseDevice(m map[string]any) (deviceConfig, error) {
+	p := &parser{}
+	for k := range m {
+		switch k {
+		case "host_path", "container_path", "cgroup_permissions":
+		default:
+			p.errf("unknown key %q", k)
+		}
+	}
+	dc := deviceConfig{
+		HostPath:          p.str(m, "host_path"),
+		ContainerPath:     p.str(m, "container_path"),
+		CgroupPermissions: p.str(m, "cgroup_permissions"),
+	}
+	if dc.HostPath == "" || !path.IsAbs(dc.HostPath) {
+		p.errf("host_path %q must be an absolute path", dc.HostPath)
+	}
+	if dc.ContainerPath == "" {
+		dc.ContainerPath = dc.HostPath
+	} else if !path.IsAbs(dc.ContainerPath) {
+		p.errf("container_path %q must be an absolute path", dc.ContainerPath)
+	}
+	if dc.CgroupPermissions == "" {
+		dc.CgroupPermissions = "rwm"
+	}
+	if strings.Trim(dc.CgroupPermissions, "rwm") != "" {
+		p.errf("cgroup_permissions %q may only contain r, w and m", dc.CgroupPermissions)
+	}
+	if len(p.errs) > 0 {
+		return deviceConfig{}, errors.Join(p.errs...)
+	}
+	return dc, nil
 }
 
 // parseVolume parses "host:container[:ro|rw]".

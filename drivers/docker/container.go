@@ -86,6 +86,10 @@ func (d *Driver) buildContainerSpec(cfg *drivers.TaskConfig, tc *taskConfig, ima
 		NetworkMode: container.NetworkMode(tc.NetworkMode),
 		ExtraHosts:  tc.ExtraHosts,
 		DNS:         tc.DNSServers,
+		DNSSearch:   tc.DNSSearch,
+		DNSOptions:  tc.DNSOptions,
+		Runtime:     tc.Runtime,
+		UsernsMode:  container.UsernsMode(tc.UsernsMode),
 		CapAdd:      tc.CapAdd,
 		CapDrop:     tc.CapDrop,
 		Privileged:  tc.Privileged,
@@ -104,6 +108,14 @@ func (d *Driver) buildContainerSpec(cfg *drivers.TaskConfig, tc *taskConfig, ima
 	if err := d.checkCaps(tc.CapAdd); err != nil {
 		return nil, drivers.NonRecoverable(err)
 	}
+	if err := d.checkRuntime(tc.Runtime); err != nil {
+		return nil, drivers.NonRecoverable(err)
+	}
+	devices, err := d.devices(tc.Devices)
+	if err != nil {
+		return nil, drivers.NonRecoverable(err)
+	}
+	hc.Devices = devices
 	binds, mounts, err := d.taskMounts(cfg, tc)
 	if err != nil {
 		return nil, drivers.NonRecoverable(err)
@@ -235,4 +247,39 @@ func portBindings(labels []string, ports []structs.AllocatedPort) (nat.PortSet, 
 		}
 	}
 	return exposed, bindings, nil
+}
+
+// checkRuntime enforces the runtime allowlist (Nomad's allow_runtimes).
+func (d *Driver) checkRuntime(rt string) error {
+	if rt == "" {
+		return nil
+	}
+	allowed := d.cfg.Runtimes
+	if allowed == nil {
+		allowed = DefaultRuntimes
+	}
+	for _, a := range allowed {
+		if a == rt {
+			return nil
+		}
+	}
+	return fmt.Errorf("runtime %q is not allowed on this node (option %s: %s)", rt, OptionRuntimes, strings.Join(allowed, ","))
+}
+
+// devices maps the task's `devices` onto Docker's, when the operator
+// allows host devices at all.
+func (d *Driver) devices(ds []deviceConfig) ([]container.DeviceMapping, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	if !d.cfg.DevicesEnabled {
+		return nil, fmt.Errorf("host devices are not allowed on this node (client option %s is off)", OptionDevicesEnabled)
+	}
+	out := make([]container.DeviceMapping, 0, len(ds))
+	for _, dv := range ds {
+		out = append(out, container.DeviceMapping{
+			PathOnHost: dv.HostPath, PathInContainer: dv.ContainerPath, CgroupPermissions: dv.CgroupPermissions,
+		})
+	}
+	return out, nil
 }

@@ -46,6 +46,10 @@ type Config struct {
 	// CapAllowlist bounds cap_add (names with or without "CAP_"; "ALL"
 	// allows anything). Nil: DefaultCapAllowlist.
 	CapAllowlist []string
+	// Runtimes bounds `runtime`. Nil: DefaultRuntimes.
+	Runtimes []string
+	// DevicesEnabled lets tasks map host devices with `devices`.
+	DevicesEnabled bool
 	// Endpoint is the daemon address, e.g. unix:///var/run/docker.sock.
 	// Empty: DOCKER_HOST, else the default unix socket.
 	Endpoint string

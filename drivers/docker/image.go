@@ -46,7 +46,14 @@ func (d *Driver) ensureImage(ctx context.Context, tc *taskConfig) (string, error
 	if timeout <= 0 {
 		timeout = d.cfg.PullTimeout
 	}
-	if err := d.pull(ctx, ref, tc.Auth, timeout); err != nil {
+	err = d.pull(ctx, ref, tc.Auth, timeout)
+	if err != nil && tc.Auth != nil && tc.AuthSoftFail && isAuthFailure(err) {
+		// auth_soft_fail: the credentials were refused; try as anonymous,
+		// as Nomad does (public images behind a registry login).
+		d.logger.Warn("image pull with credentials refused; retrying without them", "image", ref, "error", err)
+		err = d.pull(ctx, ref, nil, timeout)
+	}
+	if err != nil {
 		return "", err
 	}
 	inspect, err := d.client.ImageInspect(ctx, ref)
@@ -131,4 +138,15 @@ func pullError(ctx context.Context, ref string, timeout time.Duration, err error
 		}
 	}
 	return fmt.Errorf("pulling image %s: %w", ref, err)
+}
+
+// isAuthFailure reports a pull the registry refused for its credentials.
+func isAuthFailure(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, h := range []string{"unauthorized", "authentication required", "access denied", "incorrect username or password", "401"} {
+		if strings.Contains(msg, h) {
+			return true
+		}
+	}
+	return false
 }

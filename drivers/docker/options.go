@@ -18,7 +18,18 @@ const (
 	// OptionCapAllowlist is the comma-separated cap_add allowlist
 	// (default DefaultCapAllowlist; "all" allows any).
 	OptionCapAllowlist = "docker.caps.allowlist"
+	// OptionRuntimes is the comma-separated allowlist of container
+	// runtimes a task may ask for (Nomad's allow_runtimes; default
+	// DefaultRuntimes).
+	OptionRuntimes = "docker.runtimes.allowlist"
+	// OptionDevicesEnabled (default false) lets tasks map host devices
+	// with `devices`: a device node is as good as root on the host, so
+	// the operator opts in, as for host volumes.
+	OptionDevicesEnabled = "docker.devices.enabled"
 )
+
+// DefaultRuntimes are the runtimes allowed when the option is unset.
+var DefaultRuntimes = []string{"runc", "nvidia"}
 
 // ConfigFromOptions reads the driver's client options into a Config; the
 // caller adds NodeID, StateDir and Logger.
@@ -45,6 +56,21 @@ func ConfigFromOptions(opts map[string]string) (Config, error) {
 		if c.CapAllowlist == nil {
 			c.CapAllowlist = []string{}
 		}
+	}
+	if v, ok := opts[OptionRuntimes]; ok {
+		c.Runtimes = []string{}
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.Runtimes = append(c.Runtimes, r)
+			}
+		}
+	}
+	if v, ok := opts[OptionDevicesEnabled]; ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return Config{}, fmt.Errorf("option %s: %w", OptionDevicesEnabled, err)
+		}
+		c.DevicesEnabled = b
 	}
 	if v, ok := opts[OptionPullTimeout]; ok {
 		d, err := time.ParseDuration(strings.TrimSpace(v))

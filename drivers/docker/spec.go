@@ -41,6 +41,19 @@ var configSpec hcldec.Spec = hcldec.ObjectSpec{
 	"force_pull":         &hcldec.AttrSpec{Name: "force_pull", Type: cty.Bool},
 	"image_pull_timeout": &hcldec.AttrSpec{Name: "image_pull_timeout", Type: cty.String},
 	"pids_limit":         &hcldec.AttrSpec{Name: "pids_limit", Type: cty.Number},
+	"auth_soft_fail":     &hcldec.AttrSpec{Name: "auth_soft_fail", Type: cty.Bool},
+	"runtime":            &hcldec.AttrSpec{Name: "runtime", Type: cty.String},
+	"userns_mode":        &hcldec.AttrSpec{Name: "userns_mode", Type: cty.String},
+	"dns_search_domains": &hcldec.AttrSpec{Name: "dns_search_domains", Type: cty.List(cty.String)},
+	"dns_options":        &hcldec.AttrSpec{Name: "dns_options", Type: cty.List(cty.String)},
+	"devices": &hcldec.BlockListSpec{
+		TypeName: "devices",
+		Nested: hcldec.ObjectSpec{
+			"host_path":          &hcldec.AttrSpec{Name: "host_path", Type: cty.String, Required: true},
+			"container_path":     &hcldec.AttrSpec{Name: "container_path", Type: cty.String},
+			"cgroup_permissions": &hcldec.AttrSpec{Name: "cgroup_permissions", Type: cty.String},
+		},
+	},
 	"auth": &hcldec.BlockSpec{
 		TypeName: "auth",
 		Nested: hcldec.ObjectSpec{
