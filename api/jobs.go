@@ -84,7 +84,15 @@ func (j *Jobs) Versions(ctx context.Context, id string, q *QueryOptions) ([]*str
 
 // Deregister stops a job; purge also removes it from the state.
 func (j *Jobs) Deregister(ctx context.Context, id string, purge bool, q *QueryOptions) (*structs.JobDeregisterResponse, error) {
-	q = withParam(q, "purge", strconv.FormatBool(purge))
+	return j.DeregisterOpts(ctx, id, structs.JobDeregisterOptions{Purge: purge}, q)
+}
+
+// DeregisterOpts stops a job with the given options.
+func (j *Jobs) DeregisterOpts(ctx context.Context, id string, opts structs.JobDeregisterOptions, q *QueryOptions) (*structs.JobDeregisterResponse, error) {
+	q = withParam(q, "purge", strconv.FormatBool(opts.Purge))
+	if opts.NoShutdownDelay {
+		q = withParam(q, "no_shutdown_delay", "true")
+	}
 	var out structs.JobDeregisterResponse
 	if err := j.c.Write(ctx, http.MethodDelete, jobPath(id, ""), q, nil, &out); err != nil {
 		return nil, err

@@ -190,6 +190,16 @@ func TestJobStatusInspectStop(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "dead (stopped)") && !strings.Contains(out, "(stopped)") {
 		t.Fatalf("stopped status: %d\n%s", code, out)
 	}
+	// -no-shutdown-delay reaches the servers: the stopped allocations
+	// carry the mark that makes their client skip shutdown delays.
+	code, _, _ = e.run(t, "job", "stop", "-no-shutdown-delay", "-detach", "api-two")
+	if code != 0 {
+		t.Fatalf("stop -no-shutdown-delay exit %d", code)
+	}
+	two, _ := e.backend.State().AllocsByJob(nil, "default", "api-two")
+	if len(two) == 0 || !two[0].DesiredTransition.ShouldIgnoreShutdownDelay() {
+		t.Fatalf("allocs after stop -no-shutdown-delay: %+v", two)
+	}
 	code, _, _ = e.run(t, "job", "stop", "-purge", "-detach", "api-one")
 	if code != 0 {
 		t.Fatalf("purge exit %d", code)

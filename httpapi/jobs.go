@@ -51,6 +51,10 @@ func (s *Server) jobDeregister(w http.ResponseWriter, r *http.Request) (any, uin
 	if err != nil {
 		return nil, 0, err
 	}
+	noDelay, err := queryBool(r, "no_shutdown_delay", false)
+	if err != nil {
+		return nil, 0, err
+	}
 	ns, id := namespaceOf(r), r.PathValue("id")
 	job, err := s.srv.State().JobByID(nil, ns, id)
 	if err != nil {
@@ -59,7 +63,7 @@ func (s *Server) jobDeregister(w http.ResponseWriter, r *http.Request) (any, uin
 	if job == nil {
 		return nil, 0, codedErr(http.StatusNotFound, "job not found")
 	}
-	resp, err := s.srv.DeregisterJob(r.Context(), ns, id, purge)
+	resp, err := s.srv.DeregisterJob(r.Context(), ns, id, structs.JobDeregisterOptions{Purge: purge, NoShutdownDelay: noDelay})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -221,6 +221,13 @@ func applyJobDeregister(txn *state.WriteTxn, b *JobDeregister) error {
 	if b.JobID == "" {
 		return errors.New("missing job ID")
 	}
+	if b.NoShutdownDelay {
+		yes := true
+		if err := txn.UpdateJobAllocsDesiredTransition(b.Namespace, b.JobID,
+			structs.DesiredTransition{NoShutdownDelay: &yes}, b.Time); err != nil {
+			return err
+		}
+	}
 	if b.Purge {
 		if err := txn.DeleteJob(b.Namespace, b.JobID); err != nil {
 			return err

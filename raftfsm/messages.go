@@ -79,6 +79,9 @@ type JobDeregister struct {
 	Purge     bool                `json:"Purge"`
 	Eval      *structs.Evaluation `json:"Eval"`
 	Time      int64               `json:"Time"`
+	// NoShutdownDelay marks the job's live allocations so the stop skips
+	// their shutdown delays.
+	NoShutdownDelay bool `json:"NoShutdownDelay,omitempty"`
 }
 
 // NodeRegister registers or refreshes a node and creates evaluations for it.

@@ -77,7 +77,7 @@ func (s *Server) RegisterJob(ctx context.Context, req *structs.JobRegisterReques
 
 // DeregisterJob stops a job, or removes it with purge, and evaluates it so
 // its allocations stop.
-func (s *Server) DeregisterJob(ctx context.Context, ns, id string, purge bool) (*structs.JobDeregisterResponse, error) {
+func (s *Server) DeregisterJob(ctx context.Context, ns, id string, opts structs.JobDeregisterOptions) (*structs.JobDeregisterResponse, error) {
 	if !s.IsLeader() {
 		return nil, ErrNotLeader
 	}
@@ -95,7 +95,7 @@ func (s *Server) DeregisterJob(ctx context.Context, ns, id string, purge bool) (
 		Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
 	}
 	index, err := s.raftApply(raftfsm.JobDeregisterType, &raftfsm.JobDeregister{
-		Namespace: ns, JobID: id, Purge: purge, Eval: eval, Time: now,
+		Namespace: ns, JobID: id, Purge: opts.Purge, Eval: eval, Time: now, NoShutdownDelay: opts.NoShutdownDelay,
 	})
 	if err != nil {
 		return nil, err

@@ -79,7 +79,7 @@ func TestGCCollectsFinishedWorkAndKeepsLiveWork(t *testing.T) {
 
 	// A stopped job goes once its clients have finished its allocs.
 	running, _ := s.State().AllocsByJob(nil, "default", "stopme")
-	if _, err := s.DeregisterJob(ctx, "default", "stopme", false); err != nil {
+	if _, err := s.DeregisterJob(ctx, "default", "stopme", structs.JobDeregisterOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, 5*time.Second, "stopme allocs stopped", func() bool { return len(liveAllocs(t, s, "stopme")) == 0 })
@@ -169,7 +169,7 @@ func TestGCPurgedJobLeftovers(t *testing.T) {
 	}
 	waitUntil(t, 5*time.Second, "placed", func() bool { return len(liveAllocs(t, s, "p")) == 2 })
 	allocs := liveAllocs(t, s, "p")
-	if _, err := s.DeregisterJob(ctx, "default", "p", true); err != nil {
+	if _, err := s.DeregisterJob(ctx, "default", "p", structs.JobDeregisterOptions{Purge: true}); err != nil {
 		t.Fatal(err)
 	}
 	if j, _ := s.State().JobByID(nil, "default", "p"); j != nil {

@@ -234,11 +234,11 @@ func TestServerSystemJobOnEveryNodeAndLateJoiners(t *testing.T) {
 	waitUntil(t, 5*time.Second, "alloc on the late node", func() bool { return len(liveAllocs(t, s, "sys")) == 4 })
 
 	// Deregistering stops them all.
-	if _, err := s.DeregisterJob(ctx, "default", "sys", false); err != nil {
+	if _, err := s.DeregisterJob(ctx, "default", "sys", structs.JobDeregisterOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, 5*time.Second, "all stopped", func() bool { return len(liveAllocs(t, s, "sys")) == 0 })
-	if _, err := s.DeregisterJob(ctx, "default", "missing", false); err == nil {
+	if _, err := s.DeregisterJob(ctx, "default", "missing", structs.JobDeregisterOptions{}); err == nil {
 		t.Fatal("deregistering a missing job succeeded")
 	}
 }

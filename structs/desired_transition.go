@@ -18,3 +18,29 @@ type DesiredTransition struct {
 func (d DesiredTransition) ShouldIgnoreShutdownDelay() bool {
 	return d.NoShutdownDelay != nil && *d.NoShutdownDelay
 }
+
+// Merge returns d with the fields set in o replacing its own.
+func (d DesiredTransition) Merge(o DesiredTransition) DesiredTransition {
+	if o.Migrate != nil {
+		d.Migrate = o.Migrate
+	}
+	if o.Reschedule != nil {
+		d.Reschedule = o.Reschedule
+	}
+	if o.ForceReschedule != nil {
+		d.ForceReschedule = o.ForceReschedule
+	}
+	if o.NoShutdownDelay != nil {
+		d.NoShutdownDelay = o.NoShutdownDelay
+	}
+	return d
+}
+
+// JobDeregisterOptions are the choices of a job stop (DELETE /v1/job/<id>).
+type JobDeregisterOptions struct {
+	// Purge removes the job from the state instead of marking it stopped.
+	Purge bool
+	// NoShutdownDelay skips the group and task shutdown_delay of the
+	// allocations the stop kills.
+	NoShutdownDelay bool
+}

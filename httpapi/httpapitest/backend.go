@@ -208,7 +208,8 @@ func (b *Backend) place(job *structs.Job, eval *structs.Evaluation) error {
 }
 
 // DeregisterJob stops (or purges) the job and its allocations.
-func (b *Backend) DeregisterJob(ctx context.Context, ns, id string, purge bool) (*structs.JobDeregisterResponse, error) {
+func (b *Backend) DeregisterJob(ctx context.Context, ns, id string, opts structs.JobDeregisterOptions) (*structs.JobDeregisterResponse, error) {
+	purge := opts.Purge
 	job, err := b.store.JobByID(nil, ns, id)
 	if err != nil {
 		return nil, err
@@ -219,6 +220,13 @@ func (b *Backend) DeregisterJob(ctx context.Context, ns, id string, purge bool) 
 	allocs, err := b.store.AllocsByJob(nil, ns, id)
 	if err != nil {
 		return nil, err
+	}
+	if opts.NoShutdownDelay {
+		yes := true
+		if err := b.store.UpdateJobAllocsDesiredTransition(b.next(), ns, id,
+			structs.DesiredTransition{NoShutdownDelay: &yes}, now()); err != nil {
+			return nil, err
+		}
 	}
 	idx := b.next()
 	if purge {
