@@ -91,9 +91,11 @@ func TestServicePrestartSuccessIsDone(t *testing.T) {
 					t.Fatalf("%s: failed=%v restarts=%d events %s", n, ts.Failed, ts.Restarts, eventTypes(ts))
 				}
 			}
-			if got := readLog(t, f.ar.dir.LogDir(), "main.stdout.0"); got != "ready\n" {
-				t.Fatalf("main output %q", got)
-			}
+			// Running is reported when the process starts; its output
+			// reaches the log file a moment later.
+			waitUntil(t, "main's output logged", nil, func() bool {
+				return readLog(t, f.ar.dir.LogDir(), "main.stdout.0") == "ready\n"
+			})
 		})
 	}
 }
