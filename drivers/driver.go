@@ -6,6 +6,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -227,4 +228,24 @@ type TaskResourceUsage struct {
 	MemoryCache   uint64
 	MemoryMaxRSS  uint64
 	Pids          map[string]uint64 // pid -> RSS
+}
+
+// ExecRequest is a command to run inside a running task's environment.
+type ExecRequest struct {
+	// Command is the program and its arguments; a program without a slash
+	// is looked up in the task's PATH.
+	Command []string
+	// Stdout and Stderr receive the command's output (nil discards it).
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Execer is implemented by drivers that run commands inside a running
+// task: in its container or chroot, namespaces and cgroup, as its user,
+// with its environment (raw_exec: on the host, in the task's directory,
+// as the task's user). Script checks and template change scripts use it.
+type Execer interface {
+	// ExecTask runs req in task taskID and returns the command's exit
+	// code. The end of ctx kills the command (and what it started).
+	ExecTask(ctx context.Context, taskID string, req *ExecRequest) (int, error)
 }

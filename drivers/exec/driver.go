@@ -137,7 +137,7 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		return nil, fmt.Errorf("exec: start task %q: %w", cfg.ID, err)
 	}
 	started := time.Now()
-	d.tasks.Add(cfg.ID, cfg.Name, c, started)
+	d.tasks.AddTask(cfg, c, started)
 	state, err := json.Marshal(handleState{Container: c.State()})
 	if err != nil {
 		return nil, fmt.Errorf("exec: encode handle: %w", err)
@@ -177,7 +177,7 @@ func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
 	if err != nil {
 		return fmt.Errorf("exec: recover %q: %w", h.Config.ID, err)
 	}
-	d.tasks.Add(h.Config.ID, h.Config.Name, c, h.StartedAt)
+	d.tasks.AddTask(h.Config, c, h.StartedAt)
 	return nil
 }
 
@@ -209,4 +209,15 @@ func (d *Driver) Inspect(taskID string) (*drivers.TaskStatus, error) {
 // Stats implements drivers.Driver.
 func (d *Driver) Stats(ctx context.Context, taskID string) (*drivers.TaskResourceUsage, error) {
 	return d.tasks.Stats(ctx, taskID)
+}
+
+var _ drivers.Execer = (*Driver)(nil)
+
+// ExecTask implements drivers.Execer.
+func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecRequest) (int, error) {
+	code, err := d.tasks.Exec(ctx, taskID, req)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", Name, err)
+	}
+	return code, nil
 }

@@ -153,7 +153,7 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		runner = p
 	}
 	started := time.Now()
-	d.tasks.Add(cfg.ID, cfg.Name, runner, started)
+	d.tasks.AddTask(cfg, runner, started)
 	state, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("java: encode handle: %w", err)
@@ -202,7 +202,7 @@ func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
 		}
 		runner = p
 	}
-	d.tasks.Add(h.Config.ID, h.Config.Name, runner, h.StartedAt)
+	d.tasks.AddTask(h.Config, runner, h.StartedAt)
 	return nil
 }
 
@@ -228,4 +228,15 @@ func (d *Driver) Inspect(taskID string) (*drivers.TaskStatus, error) { return d.
 // Stats implements drivers.Driver.
 func (d *Driver) Stats(ctx context.Context, taskID string) (*drivers.TaskResourceUsage, error) {
 	return d.tasks.Stats(ctx, taskID)
+}
+
+var _ drivers.Execer = (*Driver)(nil)
+
+// ExecTask implements drivers.Execer.
+func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecRequest) (int, error) {
+	code, err := d.tasks.Exec(ctx, taskID, req)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", Name, err)
+	}
+	return code, nil
 }

@@ -3,6 +3,7 @@
 package java
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -221,4 +222,23 @@ func (p *plainProc) Usage() (*drivers.TaskResourceUsage, uint64, error) {
 	}
 	u.Pids[pid] = u.MemoryRSS
 	return u, cpu, nil
+}
+
+// Exec runs a command beside the plain JVM: on the host, in the task's
+// directory, with its environment, as its user (when the agent can switch
+// to it).
+func (p *plainProc) Exec(ctx context.Context, cfg *drivers.TaskConfig, req *drivers.ExecRequest) (int, error) {
+	env := isolation.EnvList(cfg.Env)
+	path, err := isolation.LookPath(req.Command[0], cfg.TaskDir, env)
+	if err != nil {
+		return 0, err
+	}
+	cred, err := plainCredential(cfg.User, os.Geteuid())
+	if err != nil {
+		return 0, err
+	}
+	return isolation.RunHost(ctx, &isolation.HostCommand{
+		Path: path, Args: req.Command, Env: env, Dir: cfg.TaskDir, Credential: cred,
+		Stdout: req.Stdout, Stderr: req.Stderr,
+	})
 }

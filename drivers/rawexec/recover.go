@@ -49,6 +49,7 @@ func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
 		return fmt.Errorf("raw_exec: recover %q: host rebooted: %w", id, drivers.ErrTaskNotFound)
 	}
 	t := newTask(id, h.Config.Name, ds.Pid, ds.StartTicks, h.StartedAt, false)
+	t.cfg = h.Config
 	if ds.StateDir != "" {
 		t.shim, t.stateDir, t.statusPath = true, ds.StateDir, filepath.Join(ds.StateDir, statusFileName)
 	}

@@ -141,6 +141,7 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		d.logger.Warn("reading start time of new task", "task", cfg.ID, "pid", pid, "error", err)
 	}
 	t := newTask(cfg.ID, cfg.Name, pid, ticks, startedAt, true)
+	t.cfg = cfg
 	t.shim, t.stateDir, t.statusPath = true, stateDir, statusPath
 	go func() {
 		err := cmd.Wait()

@@ -13,8 +13,11 @@ import (
 
 // task is one running (or finished) raw_exec process group.
 type task struct {
-	id         string
-	name       string
+	id   string
+	name string
+	// cfg is the task's configuration: commands run in the task (ExecTask)
+	// get its environment, directory and user.
+	cfg        *drivers.TaskConfig
 	pid        int // also the process group ID (Setpgid)
 	startTicks uint64
 	startedAt  time.Time

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -367,4 +368,60 @@ func processRSS(pid int) uint64 {
 		return 0
 	}
 	return rss * uint64(os.Getpagesize())
+}
+
+// Exec runs a command inside the container: its namespaces, cgroup and
+// root, as the task's user, with the task's environment. The end of ctx
+// kills it.
+func (c *Container) Exec(ctx context.Context, cfg *drivers.TaskConfig, req *drivers.ExecRequest) (int, error) {
+	ident, err := LookupUser("/etc/passwd", "/etc/group", cfg.User)
+	if err != nil {
+		return 0, fmt.Errorf("resolve task user: %w", err)
+	}
+	env := EnvList(cfg.Env)
+	if !hasKey(env, "PATH") {
+		env = append(env, "PATH="+defaultPath)
+	}
+	p := &libcontainer.Process{
+		Args: req.Command, Env: env, UID: ident.UID, GID: ident.GID, AdditionalGroups: ident.Groups,
+		Cwd: "/", Stdout: req.Stdout, Stderr: req.Stderr,
+	}
+	if p.Stdout == nil {
+		p.Stdout = io.Discard
+	}
+	if p.Stderr == nil {
+		p.Stderr = io.Discard
+	}
+	if err := c.lc.Run(p); err != nil {
+		return 0, fmt.Errorf("exec in container: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = p.Signal(unix.SIGKILL)
+		case <-done:
+		}
+	}()
+	ps, werr := p.Wait()
+	close(done)
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("exec in container: %w", ctx.Err())
+	}
+	if ps == nil {
+		return 0, fmt.Errorf("exec in container: %w", werr)
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ps.ExitCode(), nil
+}
+
+func hasKey(env []string, key string) bool {
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
+			return true
+		}
+	}
+	return false
 }

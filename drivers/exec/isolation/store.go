@@ -34,6 +34,9 @@ type Runner interface {
 	// Usage samples resource use; cpuNanos is cumulative CPU time.
 	Usage() (u *drivers.TaskResourceUsage, cpuNanos uint64, err error)
 	Attributes() map[string]string
+	// Exec runs a command inside the task (see drivers.Execer); cfg is the
+	// task's configuration (user, environment, directories).
+	Exec(ctx context.Context, cfg *drivers.TaskConfig, req *drivers.ExecRequest) (int, error)
 }
 
 // destroyWait bounds how long Destroy(force) waits for a killed task.
@@ -50,6 +53,7 @@ type entry struct {
 	name      string
 	runner    Runner
 	startedAt time.Time
+	cfg       *drivers.TaskConfig
 
 	mu         sync.Mutex
 	lastSample time.Time
@@ -65,6 +69,30 @@ func (s *Store) Add(id, name string, r Runner, startedAt time.Time) {
 	s.mu.Lock()
 	s.tasks[id] = e
 	s.mu.Unlock()
+}
+
+// AddTask tracks a runner with the task's configuration, which commands
+// run in the task (Exec) need.
+func (s *Store) AddTask(cfg *drivers.TaskConfig, r Runner, startedAt time.Time) {
+	e := &entry{name: cfg.Name, runner: r, startedAt: startedAt, cfg: cfg}
+	s.mu.Lock()
+	s.tasks[cfg.ID] = e
+	s.mu.Unlock()
+}
+
+// Exec runs a command inside a running task.
+func (s *Store) Exec(ctx context.Context, id string, req *drivers.ExecRequest) (int, error) {
+	e, err := s.get(id)
+	if err != nil {
+		return 0, err
+	}
+	if isDone(e.runner) {
+		return 0, fmt.Errorf("task %q is not running", id)
+	}
+	if e.cfg == nil || len(req.Command) == 0 {
+		return 0, errors.New("exec: no command or task configuration")
+	}
+	return e.runner.Exec(ctx, e.cfg, req)
 }
 
 // Has reports whether the task is tracked.

@@ -1,0 +1,101 @@
+//go:build unix
+
+package isolation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// HostCommand is a command run on the host on a task's behalf (raw_exec
+// and plain java tasks' exec).
+type HostCommand struct {
+	Path       string
+	Args       []string // Args[0] is the command as given
+	Env        []string
+	Dir        string
+	Credential *syscall.Credential // nil: the agent's own user
+	Stdout     io.Writer
+	Stderr     io.Writer
+}
+
+// RunHost runs c in its own process group and returns its exit code (128
+// plus the signal for a command killed by one). The end of ctx kills the
+// whole group, so nothing the command started outlives it.
+func RunHost(ctx context.Context, c *HostCommand) (int, error) {
+	cmd := &exec.Cmd{
+		Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir, Stdout: c.Stdout, Stderr: c.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Credential: c.Credential},
+		// A process that left the group cannot hold our output pipes
+		// (and so this call) open for long.
+		WaitDelay: time.Second,
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start %s: %w", c.Path, err)
+	}
+	pgid := cmd.Process.Pid
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		case <-done:
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	// Whatever the command left running in its group goes with it.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("%s: %w", c.Path, ctx.Err())
+	}
+	return exitCode(cmd, err)
+}
+
+func exitCode(cmd *exec.Cmd, err error) (int, error) {
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 0, err
+	}
+	ps := cmd.ProcessState
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ps.ExitCode(), nil
+}
+
+// defaultPath is the search path of commands run in a task whose
+// environment sets none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// LookPath resolves a command name against the PATH of env (a list of
+// KEY=VALUE), relative to dir for a path with a slash.
+func LookPath(name, dir string, env []string) (string, error) {
+	if filepath.IsAbs(name) {
+		return name, nil
+	}
+	if strings.Contains(name, "/") {
+		return filepath.Join(dir, name), nil
+	}
+	path := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, d := range filepath.SplitList(path) {
+		cand := filepath.Join(d, name)
+		if fi, err := os.Stat(cand); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return cand, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in PATH", name)
+}

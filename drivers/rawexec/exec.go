@@ -1,0 +1,45 @@
+package rawexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/exec/isolation"
+)
+
+var _ drivers.Execer = (*Driver)(nil)
+
+// ExecTask implements drivers.Execer: the command runs on the host as the
+// task does, with the task's environment, in its directory, as its user.
+func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecRequest) (int, error) {
+	t, err := d.get(taskID)
+	if err != nil {
+		return 0, err
+	}
+	if t.exited() {
+		return 0, fmt.Errorf("raw_exec: task %q is not running", taskID)
+	}
+	cfg := t.cfg
+	if cfg == nil || len(req.Command) == 0 {
+		return 0, errors.New("raw_exec: exec: no command or task configuration")
+	}
+	env := mergeEnv(os.Environ(), cfg.Env)
+	path, err := resolveCommand(req.Command[0], cfg.TaskDir, lookupEnv(env, "PATH"))
+	if err != nil {
+		return 0, fmt.Errorf("raw_exec: exec: %w", err)
+	}
+	var cred *syscall.Credential
+	if cfg.User != "" {
+		if cred, err = lookupCredential(cfg.User); err != nil {
+			return 0, fmt.Errorf("raw_exec: exec: %w", err)
+		}
+	}
+	return isolation.RunHost(ctx, &isolation.HostCommand{
+		Path: path, Args: req.Command, Env: env, Dir: cfg.TaskDir, Credential: cred,
+		Stdout: req.Stdout, Stderr: req.Stderr,
+	})
+}
