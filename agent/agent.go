@@ -309,6 +309,7 @@ func (a *Agent) self() map[string]any {
 			"Server": map[string]any{"Enabled": c.Server, "BootstrapExpect": c.BootstrapExpect},
 			"Client": map[string]any{"Enabled": c.Client},
 			"Ports":  map[string]any{"HTTP": c.HTTPPort, "RPC": c.RPCPort, "Serf": c.SerfPort},
+			"ACL":    map[string]any{"Enabled": c.ACL.Enabled},
 		},
 		"member": member,
 		"stats":  stats,

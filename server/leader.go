@@ -74,6 +74,7 @@ func (s *Server) establishLeadership() {
 	go s.gcLoop(ctx)
 	go s.keyringLoop(ctx)
 	s.locks.enable()
+	go s.aclTokenGCLoop(ctx)
 }
 
 func (s *Server) revokeLeadership() {
