@@ -62,6 +62,7 @@ Commands:
     var init         Write an example variable specification
     operator root keyring list|rotate|remove
                      Manage the root keys that encrypt variables
+    tls              ca create, cert create -server|-client|-cli
     version          Print the version
 
 Every command talking to an agent takes -address (default $ORCH_ADDR,
@@ -100,6 +101,8 @@ func (c *cli) run(args []string) int {
 		return sub(c.namespaceCommands(), "namespace")
 	case "acl":
 		return c.aclCommand(args[1:])
+	case "tls":
+		return c.tlsCommand(args[1:])
 	case "server":
 		return sub(map[string]func([]string) int{"members": c.serverMembers}, "server")
 	case "service":
