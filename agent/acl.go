@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 type remoteACLSource struct {
 	servers func() []string
 	hc      *http.Client
+	tls     *tls.Config // set when the servers serve HTTPS
 }
 
 // ask GETs path from the first server that answers; a 403 or 404 means
@@ -26,7 +28,7 @@ type remoteACLSource struct {
 func (r *remoteACLSource) ask(ctx context.Context, path string, out any) (bool, error) {
 	var lastErr error = errors.New("no servers known")
 	for _, addr := range r.servers() {
-		c, err := api.NewClient(api.Config{Address: addr, HTTPClient: r.hc})
+		c, err := api.NewClient(api.Config{Address: addr, HTTPClient: r.hc, TLS: r.tls})
 		if err != nil {
 			lastErr = err
 			continue

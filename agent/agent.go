@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,6 +117,17 @@ func (a *Agent) start() error {
 		return fmt.Errorf("listening for HTTP on %s: %w", a.httpAddr, err)
 	}
 	a.ln = ln
+	peerTLS, err := a.setupTLS()
+	if err != nil {
+		return err
+	}
+	if peerTLS != nil {
+		srvTLS, err := c.TLS.HTTPServer()
+		if err != nil {
+			return err
+		}
+		ln = tls.NewListener(ln, srvTLS)
+	}
 
 	tags := map[string]string{
 		structs.TagRegion:     c.Region,
@@ -131,7 +143,7 @@ func (a *Agent) start() error {
 	}
 	pool, err := gossip.New(gossip.Config{
 		Name: c.NodeName, BindAddr: c.BindAddr, Port: c.SerfPort, Tags: tags,
-		Fast: c.Dev, Logger: a.logger,
+		Fast: c.Dev, Logger: a.logger, EncryptKey: c.Encrypt, KeyringFile: a.keyringFile(),
 	})
 	if err != nil {
 		return err
@@ -164,19 +176,21 @@ func (a *Agent) start() error {
 	}
 
 	hcfg := httpapi.Config{Logger: a.logger, AgentSelf: a.self, ServerAddrs: a.serverHTTPAddrs,
-		ACLEnabled: c.ACL.Enabled}
+		ACLEnabled: c.ACL.Enabled, PeerTLS: peerTLS, Keyring: a.pool, KeyringPeers: a.peerHTTPAddrs}
 	if a.server != nil {
 		hcfg.Server = a.server
 		hcfg.Services, hcfg.Variables = a.server, a.server
 		hcfg.Resolver = a.server.ACLResolver()
 	} else {
-		src := &remoteACLSource{servers: a.serverHTTPAddrs, hc: &http.Client{Timeout: 10 * time.Second}}
+		src := &remoteACLSource{servers: a.serverHTTPAddrs, tls: peerTLS,
+			hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: peerTLS}}}
 		hcfg.Resolver = acl.NewResolver(src, c.ACL.TokenTTL, c.ACL.PolicyTTL)
 	}
 	if a.client != nil {
 		hcfg.Client = a.client
 	}
-	a.http = &http.Server{Handler: httpapi.New(hcfg), ReadHeaderTimeout: 10 * time.Second}
+	a.http = &http.Server{Handler: httpapi.New(hcfg), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.logger.With("component", "http").Handler(), slog.LevelWarn)}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

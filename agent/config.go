@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/orch-project/orch/tlsutil"
 )
 
 // Default ports, as Nomad's.
@@ -49,6 +51,11 @@ type Config struct {
 	NumSchedulers int
 	// ACL is the acl block (config_acl.go).
 	ACL ACLConfig
+	// TLS is the tls block (config_tls.go); Region is filled in at start.
+	TLS tlsutil.Config
+	// Encrypt is the gossip encryption key (server { encrypt }, -encrypt).
+	// In orch every agent gossips, so client-only agents need it too.
+	Encrypt string
 }
 
 // DefaultConfig returns the settings used when nothing says otherwise.
@@ -97,6 +104,7 @@ type fileConfig struct {
 	Client     *clientBlock   `hcl:"client,block"`
 	Plugins    []*pluginBlock `hcl:"plugin,block"`
 	ACL        *aclBlock      `hcl:"acl,block"`
+	TLS        *tlsBlock      `hcl:"tls,block"`
 }
 
 type portsBlock struct {
@@ -110,6 +118,7 @@ type serverBlock struct {
 	BootstrapExpect *int       `hcl:"bootstrap_expect"`
 	NumSchedulers   *int       `hcl:"num_schedulers"`
 	ServerJoin      *joinBlock `hcl:"server_join,block"`
+	Encrypt         *string    `hcl:"encrypt"`
 }
 
 type joinBlock struct {
@@ -178,6 +187,7 @@ func (c *Config) LoadFile(path string) error {
 		if s.ServerJoin != nil {
 			c.Join = append(c.Join, s.ServerJoin.RetryJoin...)
 		}
+		setStr(&c.Encrypt, s.Encrypt)
 	}
 	if cl := fc.Client; cl != nil {
 		if cl.Enabled != nil {
@@ -193,6 +203,7 @@ func (c *Config) LoadFile(path string) error {
 			c.Options[k] = v
 		}
 	}
+	c.applyTLSBlock(fc.TLS)
 	if err := c.applyACLBlock(fc.ACL); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -6,6 +6,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Token is the ACL token sent with every request (X-Nomad-Token).
 	Token string
+	// TLS, when set, is used for https addresses; an address without a
+	// scheme then means https.
+	TLS *tls.Config
 }
 
 // Client talks to one agent.
@@ -52,7 +56,11 @@ func NewClient(cfg Config) (*Client, error) {
 		addr = DefaultAddress
 	}
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		if cfg.TLS != nil {
+			addr = "https://" + addr
+		} else {
+			addr = "http://" + addr
+		}
 	}
 	u, err := url.Parse(addr)
 	if err != nil || u.Host == "" {
@@ -64,6 +72,7 @@ func NewClient(cfg Config) (*Client, error) {
 			Proxy:               nil,
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     90 * time.Second,
+			TLSClientConfig:     cfg.TLS,
 		}}
 	}
 	return &Client{addr: strings.TrimRight(addr, "/"), hc: hc, token: cfg.Token}, nil

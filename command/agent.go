@@ -53,6 +53,8 @@ func runAgent(args []string) int {
 	fs.StringVar(&node, "node", "", "unique agent name (default: the hostname)")
 	fs.Var(&configFiles, "config", "HCL agent configuration file (repeatable)")
 	fs.StringVar(&logLevel, "log-level", "", "log level: DEBUG, INFO, WARN, ERROR")
+	var encrypt string
+	fs.StringVar(&encrypt, "encrypt", "", "gossip encryption key (base64; see operator gossip keyring generate)")
 	var aclEnabled bool
 	fs.BoolVar(&aclEnabled, "acl-enabled", false, "enable ACLs (as acl { enabled = true })")
 	if err := fs.Parse(args); err != nil {
@@ -82,6 +84,7 @@ func runAgent(args []string) int {
 	setIf(&cfg.Region, region)
 	setIf(&cfg.NodeName, node)
 	setIf(&cfg.LogLevel, logLevel)
+	setIf(&cfg.Encrypt, encrypt)
 	if aclEnabled {
 		cfg.ACL.Enabled = true
 	}
@@ -100,7 +103,11 @@ func runAgent(args []string) int {
 		fmt.Fprintf(os.Stderr, "Error starting agent: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(os.Stdout, "==> orch agent started! HTTP API at http://%s\n", a.HTTPAddr())
+	scheme := "http"
+	if cfg.TLS.HTTP {
+		scheme = "https"
+	}
+	fmt.Fprintf(os.Stdout, "==> orch agent started! HTTP API at %s://%s\n", scheme, a.HTTPAddr())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	s := <-sig

@@ -17,6 +17,7 @@ type meta struct {
 	address   string
 	namespace string
 	token     string
+	tls       api.TLSFiles
 }
 
 // flagSet returns a flag set with the shared flags; parse errors are
@@ -28,6 +29,12 @@ func (c *cli) flagSet(name string, m *meta) *flag.FlagSet {
 		fs.StringVar(&m.address, "address", "", "agent address (default $ORCH_ADDR, $NOMAD_ADDR, http://127.0.0.1:4646)")
 		fs.StringVar(&m.namespace, "namespace", "", "namespace (default \"default\")")
 		fs.StringVar(&m.token, "token", "", "ACL token (default $ORCH_TOKEN, then $NOMAD_TOKEN)")
+		env := api.TLSFilesFromEnv()
+		fs.StringVar(&m.tls.CACert, "ca-cert", env.CACert, "CA certificate verifying the agent (default $NOMAD_CACERT)")
+		fs.StringVar(&m.tls.ClientCert, "client-cert", env.ClientCert, "client certificate (default $NOMAD_CLIENT_CERT)")
+		fs.StringVar(&m.tls.ClientKey, "client-key", env.ClientKey, "client certificate key (default $NOMAD_CLIENT_KEY)")
+		fs.StringVar(&m.tls.ServerName, "tls-server-name", env.ServerName, "server name to verify (default $NOMAD_TLS_SERVER_NAME)")
+		fs.BoolVar(&m.tls.SkipVerify, "tls-skip-verify", env.SkipVerify, "do not verify the agent's certificate (default $NOMAD_SKIP_VERIFY)")
 	}
 	return fs
 }
@@ -46,7 +53,11 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, usage string) bool {
 }
 
 func (m *meta) client() (*api.Client, error) {
-	return api.NewClient(api.Config{Address: m.address, Token: m.secret()})
+	tc, err := m.tls.Config()
+	if err != nil {
+		return nil, err
+	}
+	return api.NewClient(api.Config{Address: m.address, Token: m.secret(), TLS: tc})
 }
 
 // secret is the ACL token: -token, else $ORCH_TOKEN, else $NOMAD_TOKEN.

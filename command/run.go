@@ -63,6 +63,7 @@ Commands:
     operator root keyring list|rotate|remove
                      Manage the root keys that encrypt variables
     tls              ca create, cert create -server|-client|-cli
+    operator gossip  keyring -list|-install|-use|-remove, keyring generate
     version          Print the version
 
 Every command talking to an agent takes -address (default $ORCH_ADDR,
@@ -103,14 +104,14 @@ func (c *cli) run(args []string) int {
 		return c.aclCommand(args[1:])
 	case "tls":
 		return c.tlsCommand(args[1:])
+	case "operator":
+		return sub(c.operatorCommands(), "operator")
 	case "server":
 		return sub(map[string]func([]string) int{"members": c.serverMembers}, "server")
 	case "service":
 		return sub(c.serviceCommands(), "service")
 	case "var":
 		return sub(c.varCommands(), "var")
-	case "operator":
-		return sub(map[string]func([]string) int{"root": c.operatorRoot}, "operator")
 	case "status":
 		return c.jobStatus(args[1:])
 	case "version", "-version", "--version", "-v":

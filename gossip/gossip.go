@@ -32,6 +32,11 @@ type Config struct {
 	// detection at the cost of more traffic.
 	Fast   bool
 	Logger *slog.Logger
+	// EncryptKey (base64, 16/24/32 bytes) encrypts gossip; KeyringFile
+	// persists the keyring across restarts and key rotations, and takes
+	// precedence over EncryptKey once written.
+	EncryptKey  string
+	KeyringFile string
 }
 
 // Member statuses.
@@ -81,6 +86,10 @@ type Pool struct {
 	// holding a lock the caller could take, so reading them races.
 	members map[string]Member
 	self    string
+
+	keyring     *memberlist.Keyring
+	keyringFile string
+	keyMu       sync.Mutex
 }
 
 // New starts gossip on cfg.BindAddr:cfg.Port.
@@ -112,6 +121,16 @@ func New(cfg Config) (*Pool, error) {
 	mc.Delegate = (*delegate)(p)
 	mc.Events = (*events)(p)
 	mc.Logger = slog.NewLogLogger(p.logger.Handler(), slog.LevelDebug)
+	kr, err := loadKeyring(cfg.KeyringFile, cfg.EncryptKey)
+	if err != nil {
+		return nil, err
+	}
+	if kr != nil {
+		// Both directions verified: a peer without a key in the keyring
+		// can neither read the pool nor be heard by it.
+		mc.Keyring, mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = kr, true, true
+		p.keyring, p.keyringFile = kr, cfg.KeyringFile
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("starting gossip on %s: %w", net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.Port)), err)

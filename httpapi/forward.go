@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,11 +26,17 @@ type targetsKey struct{}
 // next one when a connection cannot be made, so one dead server does not
 // fail a share of the requests.
 type forwarder struct {
-	proxy *httputil.ReverseProxy
+	proxy  *httputil.ReverseProxy
+	scheme string
 }
 
-func newForwarder(log *slog.Logger) *forwarder {
+func newForwarder(log *slog.Logger, peerTLS *tls.Config) *forwarder {
+	scheme := "http"
+	if peerTLS != nil {
+		scheme = "https"
+	}
 	base := &http.Transport{
+		TLSClientConfig:       peerTLS,
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost:   16,
@@ -63,7 +70,7 @@ func newForwarder(log *slog.Logger) *forwarder {
 			http.Error(w, fmt.Sprintf("Failed to forward request: %v", err), http.StatusBadGateway)
 		},
 	}
-	return &forwarder{proxy: rp}
+	return &forwarder{proxy: rp, scheme: scheme}
 }
 
 // forward sends r to the first reachable agent of targets.
@@ -74,7 +81,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, targets []st
 	}
 	urls := make([]*url.URL, 0, len(targets))
 	for _, t := range targets {
-		u, err := agentURL(t)
+		u, err := agentURL(t, f.scheme)
 		if err != nil {
 			continue
 		}
@@ -101,9 +108,9 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, targets []st
 	f.proxy.ServeHTTP(w, r)
 }
 
-func agentURL(addr string) (*url.URL, error) {
+func agentURL(addr, scheme string) (*url.URL, error) {
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		addr = scheme + "://" + addr
 	}
 	u, err := url.Parse(addr)
 	if err != nil || u.Host == "" {

@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -35,6 +36,13 @@ type Config struct {
 	ACLEnabled bool
 	// Resolver turns request tokens into ACLs; required with ACLEnabled.
 	Resolver TokenResolver
+	// PeerTLS, when set, makes requests forwarded to other agents https
+	// with this configuration (tls { http = true }).
+	PeerTLS *tls.Config
+	// Keyring is this agent's gossip keyring; KeyringPeers lists the
+	// HTTP addresses of the other live agents a keyring change fans out to.
+	Keyring      KeyringBackend
+	KeyringPeers func() []string
 }
 
 // Server is the HTTP handler of an agent.
@@ -53,7 +61,7 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, srv: cfg.Server, client: cfg.Client}
-	s.fwd = newForwarder(s.log)
+	s.fwd = newForwarder(s.log, cfg.PeerTLS)
 	s.router = &router{s: s, mux: http.NewServeMux()}
 	s.routes()
 	return s
@@ -75,6 +83,7 @@ func (s *Server) routes() {
 	s.aclRoutes(rt)
 	s.serviceRoutes(rt)
 	s.variableRoutes(rt)
+	s.keyringRoutes(rt)
 }
 
 func (s *Server) jobRoutes(rt *router) {
@@ -167,7 +176,7 @@ func localPath(p string) bool {
 	if strings.HasPrefix(p, "/v1/client/") {
 		return true
 	}
-	return p == "/v1/agent/self" || p == "/v1/agent/health"
+	return p == "/v1/agent/self" || p == "/v1/agent/health" || strings.HasPrefix(p, "/v1/agent/keyring/")
 }
 
 func sprintf(format string, args ...any) string {

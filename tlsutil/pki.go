@@ -2,6 +2,7 @@ package tlsutil
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 )
@@ -46,8 +47,8 @@ func (p *PKI) CAFile() string { return filepath.Join(p.Dir, CAFileName) }
 
 // Issue writes a certificate for role under name (a file name prefix) and
 // returns its certificate and key paths.
-func (p *PKI) Issue(name, role string) (certFile, keyFile string, err error) {
-	pair, err := GenerateCert(p.CA, CertOptions{Days: 30, Region: p.Region, Role: role})
+func (p *PKI) Issue(name, role string, ips ...net.IP) (certFile, keyFile string, err error) {
+	pair, err := GenerateCert(p.CA, CertOptions{Days: 30, Region: p.Region, Role: role, IPAddr: ips})
 	if err != nil {
 		return "", "", err
 	}
@@ -82,4 +83,6 @@ func writeExclusive(path string, data []byte, mode os.FileMode) error {
 
 // WriteNew creates path with data, refusing to overwrite an existing file
 // (for the CLI's tls commands).
-func WriteNew(path string, data []byte, mode os.FileMode) error { return writeExclusive(path, data, mode) }
+func WriteNew(path string, data []byte, mode os.FileMode) error {
+	return writeExclusive(path, data, mode)
+}
