@@ -93,12 +93,21 @@ type QueryOptions struct {
 	Params map[string]string
 	// AuthToken, when set, replaces the client's token for this request.
 	AuthToken string
+	// AllowStale lets any server answer from its replica (?stale) instead
+	// of the leader; QueryMeta.LastContact says how fresh it was.
+	AllowStale bool
+	// RequireConsistent makes the leader confirm its leadership with a
+	// quorum before answering (?consistent).
+	RequireConsistent bool
 }
 
 // QueryMeta is what the server says about a read.
 type QueryMeta struct {
 	LastIndex   uint64
 	KnownLeader bool
+	// LastContact is how long before answering the server last heard from
+	// the leader (0 from the leader).
+	LastContact time.Duration
 	RequestTime time.Duration
 	// NextToken is the next page's token of a paged list, "" on the last page.
 	NextToken string
@@ -135,6 +144,12 @@ func (c *Client) url(path string, q *QueryOptions) string {
 		if q.WaitTime > 0 {
 			v.Set("wait", q.WaitTime.String())
 		}
+		if q.AllowStale {
+			v.Set("stale", "")
+		}
+		if q.RequireConsistent {
+			v.Set("consistent", "")
+		}
 		for k, val := range q.Params {
 			v.Set(k, val)
 		}
@@ -162,6 +177,9 @@ func (c *Client) Query(ctx context.Context, path string, q *QueryOptions, out an
 	qm.LastIndex, _ = strconv.ParseUint(resp.Header.Get("X-Nomad-Index"), 10, 64)
 	qm.KnownLeader = resp.Header.Get("X-Nomad-KnownLeader") == "true"
 	qm.NextToken = resp.Header.Get("X-Nomad-NextToken")
+	if ms, err := strconv.ParseInt(resp.Header.Get("X-Nomad-LastContact"), 10, 64); err == nil {
+		qm.LastContact = time.Duration(ms) * time.Millisecond
+	}
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			return nil, fmt.Errorf("decoding reply of GET %s: %w", path, err)
@@ -210,6 +228,11 @@ func (c *Client) Raw(ctx context.Context, method, path string, q *QueryOptions, 
 	}
 	if token != "" {
 		req.Header.Set("X-Nomad-Token", token)
+	}
+	// The agents forward the deadline, so a write is dropped rather than
+	// committed after this caller has given up.
+	if dl, ok := ctx.Deadline(); ok {
+		req.Header.Set("X-Orch-Timeout-Ms", strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10))
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

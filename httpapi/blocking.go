@@ -60,10 +60,38 @@ func parseBlocking(r *http.Request) (blockingParams, error) {
 	return p, nil
 }
 
-// read wraps a query as a (possibly blocking) GET handler.
+// read wraps a query as a (possibly blocking) GET handler answered in the
+// request's consistency mode (see reads.go).
 func (s *Server) read(fn queryFunc) http.HandlerFunc {
+	return s.readIn(nil, fn)
+}
+
+// readStale wraps a query that is always answered from the local replica
+// (once restored): the control endpoints clients poll.
+func (s *Server) readStale(fn queryFunc) http.HandlerFunc {
+	stale := readStale
+	return s.readIn(&stale, fn)
+}
+
+// readLocal wraps a query about the agent itself (its view of the leader,
+// peers, members), answered locally at any time.
+func (s *Server) readLocal(fn queryFunc) http.HandlerFunc {
+	local := readLocal
+	return s.readIn(&local, fn)
+}
+
+func (s *Server) readIn(force *readMode, fn queryFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.shouldForwardRead(r) {
+		mode := modeOf(r)
+		if force != nil {
+			mode = *force
+		}
+		forward, err := s.routeRead(r, mode)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if forward {
 			s.forwardToLeader(w, r)
 			return
 		}
@@ -80,6 +108,12 @@ func (s *Server) read(fn queryFunc) http.HandlerFunc {
 		}
 		defer deadline()
 		for {
+			// Checked before each snapshot: the leadership the check
+			// confirms must precede the state it vouches for.
+			if err := s.checkRead(r.Context(), mode); err != nil {
+				writeError(w, err)
+				return
+			}
 			ws := memdb.NewWatchSet()
 			// One snapshot per run keeps the result and its index consistent.
 			idx, out, err := fn(r, ws, st.Snapshot())
@@ -109,14 +143,6 @@ func (s *Server) read(fn queryFunc) http.HandlerFunc {
 			_ = ws.WatchCtx(ctx)
 		}
 	}
-}
-
-func (s *Server) setMeta(w http.ResponseWriter, idx uint64) {
-	h := w.Header()
-	h.Set("X-Nomad-Index", strconv.FormatUint(idx, 10))
-	known := s.srv != nil && (s.srv.IsLeader() || s.srv.LeaderHTTPAddr() != "" || s.srv.Leader() != "")
-	h.Set("X-Nomad-KnownLeader", strconv.FormatBool(known))
-	h.Set("X-Nomad-LastContact", "0")
 }
 
 // maxIndex returns the highest write index of the given tables.

@@ -48,15 +48,22 @@ func newForwarder(log *slog.Logger, peerTLS *tls.Config) *forwarder {
 			// The transport picks the host; keep the original path and query.
 			// The hop count stops requests bouncing between agents.
 			pr.Out.Header.Set(forwardedHeader, strconv.Itoa(hops(pr.In)+1))
+			// The caller's deadline travels with the request, so the
+			// next agent drops it rather than act for a caller who has
+			// given up.
+			if dl, ok := pr.In.Context().Deadline(); ok {
+				pr.Out.Header.Del(TimeoutHeader)
+				pr.Out.Header.Set(DeadlineHeader, strconv.FormatInt(dl.UnixMilli(), 10))
+			}
 		},
 		Transport: &failoverTransport{base: base},
 		// A follower that forwarded a write waits until its own replica has
 		// applied it before answering, so the caller's next read, served
 		// from local state, sees its write.
 		ModifyResponse: func(resp *http.Response) error {
-			if wait, ok := resp.Request.Context().Value(awaitIndexKey{}).(func(uint64)); ok && resp.StatusCode/100 == 2 {
+			if wait, ok := resp.Request.Context().Value(awaitIndexKey{}).(func(context.Context, uint64)); ok && resp.StatusCode/100 == 2 {
 				if idx, err := strconv.ParseUint(resp.Header.Get("X-Nomad-Index"), 10, 64); err == nil {
-					wait(idx)
+					wait(resp.Request.Context(), idx)
 				}
 			}
 			return nil
@@ -75,6 +82,10 @@ func newForwarder(log *slog.Logger, peerTLS *tls.Config) *forwarder {
 
 // forward sends r to the first reachable agent of targets.
 func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, targets []string) {
+	if err := r.Context().Err(); err != nil {
+		writeError(w, errDeadlinePassed)
+		return
+	}
 	// The agent the request goes to checks its token itself.
 	if z, ok := r.Context().Value(authzKey{}).(*authz); ok {
 		z.delegate()
@@ -156,40 +167,18 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // the local replica to reach the write's index.
 type awaitIndexKey struct{}
 
-// shouldForwardRead decides where a follower answers a read: from its local
-// replica, unless the caller asks for ?consistent. Forwarded writes wait for
-// the replica to catch up (see ModifyResponse), so a caller still reads its
-// own writes.
-func (s *Server) shouldForwardRead(r *http.Request) bool {
-	if s.srv.IsLeader() || hops(r) >= maxForwardHops {
-		return false
+// awaitLocalIndex waits, bounded, until the local replica has applied idx:
+// a follower that forwarded a write answers only then, so the caller's
+// next stale read from this server sees its write. The replica wakes the
+// wait as it applies; there is no polling.
+func (s *Server) awaitLocalIndex(ctx context.Context, idx uint64) {
+	rc, ok := s.consistency()
+	if !ok {
+		return
 	}
-	if _, consistent := r.URL.Query()["consistent"]; !consistent {
-		return false
-	}
-	return s.srv.LeaderHTTPAddr() != ""
-}
-
-// appliedIndexer is implemented by backends that can tell which Raft index
-// their replica has applied. It is more exact than the state's table
-// indexes, which entries touching no table never advance.
-type appliedIndexer interface {
-	AppliedIndex() uint64
-}
-
-// awaitLocalIndex waits, bounded, until the local replica has applied idx.
-func (s *Server) awaitLocalIndex(idx uint64) {
-	applied := func() uint64 {
-		if ai, ok := s.srv.(appliedIndexer); ok {
-			return ai.AppliedIndex()
-		}
-		cur, _ := s.srv.State().LatestIndex()
-		return cur
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for applied() < idx && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = rc.WaitForIndex(ctx, idx)
 }
 
 // forwardToLeader proxies r to the leader, or answers 500 when there is none.

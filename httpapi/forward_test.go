@@ -32,16 +32,18 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 	if j, _ := fb.State().JobByID(nil, "default", "fwd"); j != nil {
 		t.Fatal("follower wrote locally")
 	}
-	// Reads are served from the follower's own replica (this test's
-	// follower never replicates, so it answers 404) unless ?consistent asks
-	// for the leader.
-	var job structs.Job
-	getJSON(t, follower.URL+"/v1/job/fwd?consistent", &job)
-	if job.ID != "fwd" {
-		t.Fatalf("consistent read via follower = %+v", job)
+	// Default and consistent reads are the leader's to answer; ?stale is
+	// served from the follower's own replica (this test's follower never
+	// replicates, so it answers 404).
+	for _, q := range []string{"", "?consistent"} {
+		var job structs.Job
+		getJSON(t, follower.URL+"/v1/job/fwd"+q, &job)
+		if job.ID != "fwd" {
+			t.Fatalf("read %q via follower = %+v", q, job)
+		}
 	}
-	if code, _, _ := do(t, "GET", follower.URL+"/v1/job/fwd", nil); code != 404 {
-		t.Fatalf("read answered %d, want the local replica's 404", code)
+	if code, _, _ := do(t, "GET", follower.URL+"/v1/job/fwd?stale", nil); code != 404 {
+		t.Fatalf("stale read answered %d, want the local replica's 404", code)
 	}
 	code, _, body = do(t, "DELETE", follower.URL+"/v1/job/fwd?purge=true", nil)
 	if code != 200 {

@@ -130,11 +130,13 @@ func (s *Server) clientRoutes(rt *router) {
 }
 
 func (s *Server) statusAgentRoutes(rt *router) {
-	rt.handle("GET /v1/status/leader", public(), s.read(s.statusLeader))
-	rt.handle("GET /v1/status/peers", public(), s.read(s.statusPeers))
-	rt.handle("GET /v1/regions", public(), s.read(s.regions))
+	// The agent's own view, answered locally (as Nomad's agent and status
+	// endpoints) whatever the consistency mode.
+	rt.handle("GET /v1/status/leader", public(), s.readLocal(s.statusLeader))
+	rt.handle("GET /v1/status/peers", public(), s.readLocal(s.statusPeers))
+	rt.handle("GET /v1/regions", public(), s.readLocal(s.regions))
 	rt.handle("GET /v1/agent/self", agentLevel(acl.PolicyRead), s.agentSelf)
-	rt.handle("GET /v1/agent/members", nodeLevel(acl.PolicyRead), s.read(s.agentMembers))
+	rt.handle("GET /v1/agent/members", nodeLevel(acl.PolicyRead), s.readLocal(s.agentMembers))
 	rt.handle("GET /v1/agent/health", public(), s.agentHealth)
 }
 
@@ -143,7 +145,9 @@ func (s *Server) statusAgentRoutes(rt *router) {
 func (s *Server) internalRoutes(rt *router) {
 	rt.handle("PUT /v1/internal/node/register", internalControl(), s.write(s.nodeRegister))
 	rt.handle("POST /v1/internal/node/register", internalControl(), s.write(s.nodeRegister))
-	rt.handle("GET /v1/internal/node/{id}/allocs", internalControl(), s.read(s.nodeClientAllocs))
+	// Served from the replica that also answers allocs/get, as Nomad's
+	// clients read with AllowStale.
+	rt.handle("GET /v1/internal/node/{id}/allocs", internalControl(), s.readStale(s.nodeClientAllocs))
 	rt.handle("POST /v1/internal/allocs/get", internalControl(), s.allocsGet)
 	rt.handle("PUT /v1/internal/allocs/get", internalControl(), s.allocsGet)
 	rt.handle("PUT /v1/internal/allocs/update", internalControl(), s.write(s.allocsUpdate))
@@ -164,6 +168,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
 	}()
+	r, cancel, err := withCallerDeadline(r)
+	defer cancel()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	if s.srv == nil && !localPath(r.URL.Path) {
 		s.forwardToServer(w, r)
 		return

@@ -3,6 +3,8 @@ package raftfsm
 import (
 	"context"
 	"sync"
+
+	"github.com/hashicorp/raft"
 )
 
 // appliedIndex is the last Raft index the FSM has applied (or restored up
@@ -52,4 +54,15 @@ func (f *FSM) WaitForIndex(ctx context.Context, index uint64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+var _ raft.ConfigurationStore = (*FSM)(nil)
+
+// StoreConfiguration is how Raft hands configuration entries to an FSM
+// that wants them (raft.ConfigurationStore). The FSM keeps no copy (Raft
+// has its own); it only counts them as applied, so AppliedIndex covers
+// every entry Raft passes it, not just commands. Raft's own AppliedIndex
+// moves when entries are dispatched to the FSM, before they are applied.
+func (f *FSM) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.applied.set(index)
 }

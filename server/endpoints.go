@@ -58,7 +58,7 @@ func (s *Server) RegisterJob(ctx context.Context, req *structs.JobRegisterReques
 			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
 		}
 	}
-	index, err := s.raftApply(raftfsm.JobRegisterType, &raftfsm.JobRegister{
+	index, err := s.raftApplyCtx(ctx, raftfsm.JobRegisterType, &raftfsm.JobRegister{
 		Job: job, Eval: eval, Submission: req.Submission, SubmitTime: now,
 	})
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Server) DeregisterJob(ctx context.Context, ns, id string, opts structs.
 		TriggeredBy: structs.EvalTriggerJobDeregister, JobID: id,
 		Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
 	}
-	index, err := s.raftApply(raftfsm.JobDeregisterType, &raftfsm.JobDeregister{
+	index, err := s.raftApplyCtx(ctx, raftfsm.JobDeregisterType, &raftfsm.JobDeregister{
 		Namespace: ns, JobID: id, Purge: opts.Purge, Eval: eval, Time: now, NoShutdownDelay: opts.NoShutdownDelay,
 	})
 	if err != nil {
@@ -142,7 +142,7 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 			return nil, err
 		}
 	}
-	index, err := s.raftApply(raftfsm.NodeRegisterType, &raftfsm.NodeRegister{Node: &n, Evals: evals, Time: now.UnixNano()})
+	index, err := s.raftApplyCtx(ctx, raftfsm.NodeRegisterType, &raftfsm.NodeRegister{Node: &n, Evals: evals, Time: now.UnixNano()})
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
 		})
 	}
-	index, err := s.raftApply(raftfsm.AllocClientUpdateType, &raftfsm.AllocClientUpdate{Allocs: allocs, Evals: evals, Time: now})
+	index, err := s.raftApplyCtx(ctx, raftfsm.AllocClientUpdateType, &raftfsm.AllocClientUpdate{Allocs: allocs, Evals: evals, Time: now})
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,7 @@ func (s *Server) establishLeadership() {
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.leaderCancel = cancel
 	s.logger.Info("gained cluster leadership", "raft_addr", s.raftAddr)
+	s.readGate.set(true)
 	s.broker.SetEnabled(true)
 	s.blocked.SetEnabled(true)
 	// Each term gets its own plan applier: a plan queued by a worker of an
@@ -84,6 +85,7 @@ func (s *Server) revokeLeadership() {
 		return
 	}
 	s.logger.Info("lost cluster leadership")
+	s.readGate.set(false)
 	s.leaderCancel()
 	s.leaderCancel = nil
 	s.locks.disable()

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -120,6 +121,12 @@ type Server struct {
 	keyring     *keyring.Keyring
 	keyringWake chan struct{}
 	locks       *lockTimers
+	// readGate opens once this term's leader has applied earlier terms.
+	readGate *leaderGate
+	// restoreTarget is the last index in this server's log when it
+	// started; restored is set once it has been applied.
+	restoreTarget uint64
+	restored      atomic.Bool
 }
 
 // New starts a server: opens Raft's stores under DataDir, replays the log
@@ -150,8 +157,9 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		logger: cfg.Logger.With("component", "server"),
 		gossip: cfg.Gossip,
-		ctx:    ctx,
-		cancel: cancel,
+		ctx:      ctx,
+		cancel:   cancel,
+		readGate: newLeaderGate(),
 	}
 	s.fsm = raftfsm.NewWithOptions(store, raftfsm.Options{Logger: cfg.Logger, OnCommit: s.onCommit})
 	s.keyring = keyring.New()
@@ -225,6 +233,9 @@ func (s *Server) setupRaft() error {
 		return fmt.Errorf("starting raft: %w", err)
 	}
 	s.raft = r
+	if s.restoreTarget, err = lastAppliableIndex(logStore, snaps); err != nil {
+		return err
+	}
 	if s.cfg.Dev || s.cfg.BootstrapExpect == 1 {
 		has, err := raft.HasExistingState(logStore, logStore, snaps)
 		if err != nil {
@@ -375,6 +386,39 @@ func (s *Server) raftWait(ctx context.Context, f raft.ApplyFuture) (uint64, erro
 	return f.Index(), nil
 }
 
-// AppliedIndex is the last Raft index this server's FSM has applied; a
-// follower that forwarded a write waits for it to reach the write's index.
-func (s *Server) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+// AppliedIndex is the last Raft index this server's FSM has applied (Raft's
+// own AppliedIndex counts entries handed to the FSM, not yet applied).
+func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
+
+// lastAppliableIndex is the index the FSM has applied once it holds all
+// this server had when it started: the last command or configuration entry
+// in its log (no-op and barrier entries never reach the FSM), else its
+// newest snapshot's index. A fresh server waits for index 1, the cluster's
+// first configuration entry.
+func lastAppliableIndex(logs raft.LogStore, snaps raft.SnapshotStore) (uint64, error) {
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return 0, fmt.Errorf("reading raft log: %w", err)
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return 0, fmt.Errorf("reading raft log: %w", err)
+	}
+	for i := last; i >= first && i > 0; i-- {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			return 0, fmt.Errorf("reading raft log entry %d: %w", i, err)
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i, nil
+		}
+	}
+	metas, err := snaps.List()
+	if err != nil {
+		return 0, fmt.Errorf("listing raft snapshots: %w", err)
+	}
+	if len(metas) > 0 {
+		return max(metas[0].Index, 1), nil
+	}
+	return 1, nil
+}
