@@ -154,9 +154,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:    cfg,
-		logger: cfg.Logger.With("component", "server"),
-		gossip: cfg.Gossip,
+		cfg:      cfg,
+		logger:   cfg.Logger.With("component", "server"),
+		gossip:   cfg.Gossip,
 		ctx:      ctx,
 		cancel:   cancel,
 		readGate: newLeaderGate(),
