@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -56,7 +57,7 @@ func waitLeader(t testing.TB, servers []*Server) *Server {
 	var leader *Server
 	waitUntil(t, 15*time.Second, "a leader", func() bool {
 		for _, s := range servers {
-			if s.IsLeader() {
+			if s.IsLeader() && s.AwaitLeaderReady(context.Background()) == nil {
 				leader = s
 				return true
 			}

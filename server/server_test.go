@@ -42,7 +42,8 @@ func testServerWith(t testing.TB, dir string, adjust func(*Config)) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Shutdown() })
-	waitUntil(t, 5*time.Second, "leadership", func() bool { return s.IsLeader() })
+	// Leadership established: the barrier applied and the broker enabled.
+	waitUntil(t, 10*time.Second, "leadership", func() bool { return s.AwaitLeaderReady(context.Background()) == nil })
 	return s
 }
 
