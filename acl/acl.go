@@ -3,6 +3,8 @@ package acl
 import (
 	"sort"
 	"strings"
+
+	"github.com/orch-project/orch/structs"
 )
 
 // ACL is a compiled, immutable set of permissions: the merge of a token's
@@ -10,6 +12,9 @@ import (
 // what they grant applies, except that a deny always wins.
 type ACL struct {
 	management bool
+	// workload is set for a workload identity: its implicit policy (its
+	// own job's variables, its namespace's services) on top of rules.
+	workload *structs.WorkloadClaims
 
 	namespaces rules[*nsPerms]
 	volumes    rules[capSet]
@@ -238,10 +243,43 @@ func (a *ACL) AllowNamespaceOperationSomewhere(cap string) bool {
 	return a.namespaces.each(func(p *nsPerms) bool { return p.caps.allows(cap) })
 }
 
+// NewWorkload returns the ACL of a workload identity: the implicit
+// workload policy plus the policies attached to its job (JobACL).
+func NewWorkload(w structs.WorkloadClaims, attached []*Policy) *ACL {
+	a := New(attached)
+	a.workload = &w
+	return a
+}
+
+// Workload returns the claims of a workload identity's ACL, nil otherwise.
+func (a *ACL) Workload() *structs.WorkloadClaims { return a.workload }
+
+// workloadVariable applies the implicit workload policy: read and list of
+// its own job's variables (structs.WorkloadVariableAccess).
+func (a *ACL) workloadVariable(ns, path, op string) bool {
+	if a.workload == nil || (op != VariablesCapabilityRead && op != VariablesCapabilityList) {
+		return false
+	}
+	return structs.WorkloadVariableAccess(*a.workload, ns, path)
+}
+
+// AllowWorkloadNamespace reports whether this is a workload identity of
+// namespace ns (which may read the namespace's services).
+func (a *ACL) AllowWorkloadNamespace(ns string) bool {
+	return a.workload != nil && normNamespace(a.workload.Namespace) == normNamespace(ns)
+}
+
+func normNamespace(ns string) string {
+	if ns == "" {
+		return structs.DefaultNamespace
+	}
+	return ns
+}
+
 // AllowVariableOperation reports whether op (a variables capability) is
 // granted on path in namespace ns. The closest matching path rule decides.
 func (a *ACL) AllowVariableOperation(ns, path, op string) bool {
-	if a.management {
+	if a.management || a.workloadVariable(ns, path, op) {
 		return true
 	}
 	p, ok := a.namespaces.lookup(ns)
@@ -255,7 +293,7 @@ func (a *ACL) AllowVariableOperation(ns, path, op string) bool {
 // AllowVariableSearch reports whether the caller may list some variables
 // in ns; lists then filter path by path with AllowVariableOperation.
 func (a *ACL) AllowVariableSearch(ns string) bool {
-	if a.management {
+	if a.management || a.AllowWorkloadNamespace(ns) {
 		return true
 	}
 	p, ok := a.namespaces.lookup(ns)

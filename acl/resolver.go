@@ -37,6 +37,20 @@ type Source interface {
 	Version() uint64
 }
 
+// WorkloadSource is a Source that can also verify workload identities
+// (the JWTs tasks receive): the signature, and that the allocation still
+// runs. It returns the workload's claims and the policies attached to its
+// job, group or task (JobACL).
+type WorkloadSource interface {
+	VerifyWorkload(ctx context.Context, jwt string) (*structs.WorkloadClaims, []*structs.ACLPolicy, error)
+}
+
+// looksLikeJWT tells a workload identity (three base64url parts of a JSON
+// header) from an ACL secret (a UUID).
+func looksLikeJWT(tok string) bool {
+	return strings.Count(tok, ".") == 2 && strings.HasPrefix(tok, "eyJ")
+}
+
 // Resolver turns a secret into a token and its compiled ACL, caching both:
 // with a versioned source an entry lives until the version moves (any ACL
 // write), otherwise for the TTL.
@@ -96,6 +110,9 @@ func (r *Resolver) fresh(version, entryVersion uint64, at time.Time, ttl time.Du
 // without it).
 func (r *Resolver) Resolve(ctx context.Context, secret string) (*structs.ACLToken, *ACL, error) {
 	ctx = withSecret(ctx, secret)
+	if looksLikeJWT(secret) {
+		return r.workload(ctx, secret)
+	}
 	tok, err := r.token(ctx, secret)
 	if err != nil {
 		return nil, nil, err
@@ -216,4 +233,28 @@ func (r *Resolver) compile(ctx context.Context, names, roleIDs []string) (*ACL, 
 		parsed = append(parsed, pp)
 	}
 	return New(parsed), nil
+}
+
+// workload resolves a workload identity. It is not cached: whether its
+// allocation still runs is checked on every request.
+func (r *Resolver) workload(ctx context.Context, jwt string) (*structs.ACLToken, *ACL, error) {
+	ws, ok := r.src.(WorkloadSource)
+	if !ok {
+		return nil, nil, ErrTokenNotFound
+	}
+	claims, attached, err := ws.VerifyWorkload(ctx, jwt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrTokenInvalid, err)
+	}
+	var parsed []*Policy
+	for _, p := range attached {
+		if pp, err := Parse(p.Rules); err == nil {
+			parsed = append(parsed, pp)
+		}
+	}
+	tok := &structs.ACLToken{
+		Name: fmt.Sprintf("workload identity %s/%s/%s/%s", claims.Namespace, claims.JobID, claims.Group, claims.Task),
+		Type: structs.ACLTokenTypeClient,
+	}
+	return tok, NewWorkload(*claims, parsed), nil
 }

@@ -352,19 +352,21 @@ func checkRoute(t *testing.T, r route) {
 // The routes anyone may call without a token. Adding one is a security
 // decision: it must be listed here.
 var unauthenticated = map[string]bool{
-	"GET /v1/status/leader":             true,
-	"GET /v1/status/peers":              true,
-	"GET /v1/regions":                   true,
-	"GET /v1/agent/health":              true,
-	"PUT /v1/acl/bootstrap":             true,
-	"POST /v1/acl/bootstrap":            true,
-	"PUT /v1/internal/node/register":    true,
-	"POST /v1/internal/node/register":   true,
-	"GET /v1/internal/node/{id}/allocs": true,
-	"POST /v1/internal/allocs/get":      true,
-	"PUT /v1/internal/allocs/get":       true,
-	"PUT /v1/internal/allocs/update":    true,
-	"POST /v1/internal/allocs/update":   true,
+	"GET /v1/status/leader":                 true,
+	"GET /v1/status/peers":                  true,
+	"GET /v1/regions":                       true,
+	"GET /v1/agent/health":                  true,
+	"GET /.well-known/jwks.json":            true,
+	"GET /.well-known/openid-configuration": true,
+	"PUT /v1/acl/bootstrap":                 true,
+	"POST /v1/acl/bootstrap":                true,
+	"PUT /v1/internal/node/register":        true,
+	"POST /v1/internal/node/register":       true,
+	"GET /v1/internal/node/{id}/allocs":     true,
+	"POST /v1/internal/allocs/get":          true,
+	"PUT /v1/internal/allocs/get":           true,
+	"PUT /v1/internal/allocs/update":        true,
+	"POST /v1/internal/allocs/update":       true,
 }
 
 func TestUnauthenticatedRoutesAreListed(t *testing.T) {

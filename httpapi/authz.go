@@ -73,15 +73,24 @@ type need struct {
 	class needClass
 	cap   string // capability or level ("read", "write", "list")
 	scope nsScope
+	// workload also admits a workload identity of the namespace (the
+	// implicit workload policy: its namespace's services).
+	workload bool
 }
 
 // Declarations for routes. Capabilities and levels are the acl package's.
-func public() need                 { return need{class: classPublic} }
-func internalControl() need        { return need{class: classInternal} }
-func tokenHolder() need            { return need{class: classToken} }
-func management() need             { return need{class: classManagement} }
-func nsQuery(cap string) need      { return need{class: classNamespace, cap: cap, scope: scopeQuery} }
-func nsObject(cap string) need     { return need{class: classNamespace, cap: cap, scope: scopeObject} }
+func public() need             { return need{class: classPublic} }
+func internalControl() need    { return need{class: classInternal} }
+func tokenHolder() need        { return need{class: classToken} }
+func management() need         { return need{class: classManagement} }
+func nsQuery(cap string) need  { return need{class: classNamespace, cap: cap, scope: scopeQuery} }
+func nsObject(cap string) need { return need{class: classNamespace, cap: cap, scope: scopeObject} }
+
+// nsQueryOrWorkload is nsQuery(cap) that also admits the workload
+// identities of the namespace (service discovery by tasks).
+func nsQueryOrWorkload(cap string) need {
+	return need{class: classNamespace, cap: cap, scope: scopeQuery, workload: true}
+}
 func namespaceAny() need           { return need{class: classNamespaceAny} }
 func nodeLevel(level string) need  { return need{class: classNode, cap: level} }
 func agentLevel(level string) need { return need{class: classAgent, cap: level} }
@@ -282,7 +291,7 @@ func (n need) allows(z *authz, r *http.Request) bool {
 			// holds the capability nowhere.
 			return a.AllowNamespaceOperationSomewhere(n.cap)
 		}
-		return a.AllowNamespaceOperation(normNS(ns), n.cap)
+		return a.AllowNamespaceOperation(normNS(ns), n.cap) || (n.workload && a.AllowWorkloadNamespace(ns))
 	case classNamespaceAny:
 		return a.AllowNamespace(namespaceOf(r))
 	case classNode:

@@ -84,6 +84,7 @@ func (s *Server) routes() {
 	s.serviceRoutes(rt)
 	s.variableRoutes(rt)
 	s.keyringRoutes(rt)
+	s.identityRoutes(rt)
 }
 
 func (s *Server) jobRoutes(rt *router) {

@@ -25,8 +25,9 @@ type ServicesBackend interface {
 
 func (s *Server) serviceRoutes(rt *router) {
 	read := acl.NamespaceCapabilityReadJob
-	rt.handle("GET /v1/services", nsQuery(read), s.read(s.serviceList))
-	rt.handle("GET /v1/service/{name}", nsQuery(read), s.read(s.serviceInfo))
+	// Tasks discover their namespace's services with their workload identity.
+	rt.handle("GET /v1/services", nsQueryOrWorkload(read), s.read(s.serviceList))
+	rt.handle("GET /v1/service/{name}", nsQueryOrWorkload(read), s.read(s.serviceInfo))
 	rt.handle("DELETE /v1/service/{name}/{id}", nsQuery(acl.NamespaceCapabilitySubmitJob), s.write(s.serviceDelete))
 	rt.handle("GET /v1/job/{id}/services", nsQuery(read), s.read(s.jobServices))
 	rt.handle("GET /v1/allocation/{id}/services", nsObject(read), s.read(s.allocServices))

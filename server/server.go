@@ -67,6 +67,10 @@ type Config struct {
 	// BootstrapExpect is how many servers to wait for before bootstrapping
 	// a new cluster; 1 bootstraps alone.
 	BootstrapExpect int
+	// OIDCIssuer is the issuer (iss) of workload identities and of the
+	// OIDC discovery document (server { oidc_issuer }); empty leaves iss
+	// out, as Nomad does.
+	OIDCIssuer string
 	// Dev shortens Raft timings: a single local server elects itself at once.
 	Dev bool
 	// NumWorkers is the number of scheduler workers; 0 means one per CPU,
