@@ -228,7 +228,20 @@ func (c canon) group(job *structs.Job, tg *structs.TaskGroup) {
 	if tg.EphemeralDisk == nil {
 		tg.EphemeralDisk = &structs.EphemeralDisk{}
 	}
-	c.int(&tg.EphemeralDisk.SizeMB, defaultDiskMB, false)
+	// The legacy task-level resources { disk } asks for scratch space the
+	// group's tasks share: without an explicit ephemeral_disk size, the
+	// tasks' disks add up to it (older Nomad jobs still say disk = N).
+	legacyDisk := 0
+	for _, t := range tg.Tasks {
+		if t != nil && t.Resources != nil && t.Resources.DiskMB > 0 {
+			legacyDisk += t.Resources.DiskMB
+		}
+	}
+	diskDefault := defaultDiskMB
+	if legacyDisk > 0 {
+		diskDefault = legacyDisk
+	}
+	c.int(&tg.EphemeralDisk.SizeMB, diskDefault, false)
 
 	// update: job's (already complete) with the group's fields on top.
 	switch {

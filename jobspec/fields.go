@@ -225,7 +225,7 @@ var fieldTable = map[string]FieldRow{
 	"Resources.Cores":       refused("cores", "cores is not supported yet"),
 	"Resources.MemoryMB":    works("memory", "TestResourceDimensionsPacked", "TestOOMKilled"),
 	"Resources.MemoryMaxMB": works("memory_max", "TestMemoryMaxIsHardLimit"),
-	"Resources.DiskMB":      refused("disk", "resources.disk is not supported yet; use ephemeral_disk"),
+	"Resources.DiskMB":      works("disk", "TestLegacyTaskDisk", "TestResourceDimensionsPacked"),
 	"Resources.Networks":    refused("network", "task-level network blocks are not supported; declare the network in the group"),
 	"Resources.Devices":     refused("device", "devices are not supported yet"),
 	"Resources.NUMA":        refused("numa", "NUMA-aware scheduling is not supported yet"),

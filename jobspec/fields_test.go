@@ -169,8 +169,23 @@ func TestNomadAPIFieldsModelled(t *testing.T) {
 func TestFieldDocs(t *testing.T) {
 	got := []byte(FieldDocs())
 	path := filepath.Join("..", "docs", "job-fields.md")
+	readmePath := filepath.Join("..", "README.md")
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		readme, err := os.ReadFile(readmePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		begin := bytes.Index(readme, []byte("<!-- job-fields:begin"))
+		endMark := []byte("<!-- job-fields:end -->\n")
+		end := bytes.Index(readme, endMark)
+		if begin < 0 || end < begin {
+			t.Fatal("README.md lacks the job-fields markers")
+		}
+		out := append(append(append([]byte(nil), readme[:begin]...), FieldSummary()...), readme[end+len(endMark):]...)
+		if err := os.WriteFile(readmePath, out, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -182,12 +197,12 @@ func TestFieldDocs(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s is stale: regenerate with go test ./jobspec -run TestFieldDocs -update", path)
 	}
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	readme, err := os.ReadFile(readmePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(readme, []byte(FieldSummary())) {
-		t.Errorf("README.md's job-file feature list differs from the field-state table; paste this between its markers:\n%s", FieldSummary())
+		t.Errorf("README.md's job-file feature list differs from the field-state table; regenerate with go test ./jobspec -run TestFieldDocs -update:\n%s", FieldSummary())
 	}
 }
 

@@ -119,3 +119,66 @@ func TestParseRefusesWhatNomadRefuses(t *testing.T) {
 		}
 	}
 }
+
+// The legacy task-level resources { disk } sizes the group's ephemeral
+// disk (which the scheduler packs, TestResourceDimensionsPacked) when the
+// group gives no size of its own; an explicit ephemeral_disk wins.
+func TestLegacyTaskDisk(t *testing.T) {
+	src := `job "d" {
+  group "legacy" {
+    task "a" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+      resources {
+        disk = 700
+      }
+    }
+    task "b" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+      resources {
+        disk = 800
+      }
+    }
+  }
+  group "explicit" {
+    ephemeral_disk {
+      size = 200
+    }
+    task "c" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+      resources {
+        disk = 900
+      }
+    }
+  }
+}
+`
+	job, err := Parse(ParseConfig{Body: []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(job); err != nil {
+		t.Fatal(err)
+	}
+	if got := job.TaskGroups[0].EphemeralDisk.SizeMB; got != 1500 {
+		t.Errorf("legacy group disk %d, want 1500", got)
+	}
+	if got := job.TaskGroups[1].EphemeralDisk.SizeMB; got != 200 {
+		t.Errorf("explicit group disk %d, want 200", got)
+	}
+	j2, err := ParseJSON([]byte(`{"ID":"d","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/true"},"Resources":{"DiskMB":1200}}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := j2.TaskGroups[0].EphemeralDisk.SizeMB; got != 1200 {
+		t.Errorf("JSON legacy disk %d, want 1200", got)
+	}
+}
