@@ -126,3 +126,22 @@ func withParam(q *QueryOptions, k, v string) *QueryOptions {
 	c.Params = params
 	return &c
 }
+
+// Scale changes (or, without count, only reports on) a group's count.
+func (j *Jobs) Scale(ctx context.Context, id string, req *structs.ScalingRequest) (*structs.JobRegisterResponse, error) {
+	var out structs.JobRegisterResponse
+	if err := j.c.Write(ctx, http.MethodPost, jobPath(id, "/scale"), nil, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ScaleStatus returns each group's counts and scaling history.
+func (j *Jobs) ScaleStatus(ctx context.Context, id string, q *QueryOptions) (*structs.JobScaleStatusResponse, *QueryMeta, error) {
+	var out structs.JobScaleStatusResponse
+	qm, err := j.c.Query(ctx, jobPath(id, "/scale"), q, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &out, qm, nil
+}

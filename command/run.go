@@ -44,6 +44,8 @@ Commands:
     job inspect      Print a job as JSON
     job validate     Check a job file
     job init         Write an example job file
+    job scale        Change a group's count (within its scaling policy)
+    job scaling-events  Show a job's scaling history
     node status      List nodes or show one node
     alloc status     Show an allocation
     alloc logs       Print a task's logs
@@ -93,6 +95,7 @@ func (c *cli) run(args []string) int {
 		return sub(map[string]func([]string) int{
 			"run": c.jobRun, "status": c.jobStatus, "stop": c.jobStop, "inspect": c.jobInspect,
 			"validate": c.jobValidate, "init": c.jobInit,
+			"scale": c.jobScale, "scaling-events": c.jobScalingEvents,
 		}, "job")
 	case "node":
 		return sub(map[string]func([]string) int{"status": c.nodeStatus}, "node")

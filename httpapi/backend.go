@@ -17,6 +17,7 @@ type ServerBackend interface {
 	UpdateAllocsFromClient(ctx context.Context, allocs []*structs.Allocation) (*structs.GenericResponse, error)
 
 	ACLBackend
+	ScalingBackend
 
 	IsLeader() bool
 	// LeaderHTTPAddr is the leader's HTTP address ("host:port" or a URL),

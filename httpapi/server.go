@@ -85,6 +85,7 @@ func (s *Server) routes() {
 	s.variableRoutes(rt)
 	s.keyringRoutes(rt)
 	s.identityRoutes(rt)
+	s.scalingRoutes(rt)
 }
 
 func (s *Server) jobRoutes(rt *router) {

@@ -224,7 +224,14 @@ func canonicalizeWith(job *structs.Job, c canon) {
 }
 
 func (c canon) group(job *structs.Job, tg *structs.TaskGroup) {
-	c.int(&tg.Count, 1, true)
+	if !c.set(&tg.Count, tg.Count == 0, true) && tg.Scaling != nil && tg.Scaling.Min != nil {
+		// Without a count, a group with a scaling policy starts at its
+		// minimum, as in Nomad.
+		tg.Count = int(*tg.Scaling.Min)
+	} else {
+		c.int(&tg.Count, 1, true)
+	}
+	canonicalizeScaling(tg)
 	if tg.EphemeralDisk == nil {
 		tg.EphemeralDisk = &structs.EphemeralDisk{}
 	}

@@ -113,7 +113,7 @@ var fieldTable = map[string]FieldRow{
 	"TaskGroup.Disconnect":                refused("disconnect", msgDisconnect),
 	"TaskGroup.PreventRescheduleOnLost":   works("prevent_reschedule_on_lost", "TestPreventRescheduleOnLost"),
 	"TaskGroup.MaxRunDuration":            works("max_run_duration", "TestMaxRunDuration", "TestMaxRunDurationCountsAcrossAgentRestart", "TestMaxRunDurationFailsAlloc"),
-	"TaskGroup.Scaling":                   refused("scaling", "scaling policies are not supported yet"),
+	"TaskGroup.Scaling":                   works("scaling", "TestJobScaleBoundedByPolicy", "TestScalingPoliciesServed"),
 	"TaskGroup.Consul":                    refused("consul", msgConsul),
 
 	// task
@@ -329,12 +329,12 @@ var fieldTable = map[string]FieldRow{
 
 	"ScalingPolicy.ID":          server(""),
 	"ScalingPolicy.Namespace":   server(""),
-	"ScalingPolicy.Type":        part("type"),
+	"ScalingPolicy.Type":        works("type", "TestScalingPoliciesServed"),
 	"ScalingPolicy.Target":      server(""),
-	"ScalingPolicy.Policy":      part("policy"),
-	"ScalingPolicy.Min":         part("min"),
-	"ScalingPolicy.Max":         part("max"),
-	"ScalingPolicy.Enabled":     part("enabled"),
+	"ScalingPolicy.Policy":      works("policy", "TestScalingPoliciesServed"),
+	"ScalingPolicy.Min":         works("min", "TestJobScaleBoundedByPolicy"),
+	"ScalingPolicy.Max":         works("max", "TestJobScaleBoundedByPolicy"),
+	"ScalingPolicy.Enabled":     works("enabled", "TestScalingPoliciesServed"),
 	"ScalingPolicy.CreateIndex": server(""),
 	"ScalingPolicy.ModifyIndex": server(""),
 

@@ -3,6 +3,8 @@ package jobspec
 import (
 	"strings"
 	"testing"
+
+	"github.com/orch-project/orch/structs"
 )
 
 // Real Nomad files rely on HCL's conversions, literal ${...} for the
@@ -180,5 +182,40 @@ func TestLegacyTaskDisk(t *testing.T) {
 	}
 	if got := j2.TaskGroups[0].EphemeralDisk.SizeMB; got != 1200 {
 		t.Errorf("JSON legacy disk %d, want 1200", got)
+	}
+}
+
+// A group's scaling block: min defaults to the count, a missing count to
+// min, and the count must lie within min and max.
+func TestScalingBlock(t *testing.T) {
+	parse := func(group string) (*structs.Job, error) {
+		src := "job \"s\" {\n  group \"g\" {\n" + group + "\n    task \"t\" {\n      driver = \"raw_exec\"\n      config {\n        command = \"/bin/true\"\n      }\n    }\n  }\n}\n"
+		job, err := Parse(ParseConfig{Path: "s.hcl", Body: []byte(src)})
+		if err != nil {
+			return nil, err
+		}
+		return job, Validate(job)
+	}
+	job, err := parse("count = 3\nscaling {\n  max = 5\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := job.TaskGroups[0].Scaling; *p.Min != 3 || *p.Max != 5 || !*p.Enabled || p.Type != "horizontal" {
+		t.Fatalf("defaults %+v", p)
+	}
+	job, err = parse("scaling {\n  min = 2\n  max = 5\n}")
+	if err != nil || job.TaskGroups[0].Count != 2 {
+		t.Fatalf("count from min: %v", err)
+	}
+	for group, want := range map[string]string{
+		"count = 9\nscaling {\n  max = 5\n}":                 "task group count must not be greater than maximum count",
+		"count = 1\nscaling {\n  min = 2\n  max = 5\n}":      "task group count must not be less than minimum count",
+		"scaling {\n  min = 1\n}":                            "maximum count is required",
+		"scaling {\n  min = 6\n  max = 5\n}":                 "must not be less than minimum count",
+		"scaling {\n  type = \"vertical_cpu\"\n  max = 1\n}": `scaling policy type "vertical_cpu" is not supported`,
+	} {
+		if _, err := parse(group); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: want %q, got %v", group, want, err)
+		}
 	}
 }

@@ -24,6 +24,7 @@ func (v *validator) group(job *structs.Job, path string, tg *structs.TaskGroup) 
 	if tg.Count < 0 {
 		v.add(path, "count %d must not be negative", tg.Count)
 	}
+	v.scaling(path, tg)
 	v.constraints(path, tg.Constraints)
 	v.affinities(path, tg.Affinities)
 	v.spreads(path, tg.Spreads)

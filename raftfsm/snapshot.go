@@ -208,6 +208,10 @@ func restoreFrame(r *state.Restore, fr frame) error {
 		return decodeInto(fr, &structs.VariableEncrypted{}, r.VariableRestore)
 	case state.KindRootKey:
 		return decodeInto(fr, &structs.RootKey{}, r.RootKeyRestore)
+	case state.KindScalingPolicy:
+		return decodeInto(fr, &structs.ScalingPolicy{}, r.ScalingPolicyRestore)
+	case state.KindScalingEvents:
+		return decodeInto(fr, &structs.JobScalingEvents{}, r.ScalingEventsRestore)
 	}
 	return fmt.Errorf("unknown object type %q", fr.Type)
 }

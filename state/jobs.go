@@ -134,6 +134,9 @@ func (t *WriteTxn) UpsertJob(job *structs.Job, submitTime int64) error {
 	if err := t.summaryForJob(j); err != nil {
 		return err
 	}
+	if err := t.syncScalingPolicies(j); err != nil {
+		return err
+	}
 	t.touch(TableJobs, TableJobVersion, TableJobSummary)
 	t.markJob(j.Namespace, j.ID)
 	return nil
@@ -176,6 +179,9 @@ func (t *WriteTxn) DeleteJob(ns, id string) error {
 	}
 	if _, err := t.txn.DeleteAll(TableJobSummary, "id", ns, id); err != nil {
 		return fmt.Errorf("delete summary of job %s/%s: %w", ns, id, err)
+	}
+	if err := t.deleteJobScaling(ns, id); err != nil {
+		return err
 	}
 	t.touch(TableJobs, TableJobVersion, TableJobSummary)
 	return nil

@@ -23,6 +23,10 @@ const (
 	KindVariable = "variable"
 	// KindRootKey is a *structs.RootKey.
 	KindRootKey = "root_key"
+	// KindScalingPolicy is a *structs.ScalingPolicy.
+	KindScalingPolicy = "scaling_policy"
+	// KindScalingEvents is a *structs.JobScalingEvents.
+	KindScalingEvents = "scaling_events"
 )
 
 // walkOrder fixes the dump order (and, within a table, memdb's key order) so
@@ -42,6 +46,8 @@ var walkOrder = []struct{ kind, table string }{
 	{KindServiceRegistration, TableServiceRegistrations},
 	{KindRootKey, TableRootKeys},
 	{KindVariable, TableVariables},
+	{KindScalingPolicy, TableScalingPolicies},
+	{KindScalingEvents, TableScalingEvents},
 }
 
 // Walk calls fn for every persistent object of the snapshot, table by table

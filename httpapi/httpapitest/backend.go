@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/jobspec"
 	"github.com/orch-project/orch/raftfsm"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
@@ -356,4 +357,51 @@ func SortedIDs(allocs []*structs.Allocation) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// ScaleJob checks the request as the server does, applies it to the store
+// and places what a larger count is missing.
+func (b *Backend) ScaleJob(ctx context.Context, ns, jobID string, req *structs.ScalingRequest) (*structs.JobRegisterResponse, error) {
+	job, err := b.store.JobByID(nil, ns, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if job == nil {
+		return nil, &httpErr{http.StatusNotFound, "job not found"}
+	}
+	group := req.Target[structs.ScalingTargetGroup]
+	if err := jobspec.CheckScale(job, group, req.Count, req.Error); err != nil {
+		return nil, &httpErr{http.StatusBadRequest, err.Error()}
+	}
+	idx := b.next()
+	evalID := structs.GenerateUUID()
+	ev := &structs.ScalingEvent{Time: now(), Count: req.Count, Message: req.Message, Error: req.Error, Meta: req.Meta}
+	if req.Count != nil {
+		ev.EvalID = &evalID
+	}
+	if err := b.store.ScaleJob(idx, ns, jobID, group, req.Count, ev, now()); err != nil {
+		return nil, err
+	}
+	stored, err := b.store.JobByID(nil, ns, jobID)
+	if err != nil || stored == nil {
+		return nil, fmt.Errorf("reading back job: %v", err)
+	}
+	resp := &structs.JobRegisterResponse{JobModifyIndex: stored.JobModifyIndex, Index: idx}
+	if req.Count == nil {
+		return resp, nil
+	}
+	eval := &structs.Evaluation{
+		ID: evalID, Namespace: stored.Namespace, Priority: stored.Priority, Type: stored.Type,
+		TriggeredBy: "job-scaling", JobID: stored.ID, JobModifyIndex: stored.JobModifyIndex,
+		Status: structs.EvalStatusPending, CreateTime: now(), ModifyTime: now(),
+	}
+	evalIdx := b.next()
+	if err := b.store.UpsertEvals(evalIdx, []*structs.Evaluation{eval}); err != nil {
+		return nil, err
+	}
+	if err := b.place(stored, eval); err != nil {
+		return nil, err
+	}
+	resp.EvalID, resp.EvalCreateIndex, resp.Index = eval.ID, evalIdx, evalIdx
+	return resp, nil
 }
