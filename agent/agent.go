@@ -155,7 +155,7 @@ func (a *Agent) start() error {
 			DataDir: c.DataDir, NodeName: c.NodeName, Region: c.Region, Datacenter: c.Datacenter,
 			BindAddr: c.BindAddr, RaftPort: c.RPCPort, HTTPAddr: a.httpAddr,
 			BootstrapExpect: c.BootstrapExpect, Dev: c.Dev, NumWorkers: c.NumSchedulers,
-			Gossip: pool, Logger: a.logger,
+			Gossip: pool, Logger: a.logger, OIDCIssuer: c.OIDCIssuer,
 		})
 		if err != nil {
 			return fmt.Errorf("starting server: %w", err)
@@ -210,6 +210,7 @@ func (a *Agent) start() error {
 		a.wg.Add(1)
 		go a.feedServers(ctx)
 	}
+	a.warnInsecure()
 	a.logger.Info("agent started", "http", a.httpAddr, "server", c.Server, "client", c.Client,
 		"data_dir", c.DataDir, "node", c.NodeName)
 	return nil

@@ -56,6 +56,9 @@ type Config struct {
 	// Encrypt is the gossip encryption key (server { encrypt }, -encrypt).
 	// In orch every agent gossips, so client-only agents need it too.
 	Encrypt string
+	// OIDCIssuer is server { oidc_issuer }: the iss of workload identities
+	// and the issuer of /.well-known/openid-configuration.
+	OIDCIssuer string
 }
 
 // DefaultConfig returns the settings used when nothing says otherwise.
@@ -119,6 +122,7 @@ type serverBlock struct {
 	NumSchedulers   *int       `hcl:"num_schedulers"`
 	ServerJoin      *joinBlock `hcl:"server_join,block"`
 	Encrypt         *string    `hcl:"encrypt"`
+	OIDCIssuer      *string    `hcl:"oidc_issuer"`
 }
 
 type joinBlock struct {
@@ -188,6 +192,7 @@ func (c *Config) LoadFile(path string) error {
 			c.Join = append(c.Join, s.ServerJoin.RetryJoin...)
 		}
 		setStr(&c.Encrypt, s.Encrypt)
+		setStr(&c.OIDCIssuer, s.OIDCIssuer)
 	}
 	if cl := fc.Client; cl != nil {
 		if cl.Enabled != nil {

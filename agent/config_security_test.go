@@ -93,3 +93,26 @@ func TestAgentRefusesBadTLS(t *testing.T) {
 		}
 	}
 }
+
+func TestInsecurityWarning(t *testing.T) {
+	a := &Agent{cfg: DefaultConfig()}
+	a.cfg.BindAddr = "10.1.2.3"
+	if got := a.insecurities(); len(got) != 3 {
+		t.Fatalf("open agent: %v", got)
+	}
+	a.cfg.ACL.Enabled, a.cfg.TLS.HTTP, a.cfg.TLS.RPC = true, true, true
+	if got := a.insecurities(); len(got) != 0 {
+		t.Fatalf("locked-down agent: %v", got)
+	}
+	a.cfg.ACL.Enabled = false
+	if got := a.insecurities(); len(got) != 1 || !strings.Contains(got[0], "ACLs") {
+		t.Fatalf("without ACLs: %v", got)
+	}
+	for _, quiet := range []func(c *Config){func(c *Config) { c.Dev = true }, func(c *Config) { c.BindAddr = "127.0.0.5" }} {
+		b := &Agent{cfg: DefaultConfig()}
+		quiet(b.cfg)
+		if got := b.insecurities(); len(got) != 0 {
+			t.Fatalf("loopback or dev agent warned: %v", got)
+		}
+	}
+}
