@@ -16,9 +16,6 @@ func (a *Agent) newClient() (*client.Client, error) {
 	if c.RawExecEnabled() {
 		opts["driver.raw_exec.enable"] = "1"
 	}
-	if v, ok := c.Plugins["docker"]["allow_privileged"].(bool); ok && v {
-		opts["docker.privileged.enabled"] = "true"
-	}
 	servers := a.serverHTTPAddrs()
 	cl, err := client.New(client.Config{
 		DataDir: c.DataDir, NodeName: c.NodeName, Datacenter: c.Datacenter, Region: c.Region,

@@ -213,21 +213,13 @@ func (c *Config) LoadFile(path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	for _, pb := range fc.Plugins {
-		m := map[string]any{}
+		var body hcl.Body
 		if pb.Config != nil {
-			attrs, diags := pb.Config.Body.JustAttributes()
-			if diags.HasErrors() {
-				return fmt.Errorf("plugin %q config: %s", pb.Name, diags.Error())
-			}
-			for name, a := range attrs {
-				v, diags := a.Expr.Value(nil)
-				if diags.HasErrors() {
-					return fmt.Errorf("plugin %q config: %s", pb.Name, diags.Error())
-				}
-				m[name] = ctyToGo(v)
-			}
+			body = pb.Config.Body
 		}
-		c.Plugins[pb.Name] = m
+		if err := c.loadPlugin(pb.Name, body); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -95,3 +95,65 @@ func TestLoadFileErrorsCarryPositions(t *testing.T) {
 		t.Fatal("missing file accepted")
 	}
 }
+
+// TestPluginSettingsBecomeDriverOptions: every plugin setting orch has
+// reaches the option its driver reads; any other is an error with its
+// position.
+func TestPluginSettingsBecomeDriverOptions(t *testing.T) {
+	c := DefaultConfig()
+	err := c.LoadFile(writeConfig(t, `plugin "raw_exec" {
+  config {
+    enabled          = true
+    denied_host_uids = "0-999"
+  }
+}
+plugin "exec" {
+  config {
+    denied_host_gids = "0,10"
+    allow_caps       = ["chown", "net_raw"]
+  }
+}
+plugin "java" {
+  config {
+    denied_host_uids = "0"
+  }
+}
+plugin "docker" {
+  config {
+    allow_privileged = true
+    denied_host_gids = "0"
+    volumes {
+      enabled = true
+    }
+  }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{
+		"driver.raw_exec.enable": "true", "raw_exec.denied_host_uids": "0-999", "exec.denied_host_gids": "0,10",
+		"exec.caps.allowlist": "chown,net_raw", "java.denied_host_uids": "0", "docker.privileged.enabled": "true",
+		"docker.denied_host_gids": "0", "docker.volumes.enabled": "true",
+	} {
+		if c.Options[k] != want {
+			t.Errorf("option %s = %q, want %q", k, c.Options[k], want)
+		}
+	}
+	if !c.RawExecEnabled() {
+		t.Fatal("raw_exec not enabled")
+	}
+	for name, tc := range map[string]struct{ body, want string }{
+		"unknown setting": {"plugin \"exec\" {\n  config {\n    no_such = 1\n  }\n}\n", "agent.hcl:3"},
+		"unknown plugin":  {"plugin \"qemu\" {\n  config {}\n}\n", `plugin "qemu": no such driver`},
+		"wrong type":      {"plugin \"docker\" {\n  config {\n    allow_privileged = \"yes\"\n  }\n}\n", "agent.hcl:3"},
+		"unknown block":   {"plugin \"docker\" {\n  config {\n    gc {\n      image = false\n    }\n  }\n}\n", "agent.hcl:3"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := DefaultConfig().LoadFile(writeConfig(t, tc.body))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v does not contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -20,6 +20,7 @@ func (v *validator) task(job *structs.Job, path string, tg *structs.TaskGroup, t
 	case !contains(KnownDrivers, t.Driver):
 		v.add(path, "unknown driver %q: must be one of raw_exec, exec, docker, java", t.Driver)
 	}
+	v.taskUserEnv(path, t)
 	if t.KillTimeout < 0 {
 		v.add(path, "kill_timeout must not be negative")
 	}

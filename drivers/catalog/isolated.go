@@ -9,11 +9,12 @@ import (
 
 // Exec builds the exec driver (libcontainer isolation). It is always
 // built (unless its options are malformed); its fingerprint says whether
-// isolation is available here. Options: user.denylist, exec.caps.allowlist.
+// isolation is available here. Options: user.denylist, group.denylist,
+// user.checked_drivers, exec.denied_host_uids/gids, exec.caps.allowlist.
 var Exec = Factory{
 	Name: exec.Name,
 	New: func(c Config) (drivers.Driver, error) {
-		policy, err := exec.PolicyFromOptions(c.Options)
+		policy, err := exec.PolicyFromOptions(exec.Name, c.Options)
 		if err != nil {
 			return nil, err
 		}
@@ -40,11 +41,12 @@ var Docker = Factory{
 }
 
 // Java builds the java driver; without a JVM it fingerprints undetected.
-// Option: user.denylist.
+// Options: user.denylist, group.denylist, user.checked_drivers,
+// java.denied_host_uids/gids.
 var Java = Factory{
 	Name: java.Name,
 	New: func(c Config) (drivers.Driver, error) {
-		policy, err := exec.PolicyFromOptions(c.Options)
+		policy, err := exec.PolicyFromOptions(java.Name, c.Options)
 		if err != nil {
 			return nil, err
 		}

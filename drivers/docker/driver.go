@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 // Name is the value of a task's `driver` field.
@@ -63,6 +64,10 @@ type Config struct {
 	// recovered task resumes its log stream exactly where the previous
 	// client process stopped. Empty: a recovered stream starts at "now".
 	StateDir string
+	// Policy bounds the uid and gids containers run as (docker's
+	// denied_host_uids/gids; the user/group denylists when
+	// user.checked_drivers names docker). Ids in a container are host ids.
+	Policy identity.Policy
 }
 
 // Driver runs tasks as Docker containers. It is safe for concurrent use.

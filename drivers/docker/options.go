@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 // Client option keys (the agent's `client { options }`), spelled as Nomad
@@ -71,6 +73,10 @@ func ConfigFromOptions(opts map[string]string) (Config, error) {
 			return Config{}, fmt.Errorf("option %s: %w", OptionDevicesEnabled, err)
 		}
 		c.DevicesEnabled = b
+	}
+	var err error
+	if c.Policy, err = identity.PolicyFromOptions(Name, opts); err != nil {
+		return Config{}, err
 	}
 	if v, ok := opts[OptionPullTimeout]; ok {
 		d, err := time.ParseDuration(strings.TrimSpace(v))

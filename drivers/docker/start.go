@@ -43,6 +43,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		return nil, err
 	}
 	spec.config.Image = imageID
+	if err := d.applyIdentity(ctx, cfg, spec, imageID); err != nil {
+		return nil, err
+	}
 	// Open the sinks before the container exists, so a bad path fails the
 	// start without leaving a container behind.
 	logs, err := d.newLogStreamer(cfg.StdoutPath, cfg.StderrPath)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec/isolation"
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 // Namespace modes of pid_mode and ipc_mode.
@@ -95,29 +96,26 @@ func mode(v any, dst *string) error {
 	return nil
 }
 
-// Client options bounding what isolated (exec, java) tasks may ask for.
-const (
-	// OptionUserDenylist lists users tasks may not run as (comma-separated,
-	// default "root"), as Nomad's client option of the same name.
-	OptionUserDenylist = "user.denylist"
-	// OptionCapAllowlist lists the capabilities cap_add may name
-	// (comma-separated, default Docker's default set; "all" allows any).
-	OptionCapAllowlist = "exec.caps.allowlist"
-)
+// OptionCapAllowlist lists the capabilities cap_add may name
+// (comma-separated, default Docker's default set; "all" allows any). The
+// task user is bounded by package identity's options (user.denylist,
+// group.denylist, user.checked_drivers, denied_host_uids/gids).
+const OptionCapAllowlist = "exec.caps.allowlist"
 
-// HostPolicy is the operator's bound on a task's user and capabilities.
-// Zero value: the defaults (isolation.DefaultUserDenylist and
-// isolation.DefaultCapAllowlist).
+// HostPolicy is the operator's bound on a task's identity and
+// capabilities, for one driver (exec or java).
 type HostPolicy struct {
-	UserDenylist []string
+	Identity identity.Policy
+	// CapAllowlist nil means isolation.DefaultCapAllowlist.
 	CapAllowlist []string
 }
 
-// PolicyFromOptions reads OptionUserDenylist and OptionCapAllowlist.
-func PolicyFromOptions(opts map[string]string) (HostPolicy, error) {
+// PolicyFromOptions reads driver's policy from the client options.
+func PolicyFromOptions(driver string, opts map[string]string) (HostPolicy, error) {
 	var p HostPolicy
-	if v, ok := opts[OptionUserDenylist]; ok {
-		p.UserDenylist = isolation.ParseUserList(v)
+	var err error
+	if p.Identity, err = identity.PolicyFromOptions(driver, opts); err != nil {
+		return HostPolicy{}, err
 	}
 	if v, ok := opts[OptionCapAllowlist]; ok {
 		caps, err := isolation.ParseCapAllowlist(v)
@@ -129,11 +127,31 @@ func PolicyFromOptions(opts map[string]string) (HostPolicy, error) {
 	return p, nil
 }
 
-// Check refuses a task whose user is denied or whose cap_add reaches past
-// the allowlist. It runs at Start, on the client whose options apply.
-func (p HostPolicy) Check(user string, capAdd []string) error {
-	if err := isolation.CheckUser("/etc/passwd", user, p.UserDenylist, OptionUserDenylist); err != nil {
-		return err
+// DefaultPolicy is driver's policy with every default.
+func DefaultPolicy(driver string) HostPolicy {
+	p, _ := PolicyFromOptions(driver, nil)
+	return p
+}
+
+// Check resolves the task's user against the host's passwd and group files
+// (as the task will run) and refuses it when the resolved uid or any of
+// its gids is denied, or when cap_add reaches past the allowlist. It
+// returns the identity to run. It runs at Start, on the client whose
+// options apply.
+func (p HostPolicy) Check(user string, capAdd []string) (*identity.Identity, error) {
+	src, err := identity.HostSource()
+	if err != nil {
+		return nil, err
 	}
-	return isolation.CheckCapAdd(capAdd, p.CapAllowlist, OptionCapAllowlist)
+	id, err := identity.Resolve(user, isolation.DefaultUser, identity.GIDSameAsUID, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Identity.Check(user, id, src); err != nil {
+		return nil, err
+	}
+	if err := isolation.CheckCapAdd(capAdd, p.CapAllowlist, OptionCapAllowlist); err != nil {
+		return nil, err
+	}
+	return id, nil
 }

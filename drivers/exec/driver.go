@@ -72,6 +72,12 @@ func New(cfg Config) *Driver {
 	if cfg.StateRoot == "" {
 		cfg.StateRoot = DefaultStateRoot
 	}
+	if cfg.Policy.Identity.Driver == "" {
+		// The zero policy is the default one, never an open one.
+		caps := cfg.Policy.CapAllowlist
+		cfg.Policy = DefaultPolicy(Name)
+		cfg.Policy.CapAllowlist = caps
+	}
 	return &Driver{cfg: cfg, logger: cfg.Logger.With("driver", Name), tasks: isolation.NewStore()}
 }
 
@@ -124,11 +130,14 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	if d.tasks.Has(cfg.ID) {
 		return nil, fmt.Errorf("exec: task %q already started", cfg.ID)
 	}
-	if err := d.cfg.Policy.Check(cfg.User, tc.CapAdd); err != nil {
-		// A host policy refusal is final: retrying would be refused again.
+	ident, err := d.cfg.Policy.Check(cfg.User, tc.CapAdd)
+	if err != nil {
+		// A host policy refusal (or a user that cannot be resolved) is
+		// final: retrying would be refused again.
 		return nil, drivers.NonRecoverable(fmt.Errorf("exec: %w", err))
 	}
 	spec := SpecFor(cfg, d.cfg.StateRoot)
+	spec.Identity = ident
 	spec.Command, spec.Args = tc.Command, tc.Args
 	spec.HostPID, spec.HostIPC = tc.PIDMode == ModeHost, tc.IPCMode == ModeHost
 	spec.CapAdd, spec.CapDrop, spec.PidsLimit = tc.CapAdd, tc.CapDrop, tc.PidsLimit

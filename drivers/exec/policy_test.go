@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 func TestStartRefusesDeniedUserAndCaps(t *testing.T) {
@@ -17,8 +18,13 @@ func TestStartRefusesDeniedUserAndCaps(t *testing.T) {
 		capAdd     []any
 		want       string
 	}{
-		{"root", "root", nil, `user "root" is not allowed by the client's user.denylist`},
-		{"uid 0", "0:0", nil, `user "0:0" is not allowed`},
+		{"root", "root", nil, `task user "root" runs as uid 0 (root), gid 0: uid 0 is denied by the client's user.denylist`},
+		{"uid 0", "0:0", nil, `uid 0 is denied by the client's user.denylist`},
+		{"gid 0", "65534:0", nil, `gid 0 is denied by the client's group.denylist`},
+		// Issue 8's attack 2: a uid past uint32 used to wrap to 0.
+		{"uid overflow", "4294967296", nil, `id "4294967296" is out of range`},
+		{"negative uid", "-1", nil, `invalid user "-1"`},
+		{"junk", "no such user", nil, `invalid user`},
 		{"sys_admin", "", []any{"SYS_ADMIN"}, "cap_add CAP_SYS_ADMIN not allowed by the client's exec.caps.allowlist"},
 		{"all", "", []any{"all"}, "cap_add ALL not allowed"},
 	}
@@ -68,7 +74,7 @@ func TestStartWithinPolicy(t *testing.T) {
 	// An operator who empties the denylist and allows everything gets root
 	// with SYS_ADMIN.
 	open := New(Config{StateRoot: filepath.Join(t.TempDir(), "state"),
-		Policy: HostPolicy{UserDenylist: []string{}, CapAllowlist: []string{"ALL"}}})
+		Policy: HostPolicy{Identity: identity.Policy{Driver: Name}, CapAllowlist: []string{"ALL"}}})
 	tt = newTask(t, "/bin/sh", "-c", "id -u; grep CapEff /proc/self/status")
 	tt.cfg.User = "root"
 	tt.cfg.Config["cap_add"] = []any{"sys_admin"}
@@ -82,15 +88,25 @@ func TestStartWithinPolicy(t *testing.T) {
 }
 
 func TestPolicyFromOptions(t *testing.T) {
-	p, err := PolicyFromOptions(nil)
-	if err != nil || p.UserDenylist != nil || p.CapAllowlist != nil {
+	p, err := PolicyFromOptions(Name, nil)
+	if err != nil || !p.Identity.Checked || strings.Join(p.Identity.DenyUsers, ",") != "root" ||
+		strings.Join(p.Identity.DenyGroups, ",") != "root" || p.CapAllowlist != nil {
 		t.Fatalf("defaults = %+v, %v", p, err)
 	}
-	p, err = PolicyFromOptions(map[string]string{OptionUserDenylist: "root, admin", OptionCapAllowlist: "chown,net_admin"})
-	if err != nil || strings.Join(p.UserDenylist, ",") != "root,admin" || strings.Join(p.CapAllowlist, ",") != "CAP_CHOWN,CAP_NET_ADMIN" {
+	p, err = PolicyFromOptions(Name, map[string]string{"user.denylist": "root, admin", OptionCapAllowlist: "chown,net_admin",
+		"exec.denied_host_uids": "0-999"})
+	if err != nil || strings.Join(p.Identity.DenyUsers, ",") != "root,admin" || strings.Join(p.CapAllowlist, ",") != "CAP_CHOWN,CAP_NET_ADMIN" ||
+		len(p.Identity.DeniedUIDs) != 1 {
 		t.Fatalf("PolicyFromOptions = %+v, %v", p, err)
 	}
-	if _, err := PolicyFromOptions(map[string]string{OptionCapAllowlist: "chown,bogus"}); err == nil {
+	if _, err := PolicyFromOptions(Name, map[string]string{OptionCapAllowlist: "chown,bogus"}); err == nil {
 		t.Fatal("unknown capability accepted")
+	}
+	if _, err := PolicyFromOptions(Name, map[string]string{"exec.denied_host_uids": "x"}); err == nil {
+		t.Fatal("bad denied_host_uids accepted")
+	}
+	// A zero policy given to New is the default one.
+	if d := New(Config{}); !d.cfg.Policy.Identity.Checked {
+		t.Fatal("New with a zero policy is open")
 	}
 }

@@ -61,6 +61,12 @@ func New(cfg Config) *Driver {
 	if cfg.StateRoot == "" {
 		cfg.StateRoot = DefaultStateRoot
 	}
+	if cfg.Policy.Identity.Driver == "" {
+		// The zero policy is the default one, never an open one.
+		caps := cfg.Policy.CapAllowlist
+		cfg.Policy = exec.DefaultPolicy(Name)
+		cfg.Policy.CapAllowlist = caps
+	}
 	return &Driver{cfg: cfg, logger: cfg.Logger.With("driver", Name), tasks: isolation.NewStore()}
 }
 
@@ -123,8 +129,10 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	if d.tasks.Has(cfg.ID) {
 		return nil, fmt.Errorf("java: task %q already started", cfg.ID)
 	}
-	if err := d.cfg.Policy.Check(cfg.User, nil); err != nil {
-		// A host policy refusal is final: retrying would be refused again.
+	ident, err := d.cfg.Policy.Check(cfg.User, nil)
+	if err != nil {
+		// A host policy refusal (or a user that cannot be resolved) is
+		// final: retrying would be refused again.
 		return nil, drivers.NonRecoverable(fmt.Errorf("java: %w", err))
 	}
 	java, err := findJava()
@@ -134,6 +142,7 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	spec := exec.SpecFor(cfg, d.cfg.StateRoot)
 	spec.Command, spec.Args = java, tc.JavaArgs()
 	spec.ExtraReadOnly = jvmPaths(java)
+	spec.Identity = ident
 
 	var st handleState
 	var runner isolation.Runner

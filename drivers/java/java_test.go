@@ -187,6 +187,18 @@ func runJava(t *testing.T, plain bool, config map[string]any) (*drivers.ExitResu
 	t.Helper()
 	prog := buildProgram(t)
 	base := t.TempDir()
+	if plain {
+		// A plain JVM runs as the task's user (nobody by default), which
+		// must reach its task dir: t.TempDir's parents are private.
+		var err error
+		if base, err = os.MkdirTemp("", "orch-java-plain-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(base) })
+		if err := os.Chmod(base, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	allocDir := filepath.Join(base, "alloc")
 	taskDir := filepath.Join(allocDir, "app")
 	local := filepath.Join(taskDir, "local")

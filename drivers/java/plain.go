@@ -44,7 +44,7 @@ func startPlain(s *isolation.Spec) (*plainProc, error) {
 	cmd.Dir = s.TaskDir
 	cmd.Env = isolation.EnvList(s.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cred, err := plainCredential(s.User, os.Geteuid())
+	cred, err := plainCredential(s, os.Geteuid())
 	if err != nil {
 		return nil, err
 	}
@@ -108,21 +108,22 @@ func startPlain(s *isolation.Spec) (*plainProc, error) {
 	return p, nil
 }
 
-// plainCredential is who a plain JVM runs as: the task's user when the
-// agent can switch to it (runs as root), else the agent's own user.
-func plainCredential(user string, euid int) (*syscall.Credential, error) {
-	if user == "" || euid != 0 {
+// plainCredential is who a plain JVM runs as: the task's resolved
+// identity (checked by the driver; the spec's user resolved here when the
+// caller did not) when the agent can switch to it (runs as root), else the
+// agent's own user.
+func plainCredential(s *isolation.Spec, euid int) (*syscall.Credential, error) {
+	if euid != 0 {
 		return nil, nil
 	}
-	id, err := isolation.LookupUser("/etc/passwd", "/etc/group", user)
-	if err != nil {
-		return nil, fmt.Errorf("task user: %w", err)
+	id := s.Identity
+	if id == nil {
+		var err error
+		if id, err = isolation.ResolveUser(s.User); err != nil {
+			return nil, err
+		}
 	}
-	cred := &syscall.Credential{Uid: uint32(id.UID), Gid: uint32(id.GID)}
-	for _, g := range id.Groups {
-		cred.Groups = append(cred.Groups, uint32(g))
-	}
-	return cred, nil
+	return &syscall.Credential{Uid: id.UID, Gid: id.GID, Groups: id.Groups}, nil
 }
 
 // recoverPlain re-attaches to a JVM by pid; its exit code is lost. The pid

@@ -19,18 +19,28 @@ import (
 )
 
 func TestPlainCredential(t *testing.T) {
-	if c, err := plainCredential("", 0); c != nil || err != nil {
+	nobody, err := isolation.ResolveUser("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No user: the isolated tasks' default, not the agent's own (root).
+	if c, err := plainCredential(&isolation.Spec{}, 0); err != nil || c == nil || c.Uid != nobody.UID {
 		t.Fatalf("no user: %+v, %v", c, err)
 	}
-	if c, err := plainCredential("nobody", 1000); c != nil || err != nil {
+	if c, err := plainCredential(&isolation.Spec{User: "nobody"}, 1000); c != nil || err != nil {
 		t.Fatalf("non-root agent cannot switch user: %+v, %v", c, err)
 	}
-	if _, err := plainCredential("no-such-user-orch", 0); err == nil {
+	if _, err := plainCredential(&isolation.Spec{User: "no-such-user-orch"}, 0); err == nil {
 		t.Fatal("unknown user accepted")
 	}
-	c, err := plainCredential("1234:4321", 0)
+	c, err := plainCredential(&isolation.Spec{User: "1234:4321"}, 0)
 	if err != nil || c == nil || c.Uid != 1234 || c.Gid != 4321 {
 		t.Fatalf("uid:gid: %+v, %v", c, err)
+	}
+	// The identity the driver checked is what runs.
+	c, err = plainCredential(&isolation.Spec{User: "root", Identity: nobody}, 0)
+	if err != nil || c.Uid != nobody.UID {
+		t.Fatalf("checked identity: %+v, %v", c, err)
 	}
 }
 
@@ -61,7 +71,7 @@ func TestPlainRunsAsTaskUser(t *testing.T) {
 	if res := p.Result(); res.ExitCode != 0 {
 		t.Fatalf("exit %+v", res)
 	}
-	want, err := isolation.LookupUser("/etc/passwd", "/etc/group", "nobody")
+	want, err := isolation.ResolveUser("nobody")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +79,7 @@ func TestPlainRunsAsTaskUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(want.UID) {
+	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(int(want.UID)) {
 		t.Fatalf("ran as uid %s, want %d", got, want.UID)
 	}
 	if p.startTicks == 0 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec"
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 // The user check comes before anything else the start needs (even a JVM),
@@ -19,14 +20,15 @@ func TestStartRefusesDeniedUser(t *testing.T) {
 	}{
 		{exec.HostPolicy{}, "root"},
 		{exec.HostPolicy{}, "0"},
-		{exec.HostPolicy{UserDenylist: []string{"nobody"}}, ""},
+		{exec.HostPolicy{}, "65534:0"},
+		{exec.HostPolicy{Identity: identity.Policy{Driver: Name, Checked: true, DenyUsers: []string{"nobody"}}}, ""},
 	}
 	for _, c := range cases {
 		d := New(Config{StateRoot: filepath.Join(t.TempDir(), "state"), Policy: c.policy})
 		cfg := &drivers.TaskConfig{ID: "a/web", Name: "web", User: c.user, TaskDir: t.TempDir(),
 			Config: map[string]any{"class": "Main"}}
 		_, err := d.Start(context.Background(), cfg)
-		if err == nil || !strings.Contains(err.Error(), "is not allowed by the client's user.denylist") {
+		if err == nil || !strings.Contains(err.Error(), "is denied by the client's") {
 			t.Fatalf("user %q with %+v: Start = %v", c.user, c.policy, err)
 		}
 		if !drivers.IsNonRecoverable(err) {

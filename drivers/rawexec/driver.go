@@ -26,6 +26,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/identity"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -45,6 +46,8 @@ type Config struct {
 	// StateDir holds one directory per task with the shim's exit status
 	// file (<data-dir>/drivers/raw_exec); default <tmp>/orch-raw_exec.
 	StateDir string
+	// Policy bounds the identity tasks run as (denied_host_uids/gids).
+	Policy identity.Policy
 }
 
 // Driver implements drivers.Driver for raw_exec.

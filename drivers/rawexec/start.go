@@ -7,16 +7,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec/isolation/shim"
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 // handleVersion is the DriverState format version.
@@ -57,13 +56,13 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		return nil, fmt.Errorf("raw_exec: %w", err)
 	}
 	attr := &syscall.SysProcAttr{Setpgid: true}
-	if cfg.User != "" {
-		cred, err := lookupCredential(cfg.User)
-		if err != nil {
-			return nil, fmt.Errorf("raw_exec: %w", err)
-		}
-		attr.Credential = cred
+	cred, err := d.credential(cfg.User)
+	if err != nil {
+		// A user that cannot be resolved or that the host policy denies
+		// stays so: retrying would be refused again.
+		return nil, drivers.NonRecoverable(fmt.Errorf("raw_exec: %w", err))
 	}
+	attr.Credential = cred
 	stdout, err := openOutput(cfg.StdoutPath)
 	if err != nil {
 		return nil, fmt.Errorf("raw_exec: stdout: %w", err)
@@ -233,26 +232,38 @@ func resolveCommand(cmd, taskDir, pathEnv string) (string, error) {
 	return "", fmt.Errorf("command %q not found in task dir or PATH", cmd)
 }
 
-func lookupCredential(name string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
+// credential resolves who a task runs as against the host's passwd and
+// group files and checks that identity (uid, gid, supplementary groups)
+// against the policy: a task without a user runs as the agent, and that is
+// what is checked then. nil means no switch.
+func (d *Driver) credential(spec string) (*syscall.Credential, error) {
+	src, err := identity.HostSource()
 	if err != nil {
-		return nil, fmt.Errorf("looking up user %q: %w", name, err)
+		return nil, err
 	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("user %q has non-numeric uid %q", name, u.Uid)
+	var id *identity.Identity
+	if spec == "" {
+		id = agentIdentity()
+	} else if id, err = identity.Resolve(spec, "", identity.GIDSameAsUID, src); err != nil {
+		return nil, err
 	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("user %q has non-numeric gid %q", name, u.Gid)
+	if err := d.cfg.Policy.Check(spec, id, src); err != nil {
+		return nil, err
 	}
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	if gids, err := u.GroupIds(); err == nil {
-		for _, g := range gids {
-			if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-				cred.Groups = append(cred.Groups, uint32(n))
-			}
+	if spec == "" {
+		return nil, nil
+	}
+	return &syscall.Credential{Uid: id.UID, Gid: id.GID, Groups: id.Groups}, nil
+}
+
+// agentIdentity is who this process runs as.
+func agentIdentity() *identity.Identity {
+	id := &identity.Identity{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}
+	gs, _ := os.Getgroups()
+	for _, g := range gs {
+		if uint32(g) != id.GID {
+			id.Groups = append(id.Groups, uint32(g))
 		}
 	}
-	return cred, nil
+	return id
 }

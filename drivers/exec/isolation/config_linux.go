@@ -11,6 +11,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 // hostReadOnlyDirs are the host directories every task sees read-only.
@@ -37,7 +39,7 @@ var (
 const cgroupParent = "/orch"
 
 // buildConfig turns a Spec into libcontainer's configuration.
-func buildConfig(s *Spec, id string, ident *Identity) (*configs.Config, error) {
+func buildConfig(s *Spec, id string, ident *identity.Identity) (*configs.Config, error) {
 	caps, err := Capabilities(s.CapAdd, s.CapDrop)
 	if err != nil {
 		return nil, err
@@ -46,7 +48,7 @@ func buildConfig(s *Spec, id string, ident *Identity) (*configs.Config, error) {
 		Version: specs.Version,
 		Root:    &specs.Root{Path: s.TaskDir},
 		Process: &specs.Process{
-			User:            specs.User{UID: uint32(ident.UID), GID: uint32(ident.GID)},
+			User:            specs.User{UID: ident.UID, GID: ident.GID},
 			NoNewPrivileges: true,
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: caps, Effective: caps, Permitted: caps,

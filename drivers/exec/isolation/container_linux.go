@@ -22,6 +22,7 @@ import (
 	_ "github.com/opencontainers/cgroups/devices"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 // Contract with the C shim in init_linux.go.
@@ -62,9 +63,12 @@ func Start(ctx context.Context, s *Spec) (*Container, error) {
 	if s.TaskDir == "" || s.StateRoot == "" || s.Command == "" {
 		return nil, errors.New("isolation: TaskDir, StateRoot and Command are required")
 	}
-	ident, err := LookupUser("/etc/passwd", "/etc/group", s.User)
-	if err != nil {
-		return nil, fmt.Errorf("resolve task user: %w", err)
+	ident := s.Identity
+	if ident == nil {
+		var err error
+		if ident, err = ResolveUser(s.User); err != nil {
+			return nil, fmt.Errorf("resolve task user: %w", err)
+		}
 	}
 	if err := prepareDirs(s, ident); err != nil {
 		return nil, fmt.Errorf("prepare task directories: %w", err)
@@ -101,7 +105,7 @@ func Start(ctx context.Context, s *Spec) (*Container, error) {
 	return c, nil
 }
 
-func run(ctx context.Context, s *Spec, lc *libcontainer.Container, ident *Identity) (*Container, error) {
+func run(ctx context.Context, s *Spec, lc *libcontainer.Container, ident *identity.Identity) (*Container, error) {
 	st := State{ContainerID: lc.ID(), StateRoot: s.StateRoot, TaskDir: s.TaskDir, ExtraReadOnly: s.ExtraReadOnly}
 	var files []*os.File
 	defer func() {
@@ -133,9 +137,9 @@ func run(ctx context.Context, s *Spec, lc *libcontainer.Container, ident *Identi
 	proc := &libcontainer.Process{
 		Args:             append([]string{shimExeArg, s.Command}, s.Args...),
 		Env:              append(EnvList(s.Env), shimEnv+"=1"),
-		UID:              ident.UID,
-		GID:              ident.GID,
-		AdditionalGroups: ident.Groups,
+		UID:              int(ident.UID),
+		GID:              int(ident.GID),
+		AdditionalGroups: intGroups(ident.Groups),
 		Cwd:              "/",
 		ExtraFiles:       []*os.File{status, exe, errW},
 		Init:             true,
@@ -374,7 +378,8 @@ func processRSS(pid int) uint64 {
 // root, as the task's user, with the task's environment. The end of ctx
 // kills it.
 func (c *Container) Exec(ctx context.Context, cfg *drivers.TaskConfig, req *drivers.ExecRequest) (int, error) {
-	ident, err := LookupUser("/etc/passwd", "/etc/group", cfg.User)
+	// The user the task was checked and started as (see Start).
+	ident, err := ResolveUser(cfg.User)
 	if err != nil {
 		return 0, fmt.Errorf("resolve task user: %w", err)
 	}
@@ -383,7 +388,7 @@ func (c *Container) Exec(ctx context.Context, cfg *drivers.TaskConfig, req *driv
 		env = append(env, "PATH="+defaultPath)
 	}
 	p := &libcontainer.Process{
-		Args: req.Command, Env: env, UID: ident.UID, GID: ident.GID, AdditionalGroups: ident.Groups,
+		Args: req.Command, Env: env, UID: int(ident.UID), GID: int(ident.GID), AdditionalGroups: intGroups(ident.Groups),
 		Cwd: "/", Stdout: req.Stdout, Stderr: req.Stderr,
 	}
 	if p.Stdout == nil {
@@ -424,4 +429,12 @@ func hasKey(env []string, key string) bool {
 		}
 	}
 	return false
+}
+
+func intGroups(gs []uint32) []int {
+	out := make([]int, len(gs))
+	for i, g := range gs {
+		out[i] = int(g)
+	}
+	return out
 }

@@ -2,6 +2,8 @@ package isolation
 
 import (
 	"fmt"
+
+	"github.com/orch-project/orch/drivers/identity"
 	"hash/fnv"
 	"strings"
 )
@@ -19,9 +21,11 @@ type Spec struct {
 	Command string
 	Args    []string
 	Env     map[string]string
-	// User is a name from the host's /etc/passwd, "uid" or "uid:gid";
-	// empty means "nobody".
-	User string
+	// User is the task's `user` (see package identity); empty means
+	// "nobody". Identity, when set, is what it already resolved to (and
+	// was checked as): it is what runs.
+	User     string
+	Identity *identity.Identity
 
 	MemoryMB    int64
 	MemoryMaxMB int64

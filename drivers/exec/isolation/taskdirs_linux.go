@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/orch-project/orch/drivers/identity"
 	"github.com/orch-project/orch/internal/safefs"
 )
 
@@ -31,7 +32,7 @@ const (
 // previous run (or another task of the group) left in place of one of these
 // dirs fails the start instead of having the agent chown or chmod its
 // target.
-func prepareDirs(s *Spec, ident *Identity) error {
+func prepareDirs(s *Spec, ident *identity.Identity) error {
 	taskRoot, err := safefs.OpenRoot(s.TaskDir)
 	if err != nil {
 		return fmt.Errorf("open task dir: %w", err)
@@ -45,7 +46,7 @@ func prepareDirs(s *Spec, ident *Identity) error {
 		if err := ensureDir(taskRoot, d.name, d.mode); err != nil {
 			return err
 		}
-		if err := taskRoot.Lchown(d.name, ident.UID, ident.GID); err != nil {
+		if err := taskRoot.Lchown(d.name, int(ident.UID), int(ident.GID)); err != nil {
 			return fmt.Errorf("chown task dir %s: %w", d.name, err)
 		}
 	}

@@ -1,47 +1,11 @@
 package isolation
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 )
-
-func TestLookupUser(t *testing.T) {
-	dir := t.TempDir()
-	passwd := filepath.Join(dir, "passwd")
-	group := filepath.Join(dir, "group")
-	must(t, os.WriteFile(passwd, []byte("# comment\nroot:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\napp:x:1000:1000::/home/app:/bin/sh\nbroken\n"), 0o644))
-	must(t, os.WriteFile(group, []byte("app:x:1000:\ndocker:x:999:app,other\nvideo:x:44:other\n"), 0o644))
-	cases := []struct {
-		in   string
-		want Identity
-		err  bool
-	}{
-		{"", Identity{UID: 65534, GID: 65534}, false},
-		{"nobody", Identity{UID: 65534, GID: 65534}, false},
-		{"app", Identity{UID: 1000, GID: 1000, Groups: []int{999}}, false},
-		{"1000", Identity{UID: 1000, GID: 1000, Groups: []int{999}}, false},
-		{"4242", Identity{UID: 4242, GID: 4242}, false},
-		{"5:6", Identity{UID: 5, GID: 6}, false},
-		{"ghost", Identity{}, true},
-		{"a:b", Identity{}, true},
-	}
-	for _, c := range cases {
-		got, err := LookupUser(passwd, group, c.in)
-		if c.err {
-			if err == nil {
-				t.Errorf("%q: want error", c.in)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(*got, c.want) {
-			t.Errorf("%q: got %+v, %v; want %+v", c.in, got, err, c.want)
-		}
-	}
-}
 
 func TestCapabilities(t *testing.T) {
 	got, err := Capabilities([]string{"net_raw", "CAP_SYS_TIME"}, []string{"chown", "KILL"})
