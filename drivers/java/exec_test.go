@@ -46,6 +46,18 @@ func startSleeper(t *testing.T, plain bool) (*Driver, *drivers.TaskConfig) {
 		t.Fatal(sleeperOnce.err)
 	}
 	base := t.TempDir()
+	if plain {
+		// A plain JVM runs as the task's user (nobody by default), which
+		// must reach its task dir: t.TempDir's parents are private.
+		var err error
+		if base, err = os.MkdirTemp("", "orch-java-sleeper-task"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(base) })
+		if err := os.Chmod(base, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	taskDir := filepath.Join(base, "alloc", "app")
 	for _, d := range []string{filepath.Join(taskDir, "local"), filepath.Join(taskDir, "tmp"), filepath.Join(taskDir, "secrets")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

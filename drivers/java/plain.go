@@ -234,7 +234,7 @@ func (p *plainProc) Exec(ctx context.Context, cfg *drivers.TaskConfig, req *driv
 	if err != nil {
 		return 0, err
 	}
-	cred, err := plainCredential(cfg.User, os.Geteuid())
+	cred, err := plainCredential(&isolation.Spec{User: cfg.User}, os.Geteuid())
 	if err != nil {
 		return 0, err
 	}

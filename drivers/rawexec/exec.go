@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec/isolation"
@@ -32,11 +31,10 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecR
 	if err != nil {
 		return 0, fmt.Errorf("raw_exec: exec: %w", err)
 	}
-	var cred *syscall.Credential
-	if cfg.User != "" {
-		if cred, err = lookupCredential(cfg.User); err != nil {
-			return 0, fmt.Errorf("raw_exec: exec: %w", err)
-		}
+	// The identity the task runs as, checked as at its start.
+	cred, err := d.credential(cfg.User)
+	if err != nil {
+		return 0, fmt.Errorf("raw_exec: exec: %w", err)
 	}
 	return isolation.RunHost(ctx, &isolation.HostCommand{
 		Path: path, Args: req.Command, Env: env, Dir: cfg.TaskDir, Credential: cred,
