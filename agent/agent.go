@@ -111,10 +111,20 @@ func (a *Agent) normalize() error {
 
 func (a *Agent) start() error {
 	c := a.cfg
-	a.httpAddr = net.JoinHostPort(c.BindAddr, strconv.Itoa(c.HTTPPort))
-	ln, err := net.Listen("tcp", a.httpAddr)
+	listen := net.JoinHostPort(c.BindAddr, strconv.Itoa(c.HTTPPort))
+	// Others are told the advertised address (advertise { http }), which
+	// may differ from where it listens (behind NAT, a proxy, a bind on
+	// every interface).
+	a.httpAddr = listen
+	if c.AdvertiseHTTP != "" {
+		a.httpAddr = c.AdvertiseHTTP
+		if _, _, err := net.SplitHostPort(c.AdvertiseHTTP); err != nil {
+			a.httpAddr = net.JoinHostPort(c.AdvertiseHTTP, strconv.Itoa(c.HTTPPort))
+		}
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("listening for HTTP on %s: %w", a.httpAddr, err)
+		return fmt.Errorf("listening for HTTP on %s: %w", listen, err)
 	}
 	a.ln = ln
 	peerTLS, err := a.setupTLS()

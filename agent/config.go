@@ -3,8 +3,10 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -59,6 +61,13 @@ type Config struct {
 	// OIDCIssuer is server { oidc_issuer }: the iss of workload identities
 	// and the issuer of /.well-known/openid-configuration.
 	OIDCIssuer string
+	// AdvertiseHTTP is the address other agents and clients reach this
+	// agent's HTTP API at (advertise { http }); empty: the bind address.
+	AdvertiseHTTP string
+	// Warnings name the Nomad settings of the loaded files that orch
+	// accepts without acting on them (config_nomad.go), with positions.
+	Warnings        []string
+	advertiseChecks []advertiseCheck
 }
 
 // DefaultConfig returns the settings used when nothing says otherwise.
@@ -108,6 +117,16 @@ type fileConfig struct {
 	Plugins    []*pluginBlock `hcl:"plugin,block"`
 	ACL        *aclBlock      `hcl:"acl,block"`
 	TLS        *tlsBlock      `hcl:"tls,block"`
+
+	// Nomad settings orch accepts without acting on them, or refuses with
+	// their position when they ask for more (config_nomad.go).
+	DisableUpdateCheck *bool           `hcl:"disable_update_check"`
+	LeaveOnInterrupt   *bool           `hcl:"leave_on_interrupt"`
+	LeaveOnTerminate   *bool           `hcl:"leave_on_terminate"`
+	Vault              *vaultBlock     `hcl:"vault,block"`
+	Consul             *consulBlock    `hcl:"consul,block"`
+	Telemetry          *anyBlock       `hcl:"telemetry,block"`
+	Advertise          *advertiseBlock `hcl:"advertise,block"`
 }
 
 type portsBlock struct {
@@ -123,6 +142,7 @@ type serverBlock struct {
 	ServerJoin      *joinBlock `hcl:"server_join,block"`
 	Encrypt         *string    `hcl:"encrypt"`
 	OIDCIssuer      *string    `hcl:"oidc_issuer"`
+	RaftProtocol    *int       `hcl:"raft_protocol"`
 }
 
 type joinBlock struct {
@@ -147,11 +167,46 @@ type pluginConfig struct {
 	Body hcl.Body `hcl:",remain"`
 }
 
-// LoadFile merges an HCL agent configuration file into c. Settings orch
-// does not have are errors with their position (the decoder rejects
-// unknown arguments and blocks at every level), so a typo or an
-// unsupported Nomad setting never silently does nothing.
+// LoadFile merges an agent configuration into c: a file, HCL or JSON
+// whatever its name (as in Nomad, the content decides), or a directory,
+// whose *.hcl and *.json files are merged in lexical order. Later settings
+// override earlier ones; lists (servers, retry_join) and maps (meta,
+// options) accumulate. Settings orch does not have are errors with their
+// position (the decoder rejects unknown arguments and blocks at every
+// level), except the Nomad settings in config_nomad.go that ask for
+// nothing orch lacks: those are accepted and named in c.Warnings.
 func (c *Config) LoadFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("reading agent config: %w", err)
+	}
+	if !st.IsDir() {
+		return c.loadOne(path)
+	}
+	ents, err := os.ReadDir(path)
+	if err != nil {
+		return fmt.Errorf("reading agent config dir: %w", err)
+	}
+	for _, e := range ents { // ReadDir sorts by name
+		n := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(n, ".hcl") || strings.HasSuffix(n, ".json")) {
+			continue
+		}
+		if err := c.loadOne(filepath.Join(path, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isJSONConfig tells JSON from HCL by content: a JSON document is an
+// object, and HCL's top level cannot start with "{".
+func isJSONConfig(src []byte) bool {
+	trimmed := bytes.TrimLeft(src, " \t\r\n\ufeff")
+	return len(trimmed) > 0 && trimmed[0] == '{'
+}
+
+func (c *Config) loadOne(path string) error {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("reading agent config: %w", err)
@@ -159,7 +214,7 @@ func (c *Config) LoadFile(path string) error {
 	p := hclparse.NewParser()
 	var f *hcl.File
 	var diags hcl.Diagnostics
-	if strings.HasSuffix(path, ".json") {
+	if isJSONConfig(src) {
 		f, diags = p.ParseJSON(src, path)
 	} else {
 		f, diags = p.ParseHCL(src, path)
@@ -171,8 +226,17 @@ func (c *Config) LoadFile(path string) error {
 	if diags := gohcl.DecodeBody(f.Body, nil, &fc); diags.HasErrors() {
 		return fmt.Errorf("decoding agent config: %s", diags.Error())
 	}
+	if err := c.applyNomadOnly(f.Body, &fc); err != nil {
+		return err
+	}
 	setStr(&c.DataDir, fc.DataDir)
-	setStr(&c.BindAddr, fc.BindAddr)
+	if fc.BindAddr != nil {
+		addr, err := resolveAddr(*fc.BindAddr)
+		if err != nil {
+			return fmt.Errorf("%s: bind_addr: %w", path, err)
+		}
+		c.BindAddr = addr
+	}
 	setStr(&c.Region, fc.Region)
 	setStr(&c.Datacenter, fc.Datacenter)
 	setStr(&c.NodeName, fc.Name)

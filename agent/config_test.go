@@ -81,7 +81,7 @@ func TestLoadFileErrorsCarryPositions(t *testing.T) {
 	for name, tc := range map[string]struct{ body, want string }{
 		"unknown setting": {"data_dir = \"/x\"\nacl_enabled = true\n", "agent.hcl:2,1"},
 		"syntax":          {"server {\n  enabled = \n}\n", "agent.hcl:2"},
-		"unknown block":   {"data_dir = \"/x\"\ntelemetry {\n  x = 1\n}\n", "agent.hcl:2"},
+		"unknown block":   {"data_dir = \"/x\"\nwidget {\n  x = 1\n}\n", "agent.hcl:2"},
 		"wrong type":      {"ports {\n  http = \"x\"\n}\n", "agent.hcl:2"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -144,10 +144,11 @@ plugin "docker" {
 		t.Fatal("raw_exec not enabled")
 	}
 	for name, tc := range map[string]struct{ body, want string }{
-		"unknown setting": {"plugin \"exec\" {\n  config {\n    no_such = 1\n  }\n}\n", "agent.hcl:3"},
-		"unknown plugin":  {"plugin \"qemu\" {\n  config {}\n}\n", `plugin "qemu": no such driver`},
-		"wrong type":      {"plugin \"docker\" {\n  config {\n    allow_privileged = \"yes\"\n  }\n}\n", "agent.hcl:3"},
-		"unknown block":   {"plugin \"docker\" {\n  config {\n    gc {\n      image = false\n    }\n  }\n}\n", "agent.hcl:3"},
+		"unknown setting":    {"plugin \"exec\" {\n  config {\n    no_such = 1\n  }\n}\n", "agent.hcl:3"},
+		"unknown plugin":     {"plugin \"qemu\" {\n  config {}\n}\n", `plugin "qemu": no such driver`},
+		"wrong type":         {"plugin \"docker\" {\n  config {\n    allow_privileged = \"yes\"\n  }\n}\n", "agent.hcl:3"},
+		"unknown block":      {"plugin \"docker\" {\n  config {\n    widget {\n      x = false\n    }\n  }\n}\n", "agent.hcl:3"},
+		"gc deleting images": {"plugin \"docker\" {\n  config {\n    gc {\n      image = true\n    }\n  }\n}\n", "agent.hcl:4:7: gc.image: orch only does image = false"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := DefaultConfig().LoadFile(writeConfig(t, tc.body))

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/orch-project/orch/drivers/identity"
 )
@@ -39,6 +40,7 @@ var pluginSettings = map[string]map[string]pluginSetting{
 		"allow_privileged":      {"docker.privileged.enabled", "bool"},
 		"allow_caps":            {"docker.caps.allowlist", "list"},
 		"allow_runtimes":        {"docker.runtimes.allowlist", "list"},
+		"endpoint":              {"docker.endpoint", "string"},
 		identity.DeniedHostUIDs: {identity.DriverOption("docker", identity.DeniedHostUIDs), "string"},
 		identity.DeniedHostGIDs: {identity.DriverOption("docker", identity.DeniedHostGIDs), "string"},
 	},
@@ -48,6 +50,38 @@ var pluginSettings = map[string]map[string]pluginSetting{
 // docker's `volumes { enabled = true }`.
 var pluginBlocks = map[string]map[string]map[string]pluginSetting{
 	"docker": {"volumes": {"enabled": {"docker.volumes.enabled", "bool"}}},
+}
+
+// pluginIgnored are plugin blocks orch accepts without acting on them
+// when their settings ask for what orch does anyway: each returns why that
+// is harmless (named in Config.Warnings, config_nomad.go) or an error.
+var pluginIgnored = map[string]map[string]func(hcl.Body) (string, error){
+	"docker": {"gc": dockerGC},
+}
+
+// dockerGC accepts docker's gc block when it asks for orch's behaviour:
+// containers removed with their task, images kept.
+func dockerGC(body hcl.Body) (string, error) {
+	c, diags := body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "image"}, {Name: "image_delay"}, {Name: "container"}}})
+	if diags.HasErrors() {
+		return "", diags
+	}
+	for name, want := range map[string]bool{"image": false, "container": true} {
+		a := c.Attributes[name]
+		if a == nil {
+			continue
+		}
+		v, diags := a.Expr.Value(nil)
+		if diags.HasErrors() {
+			return "", diags
+		}
+		if v.Type() != cty.Bool || v.True() != want {
+			return "", fmt.Errorf("%s: gc.%s: orch only does %s = %v (containers are removed with their task, images are kept)",
+				at(a.NameRange), name, name, want)
+		}
+	}
+	return "orch removes a task's container with the task and keeps images", nil
 }
 
 // loadPlugin reads one plugin block into c.Plugins (its settings as Go
@@ -69,6 +103,9 @@ func (c *Config) loadPlugin(name string, body hcl.Body) error {
 	for b := range pluginBlocks[name] {
 		schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: b})
 	}
+	for b := range pluginIgnored[name] {
+		schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: b})
+	}
 	content, diags := body.Content(schema)
 	if diags.HasErrors() {
 		return fmt.Errorf("plugin %q config: %s", name, diags.Error())
@@ -77,6 +114,14 @@ func (c *Config) loadPlugin(name string, body hcl.Body) error {
 		return err
 	}
 	for _, blk := range content.Blocks {
+		if check, ok := pluginIgnored[name][blk.Type]; ok {
+			why, err := check(blk.Body)
+			if err != nil {
+				return fmt.Errorf("plugin %q config: %w", name, err)
+			}
+			c.Warnings = append(c.Warnings, fmt.Sprintf("plugin %q %s (%s): %s", name, blk.Type, at(blk.DefRange), why))
+			continue
+		}
 		inner := pluginBlocks[name][blk.Type]
 		is := &hcl.BodySchema{}
 		for k := range inner {

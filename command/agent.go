@@ -51,7 +51,7 @@ func runAgent(args []string) int {
 	fs.StringVar(&dc, "dc", "", "datacenter (default dc1)")
 	fs.StringVar(&region, "region", "", "region (default global)")
 	fs.StringVar(&node, "node", "", "unique agent name (default: the hostname)")
-	fs.Var(&configFiles, "config", "HCL agent configuration file (repeatable)")
+	fs.Var(&configFiles, "config", "agent configuration file (HCL or JSON) or directory of them (repeatable)")
 	fs.StringVar(&logLevel, "log-level", "", "log level: DEBUG, INFO, WARN, ERROR")
 	var encrypt string
 	fs.StringVar(&encrypt, "encrypt", "", "gossip encryption key (base64; see operator gossip keyring generate)")
@@ -90,6 +90,10 @@ func runAgent(args []string) int {
 	}
 	cfg.Join = append(cfg.Join, join...)
 	cfg.Servers = append(cfg.Servers, servers...)
+	if err := cfg.CheckAdvertise(); err != nil {
+		fmt.Fprintf(os.Stderr, "Error loading configuration: %v\n", err)
+		return 1
+	}
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
@@ -97,6 +101,9 @@ func runAgent(args []string) int {
 		return 1
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if len(cfg.Warnings) > 0 {
+		logger.Warn("ignoring Nomad agent settings orch does not act on", "settings", cfg.WarningLine())
+	}
 
 	a, err := agent.New(cfg, logger)
 	if err != nil {
