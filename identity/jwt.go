@@ -153,3 +153,25 @@ func Verify(tok string, keys map[string]*rsa.PublicKey, now time.Time) (*Claims,
 	}
 	return &c, nil
 }
+
+// KeyID returns the key ID a JWT's header names ("" when unreadable).
+func KeyID(tok string) string {
+	hdr, _, ok := strings.Cut(tok, ".")
+	if !ok {
+		return ""
+	}
+	hb, err := b64.DecodeString(hdr)
+	if err != nil {
+		return ""
+	}
+	var h header
+	if json.Unmarshal(hb, &h) != nil {
+		return ""
+	}
+	return h.Kid
+}
+
+// Expired reports whether claims that verified earlier have since expired.
+func (c *Claims) Expired(now time.Time) bool {
+	return c.Expiry != 0 && c.Expiry < now.Unix()-30
+}

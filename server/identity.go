@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/orch-project/orch/identity"
@@ -82,7 +84,7 @@ func (src stateACLSource) VerifyWorkload(_ context.Context, jwt string) (*struct
 	for _, p := range pubs {
 		keys[p.KeyID] = p.Key
 	}
-	c, err := identity.Verify(jwt, keys, time.Now())
+	c, err := s.verifiedIdentities.verify(jwt, keys, time.Now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -136,3 +138,35 @@ func (s *Server) PublicSigningKeys() ([]keyring.PublicKey, error) {
 
 // OIDCIssuer is the configured issuer of workload identities.
 func (s *Server) OIDCIssuer() string { return s.cfg.OIDCIssuer }
+
+// identityCache remembers JWTs whose signature verified, so a task calling
+// the API does not cost an RSA verification per request. What can change
+// is still checked every time: that the signing key is still accepted,
+// expiry, and (by the caller) that the allocation still runs.
+type identityCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*identity.Claims
+}
+
+const maxCachedIdentities = 4096
+
+func (ic *identityCache) verify(jwt string, keys map[string]*rsa.PublicKey, now time.Time) (*identity.Claims, error) {
+	h := sha256.Sum256([]byte(jwt))
+	ic.mu.Lock()
+	c := ic.m[h]
+	ic.mu.Unlock()
+	if c != nil && keys[identity.KeyID(jwt)] != nil && !c.Expired(now) {
+		return c, nil
+	}
+	c, err := identity.Verify(jwt, keys, now)
+	if err != nil {
+		return nil, err
+	}
+	ic.mu.Lock()
+	if ic.m == nil || len(ic.m) >= maxCachedIdentities {
+		ic.m = map[[32]byte]*identity.Claims{}
+	}
+	ic.m[h] = c
+	ic.mu.Unlock()
+	return c, nil
+}

@@ -114,8 +114,9 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	aclOnce     sync.Once
-	aclResolver *acl.Resolver
+	aclOnce            sync.Once
+	aclResolver        *acl.Resolver
+	verifiedIdentities identityCache
 
 	leaderMu     sync.Mutex
 	leaderCancel context.CancelFunc
