@@ -72,3 +72,31 @@ func TestExpiredTokensCollected(t *testing.T) {
 		t.Fatal("live token collected")
 	}
 }
+
+// A variable cannot be written into a namespace that does not exist.
+func TestVariableNeedsItsNamespace(t *testing.T) {
+	s := testServer(t, t.TempDir())
+	ctx := t.Context()
+	waitUntil(t, 10*time.Second, "an active root key", func() bool {
+		_, err := s.keyring.Active(s.State().Snapshot())
+		return err == nil
+	})
+	put := func(ns string) error {
+		_, _, err := s.WriteVariable(ctx, &structs.VariableWriteRequest{Op: structs.VarOpSet,
+			Var: &structs.VariableDecrypted{VariableMetadata: structs.VariableMetadata{Namespace: ns, Path: "app/x"},
+				Items: structs.VariableItems{"k": "v"}}})
+		return err
+	}
+	if err := put("nope"); err == nil || !strings.Contains(err.Error(), `namespace "nope" does not exist`) {
+		t.Fatalf("variable in a missing namespace: %v", err)
+	}
+	if _, err := s.UpsertNamespaces(ctx, []*structs.Namespace{{Name: "nope"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("nope"); err != nil {
+		t.Fatalf("variable in an existing namespace: %v", err)
+	}
+	if _, err := s.DeleteNamespaces(ctx, []string{"nope"}); err == nil || !strings.Contains(err.Error(), "variables") {
+		t.Fatalf("namespace with a variable deleted: %v", err)
+	}
+}

@@ -47,6 +47,13 @@ func (s *Server) WriteVariable(ctx context.Context, req *structs.VariableWriteRe
 		return nil, 0, fmt.Errorf("%w: missing variable", ErrBadInput)
 	}
 	v.Namespace = nsOrDefault(v.Namespace)
+	if req.Op != structs.VarOpDelete {
+		if ns, err := s.State().Snapshot().NamespaceByName(nil, v.Namespace); err != nil {
+			return nil, 0, err
+		} else if ns == nil {
+			return nil, 0, badInput(fmt.Errorf("namespace %q does not exist", v.Namespace))
+		}
+	}
 	lockOp := req.Op == structs.VarOpLockAcquire || req.Op == structs.VarOpLockRelease
 	if req.Op != structs.VarOpDelete {
 		if err := v.Validate(lockOp); err != nil {

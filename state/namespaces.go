@@ -47,6 +47,8 @@ var namespaceScoped = []NamespaceScopedTable{
 	{Table: TableJobs, Index: "id", What: "jobs"},
 	{Table: TableAllocs, Index: "ns_id", What: "running allocations",
 		Live: func(obj any) bool { return !obj.(*structs.Allocation).TerminalStatus() }},
+	{Table: TableVariables, Index: "id", What: "variables"},
+	{Table: TableServiceRegistrations, Index: "id", What: "service registrations"},
 }
 
 // RegisterNamespaceScoped adds a namespaced table to the deletion check;
