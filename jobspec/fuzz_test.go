@@ -4,13 +4,15 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
 // FuzzParse feeds arbitrary job files to the HCL parser: it must return a
 // job or an error, never panic, and a parsed job must survive Validate.
 func FuzzParse(f *testing.F) {
-	for _, path := range corpus(f) {
+	nomadFiles, _ := filepath.Glob("testdata/nomad/*.hcl")
+	for _, path := range append(corpus(f), nomadFiles...) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)
