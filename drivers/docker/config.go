@@ -7,6 +7,7 @@ import (
 	"net"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,6 +40,18 @@ type taskConfig struct {
 	DNSSearch        []string
 	DNSOptions       []string
 	Devices          []deviceConfig
+	ShmSize          int64
+	Init             bool
+	ReadonlyRootfs   bool
+	MemoryHardLimit  int64
+	Sysctl           map[string]string
+	Ulimits          []ulimit
+}
+
+// ulimit is one `ulimit` entry: "soft" or "soft:hard".
+type ulimit struct {
+	Name       string
+	Soft, Hard int64
 }
 
 // deviceConfig is one entry of `devices`: a host device made available
@@ -80,6 +93,8 @@ var knownKeys = map[string]bool{
 	"cap_add": true, "cap_drop": true, "privileged": true, "force_pull": true, "auth": true,
 	"image_pull_timeout": true, "pids_limit": true, "auth_soft_fail": true, "runtime": true,
 	"userns_mode": true, "dns_search_domains": true, "dns_options": true, "devices": true,
+	"shm_size": true, "init": true, "readonly_rootfs": true,
+	"memory_hard_limit": true, "sysctl": true, "ulimit": true,
 }
 
 // reservedLabelPrefix is owned by the driver: tasks may not forge the labels
@@ -214,10 +229,44 @@ func parseConfig(raw map[string]any, allowPrivileged bool) (*taskConfig, error) 
 		c.Devices = append(c.Devices, dc)
 	}
 
+	c.ShmSize = p.integer(raw, "shm_size")
+	c.Init = p.boolean(raw, "init")
+	c.ReadonlyRootfs = p.boolean(raw, "readonly_rootfs")
+	c.MemoryHardLimit = p.integer(raw, "memory_hard_limit")
+	if c.ShmSize < 0 || c.MemoryHardLimit < 0 {
+		p.errf("shm_size and memory_hard_limit must not be negative")
+	}
+	c.Sysctl = p.strMap(raw, "sysctl")
+	for name, v := range p.strMap(raw, "ulimit") {
+		u, err := parseUlimit(name, v)
+		if err != nil {
+			p.errs = append(p.errs, err)
+			continue
+		}
+		c.Ulimits = append(c.Ulimits, u)
+	}
+	sort.Slice(c.Ulimits, func(i, j int) bool { return c.Ulimits[i].Name < c.Ulimits[j].Name })
+
 	if len(p.errs) > 0 {
 		return nil, fmt.Errorf("invalid docker config: %w", errors.Join(p.errs...))
 	}
 	return c, nil
+}
+
+// parseUlimit reads "soft" or "soft:hard", as Nomad's ulimit map values.
+func parseUlimit(name, v string) (ulimit, error) {
+	softS, hardS, two := strings.Cut(v, ":")
+	soft, err := strconv.ParseInt(strings.TrimSpace(softS), 10, 64)
+	if err != nil {
+		return ulimit{}, fmt.Errorf("ulimit %s: %q is not \"soft\" or \"soft:hard\"", name, v)
+	}
+	hard := soft
+	if two {
+		if hard, err = strconv.ParseInt(strings.TrimSpace(hardS), 10, 64); err != nil || hard < soft {
+			return ulimit{}, fmt.Errorf("ulimit %s: %q is not \"soft:hard\" with hard >= soft", name, v)
+		}
+	}
+	return ulimit{Name: name, Soft: soft, Hard: hard}, nil
 }
 
 // parseDevice reads one `devices` entry. The container path defaults to

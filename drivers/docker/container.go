@@ -102,7 +102,26 @@ func (d *Driver) buildContainerSpec(cfg *drivers.TaskConfig, tc *taskConfig, ima
 		limit := tc.PidsLimit
 		hc.PidsLimit = &limit
 	}
+	hc.ShmSize = tc.ShmSize
+	hc.ReadonlyRootfs = tc.ReadonlyRootfs
+	hc.Sysctls = tc.Sysctl
+	if tc.Init {
+		init := true
+		hc.Init = &init
+	}
+	for _, u := range tc.Ulimits {
+		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
 	setResources(&hc.Resources, cfg)
+	if hard := tc.MemoryHardLimit * 1024 * 1024; hard > hc.Resources.Memory {
+		// Nomad's older memory oversubscription: memory is the soft
+		// reservation, memory_hard_limit (MB) the hard limit.
+		if hc.Resources.MemoryReservation == 0 {
+			hc.Resources.MemoryReservation = hc.Resources.Memory
+		}
+		hc.Resources.Memory = hard
+		hc.Resources.MemorySwap = hard
+	}
 
 	// Host policy refusals are final: retrying would be refused again.
 	if err := d.checkCaps(tc.CapAdd); err != nil {

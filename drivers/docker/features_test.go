@@ -148,3 +148,41 @@ func TestDevices(t *testing.T) {
 	}
 	tt.stdout.waitContains(t, "/dev/orch-null", 10*time.Second)
 }
+
+// shm_size, init, readonly_rootfs, sysctl, ulimit and memory_hard_limit
+// take effect inside the container.
+func TestContainerOptions(t *testing.T) {
+	t.Parallel()
+	d := newTestDriver(t)
+	cfg := busybox("sh", "-c", `echo "pid1=$(cat /proc/1/comm)"
+echo "somaxconn=$(cat /proc/sys/net/core/somaxconn)"
+echo "nofile=$(ulimit -n)"
+while read dev mnt fs opts rest; do [ "$mnt" = /dev/shm ] && echo "shm $opts"; done < /proc/mounts
+if echo x > /probe 2>/dev/null; then echo rootfs=rw; else echo rootfs=ro; fi`)
+	cfg["shm_size"] = 8 << 20
+	cfg["init"] = true
+	cfg["readonly_rootfs"] = true
+	cfg["sysctl"] = map[string]any{"net.core.somaxconn": "512"}
+	cfg["ulimit"] = map[string]any{"nofile": "2048:4096"}
+	cfg["memory_hard_limit"] = 128
+	tt := newTestTask(t, cfg)
+	startTask(t, d, tt)
+	res := waitExit(t, d, tt.ID, 30*time.Second)
+	if !res.Successful() {
+		t.Fatalf("exit %+v; stderr %q", res, tt.stderr.String())
+	}
+	for _, want := range []string{"pid1=docker-init", "somaxconn=512", "nofile=2048", "rootfs=ro", "size=8192k"} {
+		tt.stdout.waitContains(t, want, 10*time.Second)
+	}
+	st, err := d.Inspect(tt.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := d.client.ContainerInspect(context.Background(), st.Attributes["container_id"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.HostConfig.Memory != 128<<20 || info.HostConfig.MemoryReservation != 64<<20 {
+		t.Fatalf("memory %d reservation %d", info.HostConfig.Memory, info.HostConfig.MemoryReservation)
+	}
+}
