@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -364,5 +366,31 @@ func TestMaxRunDurationCountsAcrossAgentRestart(t *testing.T) {
 	allocs, err := db.Allocs()
 	if err != nil || len(allocs) != 1 || allocs[0].Hooks["max_run_duration"].Data["started"] != started {
 		t.Fatalf("persisted hook state %+v %v", allocs, err)
+	}
+}
+
+// TestRestoredStoppedAllocIsStopped: the agent died while stopping an
+// allocation (its task still ran). The next agent restores it with the
+// servers' stop already recorded: it kills the task instead of re-attaching
+// and keeping it, and never starts it again.
+func TestRestoredStoppedAllocIsStopped(t *testing.T) {
+	db, root := openDB(t)
+	allocRoot, stateDir := filepath.Join(root, "alloc"), filepath.Join(root, "drivers")
+	al, pid := detachRunning(t, db, allocRoot, stateDir)
+	stopped := al.Alloc.Copy()
+	stopped.DesiredStatus = structs.AllocDesiredStatusStop
+	if err := db.PutAlloc(stopped); err != nil {
+		t.Fatal(err)
+	}
+	f := newARWith(t, Config{Alloc: stopped, AllocRoot: allocRoot, DB: db, Restored: al.Tasks,
+		Drivers: map[string]drivers.Driver{"raw_exec": rawexec.New(rawexec.Config{Enabled: true, StateDir: stateDir})}})
+	waitDone(t, f.ar)
+	st := f.last().TaskStates["svc"]
+	started := strings.Count(eventTypes(st), structs.TaskStarted)
+	if st.State != structs.TaskStateDead || started != 1 || st.Restarts != 0 {
+		t.Fatalf("task %+v, %d starts in all (events %s)", st, started, eventTypes(st))
+	}
+	if p, _ := strconv.Atoi(pid); p <= 0 || syscall.Kill(p, 0) == nil {
+		t.Fatalf("task process %s of the stopped alloc still runs", pid)
 	}
 }

@@ -244,6 +244,12 @@ func (ar *AllocRunner) Run(ctx context.Context) {
 			ar.logger.Error("persisting alloc", "error", err)
 		}
 	}
+	// A restored allocation the servers had already told to stop (the
+	// agent died while stopping it) is stopped, not run: the servers will
+	// not send that version again.
+	if ds := ar.Alloc().DesiredStatus; ds == structs.AllocDesiredStatusStop || ds == structs.AllocDesiredStatusEvict {
+		ar.Kill()
+	}
 	stopUpdates := make(chan struct{})
 	defer close(stopUpdates)
 	wg.Add(1)

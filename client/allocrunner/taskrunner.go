@@ -434,6 +434,12 @@ func (tr *TaskRunner) waitRunning(ctx context.Context) (*drivers.ExitResult, err
 // could not start (startErr). It returns false when the task is done: dead
 // for good, or detached when the agent is stopping.
 func (tr *TaskRunner) afterExit(ctx context.Context, res *drivers.ExitResult, startErr error) (ok, detached bool) {
+	if tr.killed() {
+		// It exited as it was being killed: done, whatever the policy says.
+		failed, ev := tr.killedEvent("Task killed")
+		tr.markDead(failed, ev)
+		return false, false
+	}
 	if drivers.IsNonRecoverable(startErr) {
 		// Retrying cannot help (a host policy refusal, a bad config):
 		// fail now so the allocation fails instead of looping forever.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/tasklock"
 )
 
 // killGrace bounds how long Stop and Destroy wait for a SIGKILLed group.
@@ -118,6 +119,9 @@ func (d *Driver) Destroy(taskID string, force bool) error {
 		if err := os.RemoveAll(t.stateDir); err != nil {
 			d.logger.Warn("removing task state dir", "task", taskID, "error", err)
 		}
+	}
+	if err := tasklock.Remove(d.taskLockPath(taskID), d.loggingKiller(taskID), killGrace); err != nil {
+		d.logger.Warn("removing task lock", "task", taskID, "error", err)
 	}
 	d.mu.Lock()
 	if d.tasks[taskID] == t {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/tasklock"
 )
 
 // pollInterval is how often a re-attached task is checked when the kernel
@@ -61,6 +62,12 @@ func (d *Driver) Recover(ctx context.Context, h *drivers.TaskHandle) error {
 			d.tasks[id] = t
 			d.mu.Unlock()
 			return nil
+		}
+		// The client will start the task again. A copy a crashed agent
+		// started after this handle was saved (a restart whose handle never
+		// reached the state file) must not run meanwhile, nor beside it.
+		if err := tasklock.Remove(d.taskLockPath(id), d.loggingKiller(id), killGrace); err != nil {
+			d.logger.Warn("reaping a second copy of the task", "task", id, "error", err)
 		}
 		return fmt.Errorf("raw_exec: recover %q: pid %d is gone: %w", id, ds.Pid, drivers.ErrTaskNotFound)
 	}

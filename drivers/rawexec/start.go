@@ -79,9 +79,21 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		return nil, fmt.Errorf("raw_exec: %w", err)
 	}
 	stateDir := d.taskStateDir(cfg.ID)
-	if err := d.reapOrphan(cfg.ID, stateDir); err != nil {
+	// The lock is held from here until the shim dies (it inherits it), so
+	// a crash anywhere below leaves a copy the next start finds and kills.
+	lock, err := d.lockTask(cfg.ID, stateDir)
+	if err != nil {
 		return nil, fmt.Errorf("raw_exec: %w", err)
 	}
+	// keep: a shim holds the lock now, so only the agent's copy goes.
+	keep := false
+	defer func() {
+		if keep {
+			lock.Release()
+		} else if err := lock.Discard(); err != nil {
+			d.logger.Warn("discarding task lock", "task", cfg.ID, "error", err)
+		}
+	}()
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raw_exec: creating task state dir: %w", err)
 	}
@@ -104,30 +116,27 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		Stdout:      stdout,
 		Stderr:      stderr,
 		SysProcAttr: attr,
-		// fd 3: status file, fd 4: unused, fd 5: exec error pipe.
-		ExtraFiles: []*os.File{status, nil, errW},
+		// fd 3: status file, fd 4: unused, fd 5: exec error pipe, fd 6:
+		// the task's lock.
+		ExtraFiles: []*os.File{status, nil, errW, lock.File()},
 	}
 	err = cmd.Start()
 	errW.Close()
 	if err != nil {
 		return nil, fmt.Errorf("raw_exec: starting %s: %w", tc.Command, err)
 	}
+	keep = true
 	startedAt := time.Now()
 	pid := cmd.Process.Pid
-	st, err := readProcStat(pid)
-	if err == nil {
-		if werr := writePidFile(stateDir, pid, st.StartTicks); werr != nil {
-			// Without the record a crash now would leak the task; better
-			// to fail the start.
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-			_ = os.RemoveAll(stateDir)
-			return nil, fmt.Errorf("raw_exec: %w", werr)
-		}
+	if testCrashAfterShimStart != nil && testCrashAfterShimStart() {
+		// A test stands in for an agent killed right here.
+		return nil, errCrashed
 	}
+	st, err := readProcStat(pid)
 	// Blocks until the shim's child has executed the command or failed to.
 	if errno := readExecErrno(errR); errno != 0 {
 		_ = cmd.Wait()
+		keep = false
 		_ = os.RemoveAll(stateDir)
 		return nil, fmt.Errorf("raw_exec: executing %s: %w", path, errno)
 	}

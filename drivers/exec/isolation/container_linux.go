@@ -23,6 +23,7 @@ import (
 
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/identity"
+	"github.com/orch-project/orch/drivers/tasklock"
 )
 
 // Contract with the C shim in init_linux.go.
@@ -81,6 +82,22 @@ func Start(ctx context.Context, s *Spec) (*Container, error) {
 	if err := os.MkdirAll(s.StateRoot, 0o700); err != nil {
 		return nil, fmt.Errorf("create state root: %w", err)
 	}
+	// Held from here until the container's init dies (it inherits the
+	// lock), so an agent that crashes anywhere below leaves a copy the
+	// next start finds and kills rather than one nobody tracks.
+	intent := fmt.Sprintf("intent task=%s container=%s agent=%d at=%s", s.ID, id, os.Getpid(), time.Now().UTC().Format(time.RFC3339Nano))
+	lock, err := tasklock.Acquire(LockPath(s.StateRoot, id), intent, killInit, lockWait)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if started {
+			lock.Release()
+		} else {
+			_ = lock.Discard()
+		}
+	}()
 	lc, err := libcontainer.Create(s.StateRoot, id, cfg)
 	if errors.Is(err, libcontainer.ErrExist) {
 		// Left over from a task whose destroy never ran: its processes are
@@ -96,16 +113,17 @@ func Start(ctx context.Context, s *Spec) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
-	c, err := run(ctx, s, lc, ident)
+	c, err := run(ctx, s, lc, ident, lock.File())
 	if err != nil {
 		_ = lc.Signal(unix.SIGKILL)
 		_ = lc.Destroy()
 		return nil, err
 	}
+	started = true
 	return c, nil
 }
 
-func run(ctx context.Context, s *Spec, lc *libcontainer.Container, ident *identity.Identity) (*Container, error) {
+func run(ctx context.Context, s *Spec, lc *libcontainer.Container, ident *identity.Identity, lock *os.File) (*Container, error) {
 	st := State{ContainerID: lc.ID(), StateRoot: s.StateRoot, TaskDir: s.TaskDir, ExtraReadOnly: s.ExtraReadOnly}
 	var files []*os.File
 	defer func() {
@@ -141,8 +159,9 @@ func run(ctx context.Context, s *Spec, lc *libcontainer.Container, ident *identi
 		GID:              int(ident.GID),
 		AdditionalGroups: intGroups(ident.Groups),
 		Cwd:              "/",
-		ExtraFiles:       []*os.File{status, exe, errW},
-		Init:             true,
+		// fds 3-6: exit status, own executable, exec error pipe, task lock.
+		ExtraFiles: []*os.File{status, exe, errW, lock},
+		Init:       true,
 	}
 	// Log FIFOs are opened read-write so a write never fails for want of a
 	// reader while the client's collector restarts.
@@ -322,8 +341,25 @@ func (c *Container) Destroy() error {
 		return fmt.Errorf("destroy container: %w", err)
 	}
 	removeMountStubs(c.state.TaskDir, c.state.ExtraReadOnly)
+	if err := tasklock.Remove(LockPath(c.state.StateRoot, c.state.ContainerID), killInit, lockWait); err != nil {
+		return fmt.Errorf("destroy container: %w", err)
+	}
 	return nil
 }
+
+// LockPath is a task's lock file (see drivers/tasklock), beside
+// libcontainer's state dir, which a start may remove and recreate.
+func LockPath(stateRoot, containerID string) string {
+	return filepath.Join(stateRoot, containerID+".lock")
+}
+
+// lockWait bounds how long a start waits for a killed copy to die.
+const lockWait = 10 * time.Second
+
+// killInit ends a process found holding a container's lock: the
+// container's init (killing it ends its whole PID namespace) or, before
+// that, libcontainer's init stages.
+func killInit(pid int) error { return unix.Kill(pid, unix.SIGKILL) }
 
 // State returns what must be persisted to recover the container.
 func (c *Container) State() State { return c.state }

@@ -26,6 +26,10 @@ package shim
 #define ORCH_SHIM_STATUS_FD 3
 #define ORCH_SHIM_EXE_FD 4
 #define ORCH_SHIM_ERR_FD 5
+// The task's lock (drivers/tasklock), when the driver passes one: an
+// inherited flock that marks this shim as the task's one live copy for as
+// long as it lives. It must not reach the task.
+#define ORCH_SHIM_LOCK_FD 6
 
 static char **orch_shim_argv(void) {
 	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
@@ -95,6 +99,17 @@ __attribute__((constructor)) static void orch_exec_shim(void) {
 	close(ORCH_SHIM_EXE_FD);
 	fcntl(ORCH_SHIM_STATUS_FD, F_SETFD, FD_CLOEXEC);
 	fcntl(ORCH_SHIM_ERR_FD, F_SETFD, FD_CLOEXEC);
+	if (fcntl(ORCH_SHIM_LOCK_FD, F_SETFD, FD_CLOEXEC) == 0 && raw) {
+		// Record this shim in the lock file before the task exists, so a
+		// later agent finds it without searching (in a PID namespace the
+		// shim's own pid would mean nothing to the host: not recorded).
+		char b[32];
+		int n = snprintf(b, sizeof(b), "pid %d\n", (int)getpid());
+		if (n > 0 && lseek(ORCH_SHIM_LOCK_FD, 0, SEEK_END) >= 0) {
+			ssize_t w = write(ORCH_SHIM_LOCK_FD, b, (size_t)n);
+			(void)w;
+		}
+	}
 
 	char **argv = orch_shim_argv();
 	if (argv == NULL || argv[0] == NULL || argv[1] == NULL || (raw && argv[2] == NULL)) {

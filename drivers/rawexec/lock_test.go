@@ -2,6 +2,7 @@ package rawexec
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orch-project/orch/drivers/tasklock"
 )
 
 func alive(pid int) bool {
@@ -89,24 +92,70 @@ func TestStartAfterCrashKillsOrphan(t *testing.T) {
 	}
 }
 
-func TestPidFileRejectsOtherBootAndGarbage(t *testing.T) {
-	dir := t.TempDir()
-	if _, _, ok := readPidFile(dir); ok {
-		t.Fatal("missing file read as a record")
+// TestStartKillsCopyFromCrashMidStart: the agent died right after the shim
+// started, before anything about it was recorded (no handle, no task in
+// the driver). The shim holds the task's lock, so the next agent's Start
+// finds and kills that copy before starting its own.
+func TestStartKillsCopyFromCrashMidStart(t *testing.T) {
+	stateDir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "m")
+	script := `sleep 300 & echo $$ $! >> "$0.pids"; wait`
+	cfg := newTaskConfig(t, script)
+	cfg.Config["args"] = []any{"-c", script, marker}
+	testCrashAfterShimStart = func() bool { return true }
+	d1 := New(Config{Enabled: true, StateDir: stateDir})
+	_, err := d1.Start(context.Background(), cfg)
+	testCrashAfterShimStart = nil
+	if !errors.Is(err, errCrashed) {
+		t.Fatalf("simulated crash: %v", err)
 	}
-	if err := writePidFile(dir, 42, 1234); err != nil {
+	first := waitLines(t, marker+".pids", 1)[0]
+	t.Cleanup(func() {
+		for _, p := range first {
+			if alive(p) {
+				_ = killPid(p)
+			}
+		}
+	})
+	if held, err := tasklock.Held(New(Config{StateDir: stateDir}).taskLockPath(cfg.ID)); err != nil || !held {
+		t.Fatalf("orphaned copy does not hold the task lock: %v %v", held, err)
+	}
+
+	d2 := New(Config{Enabled: true, StateDir: stateDir})
+	startTask(t, d2, cfg)
+	lines := waitLines(t, marker+".pids", 2)
+	for _, p := range first {
+		waitGone(t, p)
+	}
+	for _, p := range lines[1] {
+		if !alive(p) {
+			t.Fatalf("process %d of the new copy is not running", p)
+		}
+	}
+	// The new copy's shim recorded itself in the lock file before its task
+	// started.
+	b, _ := os.ReadFile(d2.taskLockPath(cfg.ID))
+	if !strings.Contains(string(b), "intent task="+cfg.ID) || !strings.Contains(string(b), "pid ") {
+		t.Fatalf("lock file %q", b)
+	}
+	// Destroy removes the lock file once the task is gone.
+	if err := d2.Destroy(cfg.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if pid, ticks, ok := readPidFile(dir); !ok || pid != 42 || ticks != 1234 {
-		t.Fatalf("read back %d %d %v", pid, ticks, ok)
+	if _, err := os.Stat(d2.taskLockPath(cfg.ID)); !os.IsNotExist(err) {
+		t.Fatalf("lock file after destroy: %v", err)
 	}
-	for _, bad := range []string{"", "42 1234", "x 1 b", "42 1234 other-boot\n", "-1 5 " + bootID()} {
-		if err := writeFileString(filepath.Join(dir, pidFileName), bad); err != nil {
-			t.Fatal(err)
+}
+
+// waitGone waits for a killed process to be gone (reaped or a zombie).
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d of the orphaned copy still runs", pid)
 		}
-		if _, _, ok := readPidFile(dir); ok {
-			t.Fatalf("record %q accepted", bad)
-		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
