@@ -187,6 +187,7 @@ func (a *Agent) start() error {
 
 	hcfg := httpapi.Config{Logger: a.logger, AgentSelf: a.self, ServerAddrs: a.serverHTTPAddrs,
 		ACLEnabled: c.ACL.Enabled, PeerTLS: peerTLS, Keyring: a.pool, KeyringPeers: a.peerHTTPAddrs}
+	var _ httpapi.RolloutBackend = a.server // servers serve deployments, plans and job history
 	if a.server != nil {
 		hcfg.Server = a.server
 		hcfg.Services, hcfg.Variables = a.server, a.server

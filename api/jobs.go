@@ -93,6 +93,9 @@ func (j *Jobs) DeregisterOpts(ctx context.Context, id string, opts structs.JobDe
 	if opts.NoShutdownDelay {
 		q = withParam(q, "no_shutdown_delay", "true")
 	}
+	if opts.EvalPriority != 0 {
+		q = withParam(q, "eval_priority", strconv.Itoa(opts.EvalPriority))
+	}
 	var out structs.JobDeregisterResponse
 	if err := j.c.Write(ctx, http.MethodDelete, jobPath(id, ""), q, nil, &out); err != nil {
 		return nil, err

@@ -1,6 +1,9 @@
 package client
 
-import "github.com/orch-project/orch/client/hooks"
+import (
+	"github.com/orch-project/orch/client/health"
+	"github.com/orch-project/orch/client/hooks"
+)
 
 // allocHooks lists the feature alloc hooks every allocation runs, in
 // order (see client/hooks for the stages). They run after the built-in
@@ -9,7 +12,10 @@ import "github.com/orch-project/orch/client/hooks"
 // with one line: its factory returns nil for allocations it does not
 // concern.
 func (c *Client) allocHooks() []hooks.AllocHookFactory {
-	return nil
+	return []hooks.AllocHookFactory{
+		// Health checks are not run yet: "checks" judges by task states.
+		health.HookFactory(nil),
+	}
 }
 
 // taskHooks lists the feature task hooks every task runs, in order. They

@@ -2,22 +2,30 @@ package command
 
 import (
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/orch-project/orch/api"
 	"github.com/orch-project/orch/structs"
 )
 
-const jobRunUsage = "job run [-detach] [-output] [-json] [-var k=v] [-var-file F] [-address A] FILE"
+const jobRunUsage = "job run [-detach] [-verbose] [-check-index N] [-eval-priority P] [-output] [-json] [-var k=v] [-var-file F] [-address A] FILE"
 
 func (c *cli) jobRun(args []string) int {
 	var m meta
-	var detach, output bool
+	var detach, output, verbose bool
+	var checkIndex uint64
+	var evalPriority int
 	var in jobInput
 	fs := c.flagSet("job run", &m)
 	fs.BoolVar(&detach, "detach", false, "return after submitting")
+	fs.BoolVar(&verbose, "verbose", false, "show full IDs")
+	fs.Uint64Var(&checkIndex, "check-index", 0, "register only if the job's modify index is still this (0: only if new), as `job plan` printed it")
+	fs.IntVar(&evalPriority, "eval-priority", 0, "priority of the evaluation the registration creates (1-100; default the job's)")
 	fs.BoolVar(&output, "output", false, "print the job as JSON instead of submitting it")
 	in.register(fs)
 	if !c.parse(fs, args, jobRunUsage) {
@@ -52,8 +60,20 @@ func (c *cli) jobRun(args []string) int {
 			sub.VariableFlags[k] = val
 		}
 	}
-	resp, err := client.Jobs().RegisterRequest(c.ctx, &structs.JobRegisterRequest{Job: job, Submission: sub})
+	req := &structs.JobRegisterRequest{Job: job, Submission: sub, EvalPriority: evalPriority}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "check-index" {
+			req.EnforceIndex, req.JobModifyIndex = true, checkIndex
+		}
+	})
+	resp, err := client.Jobs().RegisterRequest(c.ctx, req)
 	if err != nil {
+		// An index check that failed is the operator's answer, not an
+		// error of the agent: say which index the job has now.
+		if msg, ok := enforceIndexMessage(err); ok {
+			fmt.Fprintln(c.err, msg)
+			return c.fail("Job not updated")
+		}
 		return c.fail("Error submitting job: %v", err)
 	}
 	if resp.Warnings != "" {
@@ -66,8 +86,22 @@ func (c *cli) jobRun(args []string) int {
 		}
 		return 0
 	}
-	return c.monitor(client, resp.EvalID)
+	return c.monitorWithDeployment(client, resp.EvalID, verbose)
 }
+
+// enforceIndexMessage extracts the server's EnforceIndex refusal.
+func enforceIndexMessage(err error) (string, bool) {
+	var se *api.StatusError
+	if !errors.As(err, &se) {
+		return "", false
+	}
+	msg := strings.TrimSpace(se.Body)
+	return msg, strings.HasPrefix(msg, raftfsmEnforcePrefix)
+}
+
+// raftfsmEnforcePrefix starts the server's EnforceIndex refusals (Nomad's
+// wording, which its CLI and API client match on too).
+const raftfsmEnforcePrefix = "Enforcing job modify index"
 
 func (c *cli) printJSON(v any) int {
 	b, err := json.MarshalIndent(v, "", "    ")

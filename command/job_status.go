@@ -144,15 +144,17 @@ func allocRowsAt(allocs []*structs.AllocListStub, now time.Time) [][]string {
 	return rows
 }
 
-const jobStopUsage = "job stop [-purge] [-no-shutdown-delay] [-detach] [-address A] ID"
+const jobStopUsage = "job stop [-purge] [-detach] [-eval-priority P] [-no-shutdown-delay] [-address A] ID"
 
 func (c *cli) jobStop(args []string) int {
 	var m meta
 	var purge, detach, noDelay bool
+	var evalPriority int
 	fs := c.flagSet("job stop", &m)
 	fs.BoolVar(&purge, "purge", false, "remove the job from the state")
 	fs.BoolVar(&noDelay, "no-shutdown-delay", false, "ignore the group and task shutdown_delay")
 	fs.BoolVar(&detach, "detach", false, "return after submitting")
+	fs.IntVar(&evalPriority, "eval-priority", 0, "priority of the evaluation the stop creates (1-100; default the job's)")
 	if !c.parse(fs, args, jobStopUsage) {
 		return 1
 	}
@@ -167,7 +169,7 @@ func (c *cli) jobStop(args []string) int {
 	if err != nil {
 		return c.report(err)
 	}
-	resp, err := client.Jobs().DeregisterOpts(c.ctx, id, structs.JobDeregisterOptions{Purge: purge, NoShutdownDelay: noDelay}, m.query())
+	resp, err := client.Jobs().DeregisterOpts(c.ctx, id, structs.JobDeregisterOptions{Purge: purge, NoShutdownDelay: noDelay, EvalPriority: evalPriority}, m.query())
 	if err != nil {
 		return c.fail("Error deregistering job: %v", err)
 	}

@@ -17,7 +17,7 @@ func (c *cli) monitor(client *api.Client, evalID string) int {
 	fmt.Fprintf(c.out, "==> %s: Monitoring evaluation %q\n", ts(), shortID(evalID))
 	seenAllocs := map[string]bool{}
 	status := ""
-	triggered := false
+	triggered, inDeployment := false, false
 	var waitIndex uint64
 	notFoundUntil := time.Now().Add(5 * time.Second)
 	for {
@@ -48,6 +48,10 @@ func (c *cli) monitor(client *api.Client, evalID string) int {
 			case eval.NodeID != "":
 				fmt.Fprintf(c.out, "    %s: Evaluation triggered by node %q\n", ts(), shortID(eval.NodeID))
 			}
+		}
+		if eval.DeploymentID != "" && !inDeployment {
+			inDeployment = true
+			fmt.Fprintf(c.out, "    %s: Evaluation within deployment: %q\n", ts(), shortID(eval.DeploymentID))
 		}
 		allocs, _, err := client.Evaluations().Allocations(c.ctx, evalID, nil)
 		if err != nil {

@@ -42,10 +42,16 @@ Commands:
     job status       List jobs or show one job
     job stop         Stop a job
     job inspect      Print a job as JSON
+    job plan         Dry-run a job file: the diff and what the scheduler would do
+    job history      List a job's versions (-p: with their diffs)
+    job revert       Run an earlier version of a job again
+    job eval         Force an evaluation of a job
+    job promote      Promote the canaries of a job's latest deployment
     job validate     Check a job file
     job init         Write an example job file
     job scale        Change a group's count (within its scaling policy)
     job scaling-events  Show a job's scaling history
+    deployment       list, status, promote, fail, pause, resume
     node status      List nodes or show one node
     alloc status     Show an allocation
     alloc logs       Print a task's logs
@@ -96,7 +102,11 @@ func (c *cli) run(args []string) int {
 			"run": c.jobRun, "status": c.jobStatus, "stop": c.jobStop, "inspect": c.jobInspect,
 			"validate": c.jobValidate, "init": c.jobInit,
 			"scale": c.jobScale, "scaling-events": c.jobScalingEvents,
+			"plan": c.jobPlan, "history": c.jobHistory,
+			"revert": c.jobRevert, "eval": c.jobEval, "promote": c.jobPromote,
 		}, "job")
+	case "deployment":
+		return sub(c.deploymentCommands(), "deployment")
 	case "node":
 		return sub(map[string]func([]string) int{"status": c.nodeStatus}, "node")
 	case "alloc":

@@ -47,23 +47,25 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, uint6
 }
 
 func (s *Server) jobDeregister(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
-	purge, err := queryBool(r, "purge", false)
+	var opts structs.JobDeregisterOptions
+	var err error
+	if opts.Purge, err = queryBool(r, "purge", false); err != nil {
+		return nil, 0, err
+	}
+	if opts.NoShutdownDelay, err = queryBool(r, "no_shutdown_delay", false); err != nil {
+		return nil, 0, err
+	}
+	prio, err := queryInt(r, "eval_priority", 0)
 	if err != nil {
 		return nil, 0, err
 	}
-	noDelay, err := queryBool(r, "no_shutdown_delay", false)
-	if err != nil {
+	opts.EvalPriority = int(prio)
+	// "global" stops every region of a multiregion job; orch has one
+	// region, so it changes nothing.
+	if _, err := queryBool(r, "global", false); err != nil {
 		return nil, 0, err
 	}
-	ns, id := namespaceOf(r), r.PathValue("id")
-	job, err := s.srv.State().JobByID(nil, ns, id)
-	if err != nil {
-		return nil, 0, err
-	}
-	if job == nil {
-		return nil, 0, codedErr(http.StatusNotFound, "job not found")
-	}
-	resp, err := s.srv.DeregisterJob(r.Context(), ns, id, structs.JobDeregisterOptions{Purge: purge, NoShutdownDelay: noDelay})
+	resp, err := s.srv.DeregisterJob(r.Context(), namespaceOf(r), r.PathValue("id"), opts)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -171,34 +173,4 @@ func (s *Server) jobSummary(r *http.Request, ws memdb.WatchSet, st *state.Snapsh
 	}
 	idx, err := maxIndex(st, "job_summary")
 	return idx, sum, err
-}
-
-func (s *Server) jobVersions(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
-	versions, err := st.JobVersionsByID(ws, namespaceOf(r), r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	if len(versions) == 0 {
-		return 0, nil, codedErr(http.StatusNotFound, "job versions not found")
-	}
-	idx, err := maxIndex(st, "job_version", "jobs")
-	return idx, &structs.JobVersionsResponse{Versions: versions, Index: idx}, err
-}
-
-// jobDeployment answers null: orch has no deployments, and the nomad CLI
-// treats null as "none".
-func (s *Server) jobDeployment(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
-	if _, err := lookupJob(r, ws, st); err != nil {
-		return 0, nil, err
-	}
-	idx, err := maxIndex(st, "jobs")
-	return idx, nil, err
-}
-
-func (s *Server) jobDeployments(r *http.Request, ws memdb.WatchSet, st *state.Snapshot) (uint64, any, error) {
-	if _, err := lookupJob(r, ws, st); err != nil {
-		return 0, nil, err
-	}
-	idx, err := maxIndex(st, "jobs")
-	return idx, []any{}, err
 }

@@ -104,7 +104,9 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 		{"GET", "/v1/allocation/missing", 404},
 		{"GET", "/v1/evaluation/missing", 404},
 		{"GET", "/v1/node/missing", 404},
-		{"DELETE", "/v1/job/missing", 404},
+		// Deregistering is idempotent, as in Nomad.
+		{"DELETE", "/v1/job/missing", 200},
+		{"DELETE", "/v1/job/x?eval_priority=high", 400},
 		{"PATCH", "/v1/jobs", 405},
 		{"DELETE", "/v1/nodes", 405},
 		{"GET", "/v1/jobs?index=abc", 400},

@@ -86,6 +86,7 @@ func (s *Server) routes() {
 	s.keyringRoutes(rt)
 	s.identityRoutes(rt)
 	s.scalingRoutes(rt)
+	s.rolloutRoutes(rt)
 }
 
 func (s *Server) jobRoutes(rt *router) {

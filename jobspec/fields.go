@@ -47,7 +47,7 @@ var fieldTable = map[string]FieldRow{
 	"Job.Affinities":               refused("affinity", "affinity is not supported yet"),
 	"Job.Spreads":                  refused("spread", "spread is not supported yet"),
 	"Job.TaskGroups":               works("group", "TestServicePlacesCount"),
-	"Job.Update":                   refused("update", msgUpdate).unless(defaultUpdate),
+	"Job.Update":                   works("update", "TestRollingUpdateCanaryAutoRevert", "TestRollingUpdateMaxParallel", "TestCanaryThenPromote", "TestHealthHookHealthyAfterMinHealthyTime"),
 	"Job.Periodic":                 refused("periodic", "periodic jobs are not supported yet"),
 	"Job.ParameterizedJob":         refused("parameterized", "parameterized jobs are not supported yet"),
 	"Job.Reschedule":               works("reschedule", "TestRescheduleDelaySeries", "TestServiceReschedulesFailedWithinPolicy"),
@@ -102,7 +102,7 @@ var fieldTable = map[string]FieldRow{
 	"TaskGroup.RestartPolicy":             works("restart", "TestRestartTrackerFailMode", "TestRestartTrackerDelayMode"),
 	"TaskGroup.ReschedulePolicy":          works("reschedule", "TestRescheduleDelaySeries", "TestServiceReschedulesFailedWithinPolicy"),
 	"TaskGroup.EphemeralDisk":             works("ephemeral_disk", "TestResourceDimensionsPacked"),
-	"TaskGroup.Update":                    refused("update", msgUpdate).unless(groupUpdateAccepted),
+	"TaskGroup.Update":                    works("update", "TestRollingUpdateCanaryAutoRevert", "TestRollingUpdateMaxParallel", "TestCanaryThenPromote", "TestHealthHookHealthyAfterMinHealthyTime"),
 	"TaskGroup.Migrate":                   refused("migrate", msgMigrate).unless(groupMigrateAccepted),
 	"TaskGroup.Networks":                  works("network", "TestServicePortMapping", "TestRawExecTaskBindsDynamicPort"),
 	"TaskGroup.Meta":                      works("meta", "TestBuild"),
@@ -395,32 +395,9 @@ var fieldTable = map[string]FieldRow{
 }
 
 const (
-	msgUpdate     = "update strategies (rolling updates, canaries) are not supported yet; only the default strategy or max_parallel = 0 is accepted"
 	msgMigrate    = "migrate strategies are not supported yet; only the default strategy is accepted"
 	msgDisconnect = "disconnect handling is not supported yet"
 )
-
-// defaultUpdate accepts the update strategy Nomad fills in for every
-// service and system job (nomad/api's Canonicalize sends it), and
-// max_parallel = 0, which turns rolling updates off: allocations are
-// replaced all at once, which is what orch does.
-func defaultUpdate(v any, _ *structs.Job) bool {
-	u := v.(*structs.UpdateStrategy)
-	if u.MaxParallel == 0 {
-		return true
-	}
-	return *u == *DefaultUpdateStrategy()
-}
-
-// groupUpdateAccepted also accepts a group's copy of the job's strategy,
-// which is refused (once) at the job level.
-func groupUpdateAccepted(v any, job *structs.Job) bool {
-	u := v.(*structs.UpdateStrategy)
-	if job.Update != nil && *u == *job.Update {
-		return true
-	}
-	return defaultUpdate(v, job)
-}
 
 func defaultMigrate(v any, _ *structs.Job) bool {
 	return *v.(*structs.MigrateStrategy) == *DefaultMigrateStrategy()

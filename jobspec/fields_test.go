@@ -282,8 +282,6 @@ func TestRefusedFieldsOverJSON(t *testing.T) {
 		{"affinity", func(j *nomad.Job) {
 			j.Affinities = []*nomad.Affinity{nomad.NewAffinity("${node.class}", "=", "x", 50)}
 		}, `affinity[0]: affinity is not supported yet`},
-		{"update canary", func(j *nomad.Job) { j.Update = &nomad.UpdateStrategy{Canary: ptr(1)} },
-			`update: update strategies`},
 		{"bridge", func(j *nomad.Job) {
 			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{Mode: "bridge"}}
 		}, `group "g" -> network[0] -> mode: bridge networking is not supported yet`},

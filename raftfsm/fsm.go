@@ -165,7 +165,7 @@ func (f *FSM) apply(index uint64, body any) (state.Effects, error) {
 	case *AllocClientUpdate:
 		err = applyAllocClientUpdate(txn, b)
 	case *ApplyPlanResults:
-		err = txn.UpsertPlanResults(b.AllocsStopped, b.AllocsUpdated, b.EvalUpdates, b.Time)
+		err = applyPlanResults(txn, b)
 	case *EvalUpsert:
 		err = txn.UpsertEvals(b.Evals)
 	case *EvalDelete:
@@ -201,7 +201,15 @@ func applyJobRegister(txn *state.WriteTxn, b *JobRegister) error {
 	} else if ns == nil {
 		return fmt.Errorf("job %q is in nonexistent namespace %q", b.Job.ID, b.Job.Namespace)
 	}
+	if b.EnforceIndex {
+		if err := checkEnforceIndex(txn, b.Job.Namespace, b.Job.ID, b.JobModifyIndex); err != nil {
+			return err
+		}
+	}
 	if err := txn.UpsertJob(b.Job, b.SubmitTime); err != nil {
+		return err
+	}
+	if err := storeSubmission(txn, b.Job, b.Submission); err != nil {
 		return err
 	}
 	return upsertEval(txn, b.Eval)

@@ -69,6 +69,12 @@ type JobRegister struct {
 	Eval       *structs.Evaluation    `json:"Eval"`
 	Submission *structs.JobSubmission `json:"Submission"`
 	SubmitTime int64                  `json:"SubmitTime"`
+
+	// EnforceIndex registers the job only if its JobModifyIndex is still
+	// JobModifyIndex (0: only if the job does not exist). Checked when the
+	// entry applies, so two racing writers cannot both pass.
+	EnforceIndex   bool   `json:"EnforceIndex,omitempty"`
+	JobModifyIndex uint64 `json:"JobModifyIndex,omitempty"`
 }
 
 // JobDeregister stops a job (a new version with Stop set) or, with Purge,
@@ -121,6 +127,11 @@ type ApplyPlanResults struct {
 	AllocsStopped []*structs.Allocation `json:"AllocsStopped"`
 	EvalUpdates   []*structs.Evaluation `json:"EvalUpdates"`
 	Time          int64                 `json:"Time"`
+
+	// Deployment is created or updated by the plan; DeploymentUpdates
+	// change the status of deployments (cancelled, successful).
+	Deployment        *structs.Deployment               `json:"Deployment,omitempty"`
+	DeploymentUpdates []*structs.DeploymentStatusUpdate `json:"DeploymentUpdates,omitempty"`
 }
 
 // EvalUpsert creates or updates evaluations.

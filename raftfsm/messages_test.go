@@ -19,6 +19,12 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		ApplyPlanResultsType:  &ApplyPlanResults{EvalID: "e", AllocsUpdated: []*structs.Allocation{testAlloc("a", "web", "web", "n1", "e", 0)}},
 		EvalUpsertType:        &EvalUpsert{Evals: []*structs.Evaluation{testEval("e", "web", "pending")}},
 		EvalDeleteType:        &EvalDelete{EvalIDs: []string{"e"}},
+		DeploymentStatusUpdateType: &DeploymentStatusUpdate{Update: &structs.DeploymentStatusUpdate{DeploymentID: "d", Status: "failed"},
+			Job: testJob("web"), JobModifyIndex: 4, Time: 11},
+		DeploymentPromoteType:      &DeploymentPromote{DeploymentID: "d", Groups: []string{"web"}, Time: 12},
+		DeploymentAllocHealthType:  &DeploymentAllocHealth{DeploymentID: "d", Healthy: []string{"a"}, Unhealthy: []string{"b"}},
+		JobStabilityType:           &JobStability{Namespace: "default", JobID: "web", Version: 2, Stable: true},
+		AllocDesiredTransitionType: &AllocDesiredTransition{Allocs: map[string]*structs.DesiredTransition{"a": {}}, Time: 13},
 		GCDeleteType: &GCDelete{Jobs: []GCJob{{Namespace: "default", ID: "web", ModifyIndex: 3}},
 			EvalIDs: []string{"e"}, AllocIDs: []string{"a"}, Nodes: []GCNode{{ID: "n1", ModifyIndex: 4}}},
 	}

@@ -212,6 +212,10 @@ func restoreFrame(r *state.Restore, fr frame) error {
 		return decodeInto(fr, &structs.ScalingPolicy{}, r.ScalingPolicyRestore)
 	case state.KindScalingEvents:
 		return decodeInto(fr, &structs.JobScalingEvents{}, r.ScalingEventsRestore)
+	case state.KindDeployment:
+		return decodeInto(fr, &structs.Deployment{}, r.DeploymentRestore)
+	case state.KindJobSubmission:
+		return decodeInto(fr, &state.JobSubmissionRow{}, r.JobSubmissionRestore)
 	}
 	return fmt.Errorf("unknown object type %q", fr.Type)
 }

@@ -35,6 +35,9 @@ type placement struct {
 	delay time.Duration
 	// node pins the placement (system jobs); nil lets the ranker choose.
 	node *nodeInfo
+	// canary places a new-version allocation beside the old ones until
+	// the deployment is promoted.
+	canary bool
 }
 
 // place finds a node for p and adds the allocation to the plan, or records
@@ -125,6 +128,12 @@ func (c *evalCtx) newAlloc(g *groupCtx, p placement, ni *nodeInfo, m *structs.Al
 		CreateTime:         c.now,
 		ModifyTime:         c.now,
 	}
+	if d := c.activeDeployment(); d != nil && g.rolling {
+		a.DeploymentID = d.ID
+		if p.canary {
+			a.DeploymentStatus = &structs.AllocDeploymentStatus{Canary: true}
+		}
+	}
 	if p.prev != nil {
 		a.PreviousAllocation = p.prev.ID
 		if p.reschedule {
@@ -194,12 +203,17 @@ func copyNetworks(nets []*structs.NetworkResource) []*structs.NetworkResource {
 }
 
 // updateInPlace moves a running allocation to the eval's job version
-// without restarting it.
-func (c *evalCtx) updateInPlace(a *structs.Allocation) {
+// without restarting it. In a rolling group it joins the deployment, whose
+// health tracking starts over for it.
+func (c *evalCtx) updateInPlace(g *groupCtx, a *structs.Allocation) {
 	u := a.Copy()
 	u.Job = nil
 	u.EvalID = c.eval.ID
 	u.JobVersion = c.job.Version
 	u.ModifyTime = c.now
+	if d := c.activeDeployment(); d != nil && g.rolling && u.DeploymentID != d.ID {
+		u.DeploymentID = d.ID
+		u.DeploymentStatus = nil
+	}
 	c.plan.AppendAlloc(u)
 }

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/orch-project/orch/structs"
 )
@@ -198,13 +199,30 @@ func TestSystemJobInPlaceAndDestructiveUpdate(t *testing.T) {
 		t.Fatalf("in-place system update: %d stopped, %d placed", len(stoppedAllocs(res.Plan)), len(placed(res.Plan)))
 	}
 
+	// A destructive update replaces max_parallel (1) at a time, the next
+	// round following after the stagger.
+	job.TaskGroups[0].Update.Stagger = 5 * time.Second
 	job.TaskGroups[0].Tasks[0].Resources.MemoryMB = 256
 	v := h.upsertJob(job)
 	res = h.run(v, structs.EvalTriggerJobRegister)
 	st, p := stoppedAllocs(res.Plan), placed(res.Plan)
-	if len(st) != 2 || len(p) != 2 {
-		t.Fatalf("destructive system update: %d stopped, %d placed", len(st), len(p))
+	if len(st) != 1 || len(p) != 1 {
+		t.Fatalf("destructive system update, first round: %d stopped, %d placed", len(st), len(p))
 	}
+	if len(res.CreateEvals) != 1 || res.CreateEvals[0].TriggeredBy != structs.EvalTriggerRollingUpdate ||
+		res.CreateEvals[0].WaitUntil.UnixNano() != h.now+int64(5*time.Second) {
+		t.Fatalf("no rolling-update follow-up after the stagger: %+v", res.CreateEvals)
+	}
+	if d := res.Annotations.DesiredTGUpdates["web"]; d.DestructiveUpdate != 1 || d.Ignore != 1 {
+		t.Fatalf("annotations: %+v", d)
+	}
+	h.now += int64(5 * time.Second)
+	next := h.run(v, structs.EvalTriggerRollingUpdate)
+	if len(stoppedAllocs(next.Plan)) != 1 || len(placed(next.Plan)) != 1 || len(next.CreateEvals) != 0 {
+		t.Fatalf("destructive system update, second round: %d stopped, %d placed, %d follow-ups",
+			len(stoppedAllocs(next.Plan)), len(placed(next.Plan)), len(next.CreateEvals))
+	}
+	p = append(p, placed(next.Plan)...)
 	for _, a := range p {
 		if a.PreviousAllocation == "" || a.AllocatedResources.Tasks["server"].Memory.MemoryMB != 256 || a.JobVersion != v.Version {
 			t.Fatalf("replacement wrong: %+v", a)

@@ -53,6 +53,17 @@ type evalCtx struct {
 	dcMatch  map[string]bool
 	// parsedVersions caches node attribute values parsed as versions.
 	parsedVersions map[versionKey]*version.Version
+
+	// deployment is the deployment of the job's current version (active
+	// or finished), nil when there is none yet; created tells whether this
+	// eval creates it. otherDeployments caches deployments of canaries
+	// from earlier versions.
+	deployment       *structs.Deployment
+	created          bool
+	groups           []*groupCtx
+	otherDeployments map[string]*structs.Deployment
+	// desired counts, per group, what the plan does to its allocations.
+	desired map[string]*structs.DesiredUpdates
 }
 
 // nodeInfo is a node plus the scheduler's incremental view of its usage.
@@ -94,6 +105,9 @@ func newEvalCtx(snap State, eval *structs.Evaluation, job *structs.Job, ns strin
 		dcMatch:  map[string]bool{},
 
 		parsedVersions: map[versionKey]*version.Version{},
+
+		otherDeployments: map[string]*structs.Deployment{},
+		desired:          map[string]*structs.DesiredUpdates{},
 	}
 	c.plan = &structs.Plan{EvalID: eval.ID, Priority: eval.Priority, SnapshotIndex: index}
 	if job != nil {
@@ -214,7 +228,15 @@ func (c *evalCtx) result() *Result {
 		up.BlockedEval = b.ID
 		c.createEvals = append(c.createEvals, b)
 	}
-	return &Result{Plan: c.plan, EvalUpdate: up, CreateEvals: c.createEvals}
+	if d := c.plan.Deployment; d != nil {
+		up.DeploymentID = d.ID
+	} else if c.deployment != nil && c.deployment.Active() {
+		up.DeploymentID = c.deployment.ID
+	}
+	return &Result{
+		Plan: c.plan, EvalUpdate: up, CreateEvals: c.createEvals,
+		Annotations: &structs.PlanAnnotations{DesiredTGUpdates: c.desired},
+	}
 }
 
 // blockedEval holds the placements that did not fit until capacity changes.

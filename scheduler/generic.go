@@ -10,12 +10,16 @@ import (
 )
 
 // scheduleGeneric handles service and batch jobs: keep Count allocations of
-// each group, replace failed and lost ones, follow job updates and stop
-// what is no longer wanted.
+// each group, replace failed and lost ones, follow job updates (through a
+// deployment for rolling groups, see rollout.go) and stop what is no longer
+// wanted.
 func (c *evalCtx) scheduleGeneric() error {
 	allocs, err := c.snap.AllocsByJob(nil, c.ns, c.eval.JobID)
 	if err != nil {
 		return fmt.Errorf("list allocations of job %q: %w", c.eval.JobID, err)
+	}
+	if err := c.loadDeployment(); err != nil {
+		return err
 	}
 	if c.job == nil || c.job.Stop {
 		c.stopAll(allocs)
@@ -25,11 +29,12 @@ func (c *evalCtx) scheduleGeneric() error {
 		return err
 	}
 
-	groups := make([]*groupCtx, 0, len(c.job.TaskGroups))
+	c.groups = make([]*groupCtx, 0, len(c.job.TaskGroups))
 	byName := make(map[string]*groupCtx, len(c.job.TaskGroups))
 	for _, tg := range c.job.TaskGroups {
 		g := c.newGroup(tg)
-		groups = append(groups, g)
+		g.rolling = c.isRolling(tg)
+		c.groups = append(c.groups, g)
 		byName[tg.Name] = g
 		c.queued[tg.Name] = 0
 	}
@@ -38,7 +43,7 @@ func (c *evalCtx) scheduleGeneric() error {
 	// distinct_hosts and anti-affinity), note which were already replaced,
 	// and bucket them by group.
 	replaced := make(map[string]bool)
-	byGroup := make(map[string][]*structs.Allocation, len(groups))
+	byGroup := make(map[string][]*structs.Allocation, len(c.groups))
 	for _, a := range allocs {
 		if a.PreviousAllocation != "" {
 			replaced[a.PreviousAllocation] = true
@@ -61,13 +66,14 @@ func (c *evalCtx) scheduleGeneric() error {
 
 	// Stops for every group first, so that placements see the freed room.
 	var places []placement
-	for _, g := range groups {
+	for _, g := range c.groups {
 		p, err := c.reconcileGroup(g, byGroup[g.tg.Name], replaced)
 		if err != nil {
 			return err
 		}
 		places = append(places, p...)
 	}
+	c.finishDeployment()
 	limit := c.candidateLimit()
 	for _, p := range places {
 		if err := c.place(p, limit); err != nil {
@@ -83,6 +89,9 @@ func (c *evalCtx) stopAll(allocs []*structs.Allocation) {
 	for _, a := range allocs {
 		if !a.TerminalStatus() || awaitingReschedule(a) {
 			c.stopAlloc(a, descNotNeeded, "")
+			if d := c.desired[a.TaskGroup]; d != nil {
+				d.Stop++
+			}
 		}
 	}
 }
@@ -118,76 +127,26 @@ type slot struct {
 // to the plan and returns the placements still to make.
 func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, replaced map[string]bool) ([]placement, error) {
 	tg := g.tg
-	batch := c.job.Type == structs.JobTypeBatch
-	slots := make([]slot, 0, len(allocs))
-	for _, a := range allocs {
-		if replaced[a.ID] || a.NextAllocation != "" {
-			continue
-		}
-		stopped := a.DesiredStatus == structs.AllocDesiredStatusStop || a.DesiredStatus == structs.AllocDesiredStatusEvict
-		if stopped && !awaitingReschedule(a) {
-			continue
-		}
-		s := slot{a: a, idx: a.Index()}
-		switch a.ClientStatus {
-		case structs.AllocClientStatusComplete:
-			if !batch {
-				// A finished service allocation frees its slot; the
-				// missing-index fill below replaces it.
-				continue
-			}
-			s.pinned = true
-		case structs.AllocClientStatusFailed:
-			var err error
-			if s.act, s.delay, s.due, err = c.failedAction(a, tg); err != nil {
-				return nil, err
-			}
-		case structs.AllocClientStatusLost:
-			if !tg.PreventRescheduleOnLost {
-				s.act = actLost
-			}
-		default:
-			ni := c.nodeByID(a.NodeID)
-			switch {
-			case ni == nil || ni.node.Status == structs.NodeStatusDown:
-				if !tg.PreventRescheduleOnLost {
-					s.act = actLost
-				}
-			case ni.node.Drain:
-				s.act = actMigrate
-			case allocVersion(a) != c.job.Version:
-				if c.canUpdateInPlace(g, a.Job) && c.nodeStillFeasible(g, ni) {
-					s.act = actInPlace
-				} else {
-					s.act = actUpdate
-				}
-			}
-		}
-		slots = append(slots, s)
+	slots, canaries, err := c.groupSlots(g, allocs, replaced)
+	if err != nil {
+		return nil, err
 	}
+	slots = c.shrink(g, slots)
 
-	// Shrink: stop the highest indexes first.
-	if excess := len(slots) - tg.Count; excess > 0 {
-		slices.SortStableFunc(slots, func(x, y slot) int {
-			if x.idx != y.idx {
-				return y.idx - x.idx
-			}
-			return int(y.a.CreateIndex) - int(x.a.CreateIndex)
-		})
-		kept := slots[:0]
-		for _, s := range slots {
-			if excess > 0 && !s.pinned {
-				excess--
-				status := ""
-				if s.act == actLost {
-					status = structs.AllocClientStatusLost
-				}
-				c.stopAlloc(s.a, descNotNeeded, status)
-				continue
-			}
-			kept = append(kept, s)
+	var (
+		canaryPlaces []placement
+		wantCanaries int
+	)
+	if g.rolling {
+		canaryPlaces, wantCanaries = c.limitRollout(g, slots, canaries)
+		if len(canaryPlaces) > 0 || len(slots) < tg.Count || slices.ContainsFunc(slots, func(s slot) bool {
+			return s.act != actKeep && s.act != actDelay
+		}) {
+			c.ensureDeployment()
 		}
-		slots = kept
+		if wantCanaries > 0 {
+			c.setDesiredCanaries(g, wantCanaries)
+		}
 	}
 
 	var (
@@ -204,22 +163,30 @@ func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, repl
 			name = structs.AllocName(c.job.ID, tg.Name, 0)
 		}
 		switch s.act {
+		case actKeep:
+			g.desired.Ignore++
 		case actInPlace:
-			c.updateInPlace(s.a)
+			c.updateInPlace(g, s.a)
+			g.desired.InPlaceUpdate++
 		case actUpdate:
 			c.stopAlloc(s.a, descUpdating, "")
 			places = append(places, placement{g: g, name: name, prev: s.a})
+			g.desired.DestructiveUpdate++
 		case actMigrate:
 			c.stopAlloc(s.a, descMigrating, "")
 			places = append(places, placement{g: g, name: name, prev: s.a})
+			g.desired.Migrate++
 		case actLost:
 			c.stopAlloc(s.a, descLost, structs.AllocClientStatusLost)
 			places = append(places, placement{g: g, name: name, prev: s.a})
+			g.desired.Place++
 		case actReschedule:
 			c.stopAlloc(s.a, descRescheduled, "")
 			places = append(places, placement{g: g, name: name, prev: s.a, reschedule: true, delay: s.delay})
+			g.desired.RescheduleNow++
 		case actDelay:
 			delayed = append(delayed, s)
+			g.desired.RescheduleLater++
 		}
 	}
 	c.deferReschedules(delayed)
@@ -229,9 +196,141 @@ func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, repl
 			continue
 		}
 		places = append(places, placement{g: g, name: structs.AllocName(c.job.ID, tg.Name, idx)})
+		g.desired.Place++
 		missing--
 	}
-	return places, nil
+	g.desired.Canary += uint64(len(canaryPlaces))
+	if g.rolling {
+		g.rolledOut = c.rolledOut(slots, places, canaryPlaces, canaries)
+	}
+	return append(places, canaryPlaces...), nil
+}
+
+// groupSlots sorts a group's allocations: those that hold a slot (with
+// what to do about each), and canaries of the current deployment awaiting
+// promotion (live or not), which stand beside the slots. Canaries whose deployment ended
+// unpromoted are stopped here.
+func (c *evalCtx) groupSlots(g *groupCtx, allocs []*structs.Allocation, replaced map[string]bool) ([]slot, []*structs.Allocation, error) {
+	tg := g.tg
+	batch := c.job.Type == structs.JobTypeBatch
+	slots := make([]slot, 0, len(allocs))
+	var canaries []*structs.Allocation
+	for _, a := range allocs {
+		if replaced[a.ID] || a.NextAllocation != "" {
+			continue
+		}
+		stopped := a.DesiredStatus == structs.AllocDesiredStatusStop || a.DesiredStatus == structs.AllocDesiredStatusEvict
+		if stopped && !awaitingReschedule(a) {
+			continue
+		}
+		if a.DeploymentStatus.IsCanary() {
+			fate, err := c.canaryFate(a)
+			if err != nil {
+				return nil, nil, err
+			}
+			switch {
+			case fate == canaryPending:
+				// Counted even once failed: the deployment, not a
+				// replacement canary, answers a failure.
+				canaries = append(canaries, a)
+				continue
+			case fate == canaryDiscard && !a.TerminalStatus():
+				c.stopAlloc(a, descCanaryNotNeeded, "")
+				g.desired.Stop++
+				continue
+			case fate != canaryPromoted:
+				continue
+			}
+		}
+		s := slot{a: a, idx: a.Index()}
+		switch a.ClientStatus {
+		case structs.AllocClientStatusComplete:
+			if !batch {
+				// A finished service allocation frees its slot; the
+				// missing-index fill below replaces it.
+				continue
+			}
+			s.pinned = true
+		case structs.AllocClientStatusFailed:
+			var err error
+			if s.act, s.delay, s.due, err = c.failedAction(a, tg); err != nil {
+				return nil, nil, err
+			}
+		case structs.AllocClientStatusLost:
+			if !tg.PreventRescheduleOnLost {
+				s.act = actLost
+			}
+		default:
+			ni := c.nodeByID(a.NodeID)
+			switch {
+			case ni == nil || ni.node.Status == structs.NodeStatusDown:
+				if !tg.PreventRescheduleOnLost {
+					s.act = actLost
+				}
+			case ni.node.Drain || a.DesiredTransition.ShouldMigrate():
+				s.act = actMigrate
+			case allocVersion(a) != c.job.Version:
+				if c.canUpdateInPlace(g, a.Job) && c.nodeStillFeasible(g, ni) {
+					s.act = actInPlace
+				} else {
+					s.act = actUpdate
+				}
+			}
+		}
+		slots = append(slots, s)
+	}
+	return slots, canaries, nil
+}
+
+// shrink stops the allocations beyond the group's Count: first old-version
+// allocations whose index a newer one (a promoted canary) took over, then
+// other old-version ones, then the highest indexes. Pinned allocations are
+// never stopped.
+func (c *evalCtx) shrink(g *groupCtx, slots []slot) []slot {
+	excess := len(slots) - g.tg.Count
+	if excess <= 0 {
+		return slots
+	}
+	current := map[int]bool{}
+	for _, s := range slots {
+		if allocVersion(s.a) == c.job.Version {
+			current[s.idx] = true
+		}
+	}
+	rank := func(s slot) int {
+		old := allocVersion(s.a) != c.job.Version
+		switch {
+		case old && current[s.idx]:
+			return 0
+		case old:
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(slots, func(x, y slot) int {
+		if rx, ry := rank(x), rank(y); rx != ry {
+			return rx - ry
+		}
+		if x.idx != y.idx {
+			return y.idx - x.idx
+		}
+		return int(y.a.CreateIndex) - int(x.a.CreateIndex)
+	})
+	kept := slots[:0]
+	for _, s := range slots {
+		if excess > 0 && !s.pinned {
+			excess--
+			status := ""
+			if s.act == actLost {
+				status = structs.AllocClientStatusLost
+			}
+			c.stopAlloc(s.a, descNotNeeded, status)
+			g.desired.Stop++
+			continue
+		}
+		kept = append(kept, s)
+	}
+	return kept
 }
 
 // allocVersion is the job version an allocation runs.

@@ -34,10 +34,23 @@ type groupCtx struct {
 	// inPlace caches, per older job version, whether the group changed only
 	// in ways that allow updating allocations in place.
 	inPlace map[uint64]bool
+
+	// desired counts what the plan does to the group's allocations.
+	desired *structs.DesiredUpdates
+	// rolling groups are updated through a deployment (see rollout.go);
+	// rolledOut reports that the deployment has nothing left to do here.
+	rolling   bool
+	rolledOut bool
+	// updateBudget is how many more destructive updates a system job's
+	// group may make in this eval (-1: no limit); heldUpdates records
+	// that some had to wait.
+	updateBudget int
+	heldUpdates  bool
 }
 
 func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
-	g := &groupCtx{tg: tg, reasonIdx: map[string]int32{}, inPlace: map[uint64]bool{}}
+	g := &groupCtx{tg: tg, reasonIdx: map[string]int32{}, inPlace: map[uint64]bool{}, desired: &structs.DesiredUpdates{}}
+	c.desired[tg.Name] = g.desired
 	for _, t := range tg.Tasks {
 		cpu, mem := int64(structs.DefaultTaskCPU), int64(structs.DefaultTaskMemoryMB)
 		if t.Resources != nil {
@@ -187,4 +200,13 @@ func placementView(tg *structs.TaskGroup) *structs.TaskGroup {
 		v.Tasks[i] = &tc
 	}
 	return &v
+}
+
+// TaskChangeDestructive reports whether changing a task from old to new
+// replaces its allocations (rather than updating them in place), by the
+// rule canUpdateInPlace applies to whole groups.
+func TaskChangeDestructive(old, new *structs.Task) bool {
+	o, n := *old, *new
+	o.Services, n.Services = nil, nil
+	return !reflect.DeepEqual(&o, &n)
 }

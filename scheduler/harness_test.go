@@ -161,8 +161,16 @@ func (h *harness) apply(res *Result) {
 		updated = append(updated, res.Plan.NodeAllocation[id]...)
 	}
 	evals := append([]*structs.Evaluation{res.EvalUpdate}, res.CreateEvals...)
-	if err := h.store.UpsertPlanResults(h.next(), stopped, updated, evals, h.now); err != nil {
+	txn := h.store.WriteTxn(h.next())
+	defer txn.Abort()
+	if err := txn.UpsertPlanDeployment(res.Plan.Deployment, res.Plan.DeploymentUpdates, h.now); err != nil {
+		h.t.Fatalf("apply plan deployment: %v", err)
+	}
+	if err := txn.UpsertPlanResults(stopped, updated, evals, h.now); err != nil {
 		h.t.Fatalf("apply plan: %v", err)
+	}
+	if err := txn.Commit(); err != nil {
+		h.t.Fatalf("commit plan: %v", err)
 	}
 }
 

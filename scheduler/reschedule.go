@@ -155,6 +155,15 @@ func satAdd(a, b time.Duration) time.Duration {
 // now, or defer the replacement to a new follow-up eval. It also returns the
 // delay applied and the time the replacement is due.
 func (c *evalCtx) failedAction(a *structs.Allocation, tg *structs.TaskGroup) (slotAction, time.Duration, int64, error) {
+	if a.DesiredTransition.ShouldForceReschedule() {
+		return actReschedule, 0, c.now, nil
+	}
+	// A failure inside a running rollout is the deployment's to judge
+	// (it fails, and may revert); replacing the allocation would only
+	// repeat the failure. An operator may still ask for it.
+	if d := c.activeDeployment(); d != nil && a.DeploymentID == d.ID && !a.DesiredTransition.ShouldReschedule() {
+		return actKeep, 0, 0, nil
+	}
 	p := c.reschedulePolicy(tg)
 	if !rescheduleEligible(p, a, c.now) {
 		return actKeep, 0, 0, nil

@@ -27,6 +27,9 @@ type State interface {
 	// EvalByID tells whether a failed allocation's follow-up eval still
 	// exists; nil, nil when absent.
 	EvalByID(ws memdb.WatchSet, id string) (*structs.Evaluation, error)
+	// LatestDeploymentByJobID and DeploymentByID return nil, nil when absent.
+	LatestDeploymentByJobID(ws memdb.WatchSet, namespace, jobID string) (*structs.Deployment, error)
+	DeploymentByID(ws memdb.WatchSet, id string) (*structs.Deployment, error)
 	LatestIndex() (uint64, error)
 }
 
@@ -56,6 +59,9 @@ type Result struct {
 	// placements that did not fit, and pending evals with WaitUntil set that
 	// replace failed allocations once their reschedule delay has passed.
 	CreateEvals []*structs.Evaluation
+	// Annotations count, per group, what the plan does to allocations
+	// (for `job plan`).
+	Annotations *structs.PlanAnnotations
 }
 
 // ErrNilEval is returned when Schedule is called without an evaluation.

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/orch-project/orch/structs"
 )
@@ -49,6 +50,10 @@ func (c *evalCtx) scheduleSystem() error {
 	byName := make(map[string]*groupCtx, len(c.job.TaskGroups))
 	for _, tg := range c.job.TaskGroups {
 		g := c.newGroup(tg)
+		g.updateBudget = -1
+		if u := tg.Update; u != nil && u.MaxParallel > 0 {
+			g.updateBudget = u.MaxParallel
+		}
 		groups = append(groups, g)
 		byName[tg.Name] = g
 		c.queued[tg.Name] = 0
@@ -107,7 +112,27 @@ func (c *evalCtx) scheduleSystem() error {
 			return err
 		}
 	}
+	c.staggerRest(groups)
 	return nil
+}
+
+// staggerRest schedules the next round of a system job's rolling update:
+// when some group held back destructive updates past its max_parallel, a
+// follow-up eval runs after the group's stagger, as Nomad does for system
+// jobs.
+func (c *evalCtx) staggerRest(groups []*groupCtx) {
+	var wait time.Duration
+	for _, g := range groups {
+		if g.heldUpdates && (wait == 0 || g.tg.Update.Stagger < wait) {
+			wait = max(g.tg.Update.Stagger, time.Second)
+		}
+	}
+	if wait == 0 {
+		return
+	}
+	ev := c.followupEval(c.now + int64(wait))
+	ev.TriggeredBy = structs.EvalTriggerRollingUpdate
+	c.createEvals = append(c.createEvals, ev)
 }
 
 // reconcileSystemNode settles one group on one candidate node, appending
@@ -144,15 +169,30 @@ func (c *evalCtx) reconcileSystemNode(g *groupCtx, ni *nodeInfo, onNode []*struc
 			continue
 		}
 		if c.canUpdateInPlace(g, a.Job) {
-			c.updateInPlace(a)
+			c.updateInPlace(g, a)
+			g.desired.InPlaceUpdate++
 			current = a
 			continue
 		}
+		if g.updateBudget == 0 {
+			// max_parallel reached: this node waits for the next round.
+			g.heldUpdates = true
+			g.desired.Ignore++
+			current = a
+			continue
+		}
+		if g.updateBudget > 0 {
+			g.updateBudget--
+		}
 		c.stopAlloc(a, descUpdating, "")
+		g.desired.DestructiveUpdate++
 		replace = a
 	}
 	if !feasible || current != nil {
 		return places
+	}
+	if replace == nil {
+		g.desired.Place++
 	}
 	return append(places, placement{
 		g: g, name: structs.AllocName(c.job.ID, g.tg.Name, 0), prev: replace, node: ni,

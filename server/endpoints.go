@@ -30,19 +30,10 @@ func (s *Server) RegisterJob(ctx context.Context, req *structs.JobRegisterReques
 	if err := s.checkJobNamespace(job); err != nil {
 		return nil, err
 	}
-	if req.EnforceIndex {
-		existing, err := s.State().JobByID(nil, job.Namespace, job.ID)
-		if err != nil {
-			return nil, fmt.Errorf("reading job: %w", err)
-		}
-		var cur uint64
-		if existing != nil {
-			cur = existing.JobModifyIndex
-		}
-		if cur != req.JobModifyIndex {
-			return nil, fmt.Errorf("%w: enforcing job modify index %d: job exists with modify index %d", ErrConflict, req.JobModifyIndex, cur)
-		}
+	if err := checkEvalPriority(req.EvalPriority); err != nil {
+		return nil, err
 	}
+	sub, warning := keepSubmission(req.Submission)
 	now := s.now()
 	var eval *structs.Evaluation
 	// Periodic and parameterized jobs are templates: nothing runs until
@@ -58,13 +49,16 @@ func (s *Server) RegisterJob(ctx context.Context, req *structs.JobRegisterReques
 			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
 		}
 	}
+	// EnforceIndex is checked when the entry applies: a check here could
+	// pass for two racing writers.
 	index, err := s.raftApplyCtx(ctx, raftfsm.JobRegisterType, &raftfsm.JobRegister{
-		Job: job, Eval: eval, Submission: req.Submission, SubmitTime: now,
+		Job: job, Eval: eval, Submission: sub, SubmitTime: now,
+		EnforceIndex: req.EnforceIndex, JobModifyIndex: req.JobModifyIndex,
 	})
 	if err != nil {
 		return nil, err
 	}
-	resp := &structs.JobRegisterResponse{JobModifyIndex: index, Index: index}
+	resp := &structs.JobRegisterResponse{JobModifyIndex: index, Index: index, Warnings: warning}
 	if stored, _ := s.State().JobByID(nil, job.Namespace, job.ID); stored != nil {
 		resp.JobModifyIndex = stored.JobModifyIndex
 	}
@@ -76,23 +70,43 @@ func (s *Server) RegisterJob(ctx context.Context, req *structs.JobRegisterReques
 }
 
 // DeregisterJob stops a job, or removes it with purge, and evaluates it so
-// its allocations stop.
+// its allocations stop. Like Nomad's, it is idempotent: an unknown job
+// answers success with no evaluation.
 func (s *Server) DeregisterJob(ctx context.Context, ns, id string, opts structs.JobDeregisterOptions) (*structs.JobDeregisterResponse, error) {
 	if !s.IsLeader() {
 		return nil, ErrNotLeader
 	}
-	job, err := s.State().JobByID(nil, ns, id)
+	if err := checkEvalPriority(opts.EvalPriority); err != nil {
+		return nil, err
+	}
+	if ns == "" {
+		ns = structs.DefaultNamespace
+	}
+	snap := s.State().Snapshot()
+	job, err := snap.JobByID(nil, ns, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading job: %w", err)
 	}
 	if job == nil {
-		return nil, fmt.Errorf("%w: job %q", ErrNotFound, id)
+		index, err := snap.Index(state.TableJobs)
+		if err != nil {
+			return nil, err
+		}
+		return &structs.JobDeregisterResponse{Index: index}, nil
 	}
 	now := s.now()
-	eval := &structs.Evaluation{
-		ID: structs.GenerateUUID(), Namespace: ns, Priority: job.Priority, Type: job.Type,
-		TriggeredBy: structs.EvalTriggerJobDeregister, JobID: id,
-		Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
+	var eval *structs.Evaluation
+	// A periodic or parameterized template has nothing running to stop.
+	if !job.IsPeriodic() && !job.IsParameterized() {
+		prio := job.Priority
+		if opts.EvalPriority > 0 {
+			prio = opts.EvalPriority
+		}
+		eval = &structs.Evaluation{
+			ID: structs.GenerateUUID(), Namespace: ns, Priority: prio, Type: job.Type,
+			TriggeredBy: structs.EvalTriggerJobDeregister, JobID: id,
+			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
+		}
 	}
 	index, err := s.raftApplyCtx(ctx, raftfsm.JobDeregisterType, &raftfsm.JobDeregister{
 		Namespace: ns, JobID: id, Purge: opts.Purge, Eval: eval, Time: now, NoShutdownDelay: opts.NoShutdownDelay,
@@ -101,7 +115,11 @@ func (s *Server) DeregisterJob(ctx context.Context, ns, id string, opts structs.
 		return nil, err
 	}
 	s.blocked.Untrack(ns, id)
-	return &structs.JobDeregisterResponse{EvalID: eval.ID, EvalCreateIndex: index, JobModifyIndex: index, Index: index}, nil
+	resp := &structs.JobDeregisterResponse{JobModifyIndex: index, Index: index}
+	if eval != nil {
+		resp.EvalID, resp.EvalCreateIndex = eval.ID, index
+	}
+	return resp, nil
 }
 
 // RegisterNode records a client's node. A node that is new, back from down,
@@ -219,10 +237,11 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 	if !s.IsLeader() {
 		return nil, ErrNotLeader
 	}
-	snap := s.State()
+	snap := s.State().Snapshot()
 	now := s.now()
 	var evals []*structs.Evaluation
 	seen := map[structs.NamespacedID]bool{}
+	health := newHealthEvals(snap, now)
 	for _, u := range allocs {
 		existing, err := snap.AllocByID(nil, u.ID)
 		if err != nil {
@@ -230,6 +249,9 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 		}
 		if existing == nil || existing.ClientTerminalStatus() {
 			continue
+		}
+		if err := health.add(existing, u); err != nil {
+			return nil, err
 		}
 		if u.ClientStatus != structs.AllocClientStatusFailed || existing.DesiredStatus != structs.AllocDesiredStatusRun || existing.Job == nil {
 			continue
@@ -245,6 +267,7 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
 		})
 	}
+	evals = append(evals, health.evals(seen)...)
 	index, err := s.raftApplyCtx(ctx, raftfsm.AllocClientUpdateType, &raftfsm.AllocClientUpdate{Allocs: allocs, Evals: evals, Time: now})
 	if err != nil {
 		return nil, err

@@ -76,6 +76,7 @@ func (s *Server) establishLeadership() {
 	go s.keyringLoop(ctx)
 	s.locks.enable()
 	go s.aclTokenGCLoop(ctx)
+	go s.deploymentWatcher(ctx)
 }
 
 func (s *Server) revokeLeadership() {

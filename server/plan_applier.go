@@ -221,7 +221,10 @@ func (p *planApplier) evaluate(req *pendingPlan, snap stateReader) (*structs.Pla
 			}
 		}
 	}
-	body := &raftfsm.ApplyPlanResults{EvalID: plan.EvalID, Job: plan.Job, Time: p.srv.now()}
+	body := &raftfsm.ApplyPlanResults{
+		EvalID: plan.EvalID, Job: plan.Job, Time: p.srv.now(),
+		Deployment: plan.Deployment, DeploymentUpdates: plan.DeploymentUpdates,
+	}
 	for _, allocs := range result.NodeUpdate {
 		body.AllocsStopped = append(body.AllocsStopped, allocs...)
 	}
@@ -231,7 +234,8 @@ func (p *planApplier) evaluate(req *pendingPlan, snap stateReader) (*structs.Pla
 	if !partial {
 		body.EvalUpdates = req.evals
 	}
-	if len(body.AllocsStopped) == 0 && len(body.AllocsUpdated) == 0 && len(body.EvalUpdates) == 0 {
+	if len(body.AllocsStopped) == 0 && len(body.AllocsUpdated) == 0 && len(body.EvalUpdates) == 0 &&
+		body.Deployment == nil && len(body.DeploymentUpdates) == 0 {
 		result.RefreshIndex, _ = p.srv.State().LatestIndex()
 		return result, nil, nil
 	}

@@ -386,6 +386,12 @@ func (s *Server) raftWait(ctx context.Context, f raft.ApplyFuture) (uint64, erro
 		return 0, fmt.Errorf("committing raft entry: %w", err)
 	}
 	if res, ok := f.Response().(*raftfsm.ApplyResult); ok && res != nil && res.Err != nil {
+		// A precondition checked at apply time (EnforceIndex, a finished
+		// deployment) failed: the caller's request, not the server.
+		var ce *raftfsm.ConflictError
+		if errors.As(res.Err, &ce) {
+			return f.Index(), &statusError{409, ce.Msg}
+		}
 		return f.Index(), fmt.Errorf("applying raft entry: %w", res.Err)
 	}
 	return f.Index(), nil

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
 	"github.com/orch-project/orch/structs"
@@ -121,6 +122,9 @@ func (t *WriteTxn) putAlloc(old, new *structs.Allocation) error {
 	if err := t.summaryForAlloc(old, new); err != nil {
 		return err
 	}
+	if err := t.deploymentForAlloc(old, new); err != nil {
+		return err
+	}
 	t.touch(TableAllocs)
 	if old != nil && !old.TerminalStatus() && new.TerminalStatus() {
 		t.effects.CapacityFreed = true
@@ -165,6 +169,11 @@ func (t *WriteTxn) UpsertAllocs(allocs []*structs.Allocation, now int64) error {
 			a.CreateIndex = existing.CreateIndex
 			a.CreateTime = existing.CreateTime
 			a.TaskStates = existing.TaskStates
+			// Health in a deployment is the client's to report; it
+			// starts over only when the allocation joins a new one.
+			if a.DeploymentID == existing.DeploymentID {
+				a.DeploymentStatus = existing.DeploymentStatus
+			}
 			if a.ClientStatus != structs.AllocClientStatusLost && a.ClientStatus != structs.AllocClientStatusUnknown {
 				a.ClientStatus = existing.ClientStatus
 				a.ClientDescription = existing.ClientDescription
@@ -275,6 +284,9 @@ func (t *WriteTxn) UpdateAllocsFromClient(updates []*structs.Allocation, now int
 		if u.TaskStates != nil {
 			a.TaskStates = u.TaskStates
 		}
+		if h := clientHealth(existing, u, t.index, now); h != nil {
+			a.DeploymentStatus = h
+		}
 		if ur := u.AllocatedResources; ur != nil && len(ur.Shared.Ports) > 0 {
 			// Copy: the stored resources are shared with older snapshots.
 			var res structs.AllocatedResources
@@ -294,6 +306,34 @@ func (t *WriteTxn) UpdateAllocsFromClient(updates []*structs.Allocation, now int
 		}
 	}
 	return nil
+}
+
+// clientHealth returns the deployment status a client report sets: health
+// decided once, for the deployment the client saw (a report about an
+// earlier deployment of an allocation updated in place is stale), keeping
+// the server-owned canary flag. Allocations outside any deployment get
+// health too (judged by their migrate block): the node drainer waits on it.
+// An allocation of a deployment that fails before its health was decided
+// is unhealthy, whatever its client managed to say. Nil when the report changes nothing.
+func clientHealth(existing, u *structs.Allocation, index uint64, now int64) *structs.AllocDeploymentStatus {
+	if existing.DeploymentStatus.HealthSet() {
+		return nil
+	}
+	var healthy bool
+	ts := time.Unix(0, now).UTC()
+	switch {
+	case u.DeploymentStatus.HealthSet() && u.DeploymentID == existing.DeploymentID:
+		// The time is the server's: a client's clock must not move
+		// the deployment's progress deadline.
+		healthy = *u.DeploymentStatus.Healthy
+	case u.ClientStatus == structs.AllocClientStatusFailed && existing.DeploymentID != "":
+		healthy = false
+	default:
+		return nil
+	}
+	return &structs.AllocDeploymentStatus{
+		Healthy: &healthy, Timestamp: ts, Canary: existing.DeploymentStatus.IsCanary(), ModifyIndex: index,
+	}
 }
 
 // UpsertPlanResults commits a plan result atomically: stops, placements and

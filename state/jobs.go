@@ -157,6 +157,13 @@ func (t *WriteTxn) insertJobVersion(j *structs.Job) error {
 			return fmt.Errorf("prune version %d of job %s/%s: %w", old.Version, j.Namespace, j.ID, err)
 		}
 	}
+	if len(versions) > maxJobVersions {
+		keep := make(map[uint64]bool, maxJobVersions)
+		for _, v := range versions[:maxJobVersions] {
+			keep[v.Version] = true
+		}
+		return t.pruneJobSubmissions(j.Namespace, j.ID, keep)
+	}
 	return nil
 }
 
@@ -182,6 +189,15 @@ func (t *WriteTxn) DeleteJob(ns, id string) error {
 	}
 	if err := t.deleteJobScaling(ns, id); err != nil {
 		return err
+	}
+	if err := t.pruneJobSubmissions(ns, id, nil); err != nil {
+		return err
+	}
+	// A re-created job starts its rollout history afresh.
+	if n, err := t.txn.DeleteAll(TableDeployments, "job", ns, id); err != nil {
+		return fmt.Errorf("delete deployments of job %s/%s: %w", ns, id, err)
+	} else if n > 0 {
+		t.touch(TableDeployments)
 	}
 	t.touch(TableJobs, TableJobVersion, TableJobSummary)
 	return nil

@@ -133,7 +133,7 @@ func coreSchema() *memdb.DBSchema {
 // own file.
 func fullSchema() *memdb.DBSchema {
 	s := schema()
-	for _, extra := range []map[string]*memdb.TableSchema{namespaceTables(), aclTables()} {
+	for _, extra := range []map[string]*memdb.TableSchema{namespaceTables(), aclTables(), deploymentTables(), jobVersionTables()} {
 		for name, t := range extra {
 			s.Tables[name] = t
 		}

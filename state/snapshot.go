@@ -27,6 +27,9 @@ const (
 	KindScalingPolicy = "scaling_policy"
 	// KindScalingEvents is a *structs.JobScalingEvents.
 	KindScalingEvents = "scaling_events"
+
+	KindDeployment    = "deployment"     // *structs.Deployment
+	KindJobSubmission = "job_submission" // *JobSubmissionRow
 )
 
 // walkOrder fixes the dump order (and, within a table, memdb's key order) so
@@ -48,6 +51,8 @@ var walkOrder = []struct{ kind, table string }{
 	{KindVariable, TableVariables},
 	{KindScalingPolicy, TableScalingPolicies},
 	{KindScalingEvents, TableScalingEvents},
+	{KindDeployment, TableDeployments},
+	{KindJobSubmission, TableJobSubmissions},
 }
 
 // Walk calls fn for every persistent object of the snapshot, table by table

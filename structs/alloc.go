@@ -52,6 +52,11 @@ type Allocation struct {
 	// CreateTime and ModifyTime are Unix nanoseconds, stamped by the leader.
 	CreateTime int64 `json:"CreateTime"`
 	ModifyTime int64 `json:"ModifyTime"`
+
+	// DeploymentStatus is the allocation's standing in its deployment
+	// (DeploymentID): canary or not (server-owned), healthy or not
+	// (client-owned).
+	DeploymentStatus *AllocDeploymentStatus `json:"DeploymentStatus"`
 }
 
 // TerminalStatus reports whether the allocation is done for good: told to
@@ -218,6 +223,8 @@ type AllocListStub struct {
 	ModifyIndex        uint64                `json:"ModifyIndex"`
 	CreateTime         int64                 `json:"CreateTime"`
 	ModifyTime         int64                 `json:"ModifyTime"`
+
+	DeploymentStatus *AllocDeploymentStatus `json:"DeploymentStatus"`
 }
 
 // Stub returns the allocation's list row.
@@ -229,6 +236,7 @@ func (a *Allocation) Stub() *AllocListStub {
 		ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription, TaskStates: a.TaskStates,
 		FollowupEvalID: a.FollowupEvalID, RescheduleTracker: a.RescheduleTracker,
 		CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
+		DeploymentStatus: a.DeploymentStatus,
 	}
 	if a.Job != nil {
 		s.JobType = a.Job.Type

@@ -43,4 +43,20 @@ type JobDeregisterOptions struct {
 	// NoShutdownDelay skips the group and task shutdown_delay of the
 	// allocations the stop kills.
 	NoShutdownDelay bool
+	// EvalPriority, when non-zero, overrides the job's priority for the
+	// evaluation the stop creates (1-100).
+	EvalPriority int
+}
+
+// ShouldMigrate reports whether the allocation is to be migrated.
+func (d DesiredTransition) ShouldMigrate() bool { return d.Migrate != nil && *d.Migrate }
+
+// ShouldReschedule reports whether a failed allocation may be replaced
+// even inside an active deployment.
+func (d DesiredTransition) ShouldReschedule() bool { return d.Reschedule != nil && *d.Reschedule }
+
+// ShouldForceReschedule reports whether a failed allocation is to be
+// replaced now, whatever its reschedule policy allows.
+func (d DesiredTransition) ShouldForceReschedule() bool {
+	return d.ForceReschedule != nil && *d.ForceReschedule
 }

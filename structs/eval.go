@@ -22,6 +22,8 @@ const (
 	EvalTriggerMaxPlans         = "max-plan-attempts"
 	EvalTriggerFailedFollowUp   = "failed-follow-up"
 	EvalTriggerRollingUpdate    = "rolling-update"
+
+	EvalTriggerDeploymentWatcher = "deployment-watcher"
 )
 
 // Evaluation asks the scheduler to reconcile one job with the cluster.
@@ -57,6 +59,9 @@ type Evaluation struct {
 	// CreateTime and ModifyTime are Unix nanoseconds, stamped by the leader.
 	CreateTime int64 `json:"CreateTime"`
 	ModifyTime int64 `json:"ModifyTime"`
+
+	// DeploymentID names the deployment whose progress triggered the eval.
+	DeploymentID string `json:"DeploymentID"`
 }
 
 // Terminal reports whether the evaluation is finished.

@@ -15,6 +15,11 @@ type Plan struct {
 	NodeAllocation map[string][]*Allocation `json:"NodeAllocation"`
 	// SnapshotIndex is the state index the scheduler planned against.
 	SnapshotIndex uint64 `json:"SnapshotIndex"`
+
+	// Deployment is the deployment the plan creates or updates (nil when
+	// none); DeploymentUpdates change deployments' statuses.
+	Deployment        *Deployment               `json:"Deployment"`
+	DeploymentUpdates []*DeploymentStatusUpdate `json:"DeploymentUpdates"`
 }
 
 // AppendStoppedAlloc adds a stop (or lost) for alloc to the plan.
@@ -41,7 +46,9 @@ func (p *Plan) AppendAlloc(alloc *Allocation) {
 }
 
 // IsNoOp reports whether the plan changes nothing.
-func (p *Plan) IsNoOp() bool { return len(p.NodeUpdate) == 0 && len(p.NodeAllocation) == 0 }
+func (p *Plan) IsNoOp() bool {
+	return len(p.NodeUpdate) == 0 && len(p.NodeAllocation) == 0 && p.Deployment == nil && len(p.DeploymentUpdates) == 0
+}
 
 // PlanResult is what the plan applier committed: possibly a subset of the
 // plan when some nodes no longer fit.

@@ -46,9 +46,9 @@ type JobDeregisterResponse struct {
 
 // JobVersionsResponse answers GET /v1/job/{id}/versions.
 type JobVersionsResponse struct {
-	Versions []*Job `json:"Versions"`
-	Diffs    []any  `json:"Diffs"`
-	Index    uint64 `json:"Index"`
+	Versions []*Job     `json:"Versions"`
+	Diffs    []*JobDiff `json:"Diffs"`
+	Index    uint64     `json:"Index"`
 }
 
 // NodeRegisterRequest is sent by a client to register or refresh its node.

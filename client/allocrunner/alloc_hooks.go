@@ -156,6 +156,23 @@ func (l allocLifecycle) Kill(reason string, failed bool) { l.ar.kill(reason, fai
 
 func (l allocLifecycle) TaskStates() map[string]*structs.TaskState { return l.ar.taskStates() }
 
+func (l allocLifecycle) SetHealth(deploymentID string, healthy bool) {
+	l.ar.setHealth(deploymentID, healthy)
+}
+
+// taskStatesChanged tells the AllocTaskStateHooks the current task states.
+func (ar *AllocRunner) taskStatesChanged() {
+	var states map[string]*structs.TaskState
+	for _, h := range ar.hooks {
+		if th, ok := h.(hooks.AllocTaskStateHook); ok {
+			if states == nil {
+				states = ar.taskStates()
+			}
+			th.TaskStatesChanged(states)
+		}
+	}
+}
+
 // allocDirHook builds the allocation's directory tree before any task runs
 // and removes it when the allocation is destroyed. Directory creation is a
 // large part of the time from placement to a running task, so every task's

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/state"
@@ -78,6 +79,11 @@ type AllocRunner struct {
 	desc       string
 	killReason string
 	killFailed bool
+
+	// health is the allocation's judged health for healthDeployment,
+	// reported with its status (nil until judged); guarded by mu.
+	health           *structs.AllocDeploymentStatus
+	healthDeployment string
 }
 
 // New builds the runner; Run starts it.
@@ -280,6 +286,7 @@ func (ar *AllocRunner) Run(ctx context.Context) {
 		finished := ar.step(ctx, start)
 		if s := ar.statusKey(); s != lastSent || finished {
 			lastSent = s
+			ar.taskStatesChanged()
 			if ar.cfg.OnUpdate != nil {
 				ar.cfg.OnUpdate(ar.clientUpdate())
 			}
@@ -416,8 +423,20 @@ func (ar *AllocRunner) statusKey() string {
 	}
 	ar.mu.Lock()
 	k += ar.status
+	if ar.health != nil {
+		k += fmt.Sprintf(";health:%s:%v", ar.healthDeployment, *ar.health.Healthy)
+	}
 	ar.mu.Unlock()
 	return k
+}
+
+// setHealth records the allocation's judged health and wakes Run to report it.
+func (ar *AllocRunner) setHealth(deploymentID string, healthy bool) {
+	ar.mu.Lock()
+	ar.health = &structs.AllocDeploymentStatus{Healthy: &healthy, Timestamp: time.Now()}
+	ar.healthDeployment = deploymentID
+	ar.mu.Unlock()
+	ar.notify()
 }
 
 func (ar *AllocRunner) clientUpdate() *structs.Allocation {
@@ -426,6 +445,13 @@ func (ar *AllocRunner) clientUpdate() *structs.Allocation {
 		ID: ar.alloc.ID, Namespace: ar.alloc.Namespace, JobID: ar.alloc.JobID, NodeID: ar.alloc.NodeID,
 		TaskGroup: ar.alloc.TaskGroup, EvalID: ar.alloc.EvalID,
 		ClientStatus: ar.status, ClientDescription: ar.desc,
+	}
+	if ar.health != nil {
+		// Named with the deployment it was judged for: the servers drop a
+		// verdict about an earlier deployment of an allocation updated in
+		// place since.
+		h := *ar.health
+		a.DeploymentID, a.DeploymentStatus = ar.healthDeployment, &h
 	}
 	// The client chose the dynamic ports; the servers learn them here.
 	if res := ar.alloc.AllocatedResources; res != nil && len(res.Shared.Ports) > 0 {

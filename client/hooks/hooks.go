@@ -99,6 +99,11 @@ type AllocLifecycle interface {
 	Kill(reason string, failed bool)
 	// TaskStates returns each task's current state.
 	TaskStates() map[string]*structs.TaskState
+	// SetHealth records the allocation's health as judged for the
+	// deployment deploymentID ("" outside a deployment, judged by the
+	// migrate block); the runner reports it to the servers with the
+	// allocation's status. See client/health.
+	SetHealth(deploymentID string, healthy bool)
 }
 
 // AllocHookState is an alloc hook's persisted state.
@@ -158,6 +163,14 @@ type AllocUpdateRequest struct {
 type AllocUpdateHook interface {
 	Hook
 	Update(ctx context.Context, req *AllocUpdateRequest) error
+}
+
+// AllocTaskStateHook is told the allocation's task states whenever they
+// change (a task started, restarted, died), from the runner's goroutine: it
+// must not block.
+type AllocTaskStateHook interface {
+	Hook
+	TaskStatesChanged(states map[string]*structs.TaskState)
 }
 
 // AllocPreKillRequest is the input of PreKill.

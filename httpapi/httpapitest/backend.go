@@ -208,7 +208,8 @@ func (b *Backend) place(job *structs.Job, eval *structs.Evaluation) error {
 	return b.store.UpsertPlanResults(b.next(), nil, placed, evals, now())
 }
 
-// DeregisterJob stops (or purges) the job and its allocations.
+// DeregisterJob stops (or purges) the job and its allocations; an unknown
+// job is a no-op, as on the real server.
 func (b *Backend) DeregisterJob(ctx context.Context, ns, id string, opts structs.JobDeregisterOptions) (*structs.JobDeregisterResponse, error) {
 	purge := opts.Purge
 	job, err := b.store.JobByID(nil, ns, id)
@@ -216,7 +217,7 @@ func (b *Backend) DeregisterJob(ctx context.Context, ns, id string, opts structs
 		return nil, err
 	}
 	if job == nil {
-		return nil, &httpErr{http.StatusNotFound, "job not found"}
+		return &structs.JobDeregisterResponse{}, nil
 	}
 	allocs, err := b.store.AllocsByJob(nil, ns, id)
 	if err != nil {
