@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/orch-project/orch/structs"
 )
@@ -121,17 +122,24 @@ type fieldWalker struct {
 	errs []*ValidationError
 }
 
-// walkStruct visits the fields of struct v (addressable). trail holds the
-// addresses of the enclosing objects, outermost first, for positions.
-func (w *fieldWalker) walkStruct(v reflect.Value, path string, trail []any) {
-	t := v.Type()
-	trail = append(trail, v.Addr().Interface())
-	for i := 0; i < t.NumField(); i++ {
+// fieldInfo is what the walker needs of one struct field, computed once
+// per type: its row, its name in paths, and whether it can hold blocks.
+type fieldInfo struct {
+	row     FieldRow
+	name    string
+	blocks  bool
+	exposed bool
+}
+
+var fieldInfos sync.Map // reflect.Type -> []fieldInfo
+
+func infosOf(t reflect.Type) []fieldInfo {
+	if v, ok := fieldInfos.Load(t); ok {
+		return v.([]fieldInfo)
+	}
+	out := make([]fieldInfo, t.NumField())
+	for i := range out {
 		sf := t.Field(i)
-		fv := v.Field(i)
-		if !sf.IsExported() || isUnset(fv) {
-			continue
-		}
 		key := t.Name() + "." + sf.Name
 		row, ok := fieldTable[key]
 		if !ok {
@@ -143,22 +151,44 @@ func (w *fieldWalker) walkStruct(v reflect.Value, path string, trail []any) {
 		if name == "" {
 			name = jsonName(sf)
 		}
-		fpath := joinPath(path, name)
-		here := append(trail[:len(trail):len(trail)], fv.Addr().Interface())
+		ft := sf.Type
+		if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Map {
+			ft = ft.Elem()
+		}
+		out[i] = fieldInfo{row: row, name: name, blocks: isBlockType(ft), exposed: sf.IsExported()}
+	}
+	fieldInfos.Store(t, out)
+	return out
+}
+
+// walkStruct visits the fields of struct v (addressable). trail holds the
+// addresses of the enclosing objects, outermost first, for positions.
+// Paths and trails are only built where a problem is reported or a block
+// descended into, so a job that asks for nothing refused costs one pass.
+func (w *fieldWalker) walkStruct(v reflect.Value, path string, trail []any) {
+	trail = append(trail[:len(trail):len(trail)], v.Addr().Interface())
+	for i, fi := range infosOf(v.Type()) {
+		fv := v.Field(i)
+		if !fi.exposed || isUnset(fv) {
+			continue
+		}
+		row := fi.row
 		if row.State == Refused {
 			if row.accept != nil && row.accept(fv.Interface(), w.job) {
 				continue
 			}
-			w.refuseAll(fv, path, name, row, here)
+			w.refuseAll(fv, path, fi.name, row, append(trail[:len(trail):len(trail)], fv.Addr().Interface()))
 			continue
 		}
 		if row.refuse != nil {
 			if msg := row.refuse(fv.Interface()); msg != "" {
-				w.add(fpath, msg, here)
+				w.add(joinPath(path, fi.name), msg, append(trail[:len(trail):len(trail)], fv.Addr().Interface()))
 				continue
 			}
 		}
-		w.descend(fv, path, name, here)
+		if fi.blocks {
+			w.descend(fv, path, fi.name, append(trail[:len(trail):len(trail)], fv.Addr().Interface()))
+		}
 	}
 }
 
