@@ -164,7 +164,7 @@ func (a *Agent) start() error {
 		srv, err := server.New(server.Config{
 			DataDir: c.DataDir, NodeName: c.NodeName, Region: c.Region, Datacenter: c.Datacenter,
 			BindAddr: c.BindAddr, RaftPort: c.RPCPort, HTTPAddr: a.httpAddr,
-			BootstrapExpect: c.BootstrapExpect, Dev: c.Dev, NumWorkers: c.NumSchedulers,
+			BootstrapExpect: c.BootstrapExpect, Dev: c.Dev, NumWorkers: c.NumSchedulers, MaxGroupCount: c.JobMaxCount,
 			Gossip: pool, Logger: a.logger, OIDCIssuer: c.OIDCIssuer,
 		})
 		if err != nil {

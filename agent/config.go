@@ -51,6 +51,9 @@ type Config struct {
 	LogLevel string
 	// NumSchedulers is the number of scheduler workers on a server.
 	NumSchedulers int
+	// JobMaxCount bounds every group's count (server { job_max_count });
+	// 0 means the server's default.
+	JobMaxCount int
 	// ACL is the acl block (config_acl.go).
 	ACL ACLConfig
 	// TLS is the tls block (config_tls.go); Region is filled in at start.
@@ -139,6 +142,7 @@ type serverBlock struct {
 	Enabled         *bool      `hcl:"enabled"`
 	BootstrapExpect *int       `hcl:"bootstrap_expect"`
 	NumSchedulers   *int       `hcl:"num_schedulers"`
+	JobMaxCount     *int       `hcl:"job_max_count"`
 	ServerJoin      *joinBlock `hcl:"server_join,block"`
 	Encrypt         *string    `hcl:"encrypt"`
 	OIDCIssuer      *string    `hcl:"oidc_issuer"`
@@ -252,6 +256,10 @@ func (c *Config) loadOne(path string) error {
 		}
 		setInt(&c.BootstrapExpect, s.BootstrapExpect)
 		setInt(&c.NumSchedulers, s.NumSchedulers)
+		setInt(&c.JobMaxCount, s.JobMaxCount)
+		if c.JobMaxCount < 0 {
+			return fmt.Errorf("%s: server job_max_count must not be negative", path)
+		}
 		if s.ServerJoin != nil {
 			c.Join = append(c.Join, s.ServerJoin.RetryJoin...)
 		}

@@ -158,3 +158,13 @@ plugin "docker" {
 		})
 	}
 }
+
+func TestJobMaxCount(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.LoadFile(writeConfig(t, "server {\n  job_max_count = 500\n}\n")); err != nil || c.JobMaxCount != 500 {
+		t.Fatalf("job_max_count: %d %v", c.JobMaxCount, err)
+	}
+	if err := DefaultConfig().LoadFile(writeConfig(t, "server {\n  job_max_count = -1\n}\n")); err == nil {
+		t.Fatal("negative job_max_count accepted")
+	}
+}

@@ -65,20 +65,64 @@ func (c *evalCtx) scheduleGeneric() error {
 	}
 
 	// Stops for every group first, so that placements see the freed room.
-	var places []placement
-	for _, g := range c.groups {
-		p, err := c.reconcileGroup(g, byGroup[g.tg.Name], replaced)
+	work := make([]groupWork, len(c.groups))
+	for i, g := range c.groups {
+		w, err := c.reconcileGroup(g, byGroup[g.tg.Name], replaced)
 		if err != nil {
 			return err
 		}
-		places = append(places, p...)
+		work[i] = w
 	}
 	c.finishDeployment()
 	limit := c.candidateLimit()
-	for _, p := range places {
-		if err := c.place(p, limit); err != nil {
+	for i, w := range work {
+		for _, p := range w.places {
+			if err := c.place(p, limit); err != nil {
+				return err
+			}
+		}
+		if err := c.fillMissing(c.groups[i], w.missing, w.used, limit); err != nil {
 			return err
 		}
+		for _, p := range w.canaries {
+			if err := c.place(p, limit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// groupWork is what reconciling a group leaves to place: replacements of
+// existing allocations, how many new ones fill the missing indexes, and
+// canaries. The new ones are not materialized: a count of 1e9 that cannot
+// be placed must cost the scheduler nothing per instance.
+type groupWork struct {
+	places   []placement
+	missing  int
+	used     map[int]bool
+	canaries []placement
+}
+
+// fillMissing places the group's missing allocations, lowest free index
+// first. Once one has failed, every further one fails the same way (only
+// the plan got fuller), so the rest are counted at once as coalesced
+// failures and queued allocations instead of one by one.
+func (c *evalCtx) fillMissing(g *groupCtx, missing int, used map[int]bool, limit int) error {
+	idx := 0
+	for ; missing > 0; missing-- {
+		if g.failed != nil {
+			g.failed.CoalescedFailures += missing
+			c.queued[g.tg.Name] += missing
+			return nil
+		}
+		for used[idx] {
+			idx++
+		}
+		if err := c.place(placement{g: g, name: structs.AllocName(c.job.ID, g.tg.Name, idx)}, limit); err != nil {
+			return err
+		}
+		idx++
 	}
 	return nil
 }
@@ -125,11 +169,11 @@ type slot struct {
 
 // reconcileGroup decides the fate of a group's allocations, adds the stops
 // to the plan and returns the placements still to make.
-func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, replaced map[string]bool) ([]placement, error) {
+func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, replaced map[string]bool) (groupWork, error) {
 	tg := g.tg
 	slots, canaries, err := c.groupSlots(g, allocs, replaced)
 	if err != nil {
-		return nil, err
+		return groupWork{}, err
 	}
 	slots = c.shrink(g, slots)
 
@@ -190,20 +234,14 @@ func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, repl
 		}
 	}
 	c.deferReschedules(delayed)
-	// Fill missing indexes, lowest first.
-	for idx, missing := 0, tg.Count-len(slots); missing > 0; idx++ {
-		if used[idx] {
-			continue
-		}
-		places = append(places, placement{g: g, name: structs.AllocName(c.job.ID, tg.Name, idx)})
-		g.desired.Place++
-		missing--
-	}
+	// Missing indexes are filled, lowest first, by fillMissing.
+	missing := max(tg.Count-len(slots), 0)
+	g.desired.Place += uint64(missing)
 	g.desired.Canary += uint64(len(canaryPlaces))
 	if g.rolling {
-		g.rolledOut = c.rolledOut(slots, places, canaryPlaces, canaries)
+		g.rolledOut = missing == 0 && c.rolledOut(slots, places, canaryPlaces, canaries)
 	}
-	return append(places, canaryPlaces...), nil
+	return groupWork{places: places, missing: missing, used: used, canaries: canaryPlaces}, nil
 }
 
 // groupSlots sorts a group's allocations: those that hold a slot (with

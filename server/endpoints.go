@@ -30,6 +30,9 @@ func (s *Server) RegisterJob(ctx context.Context, req *structs.JobRegisterReques
 	if err := s.checkJobNamespace(job); err != nil {
 		return nil, err
 	}
+	if err := s.checkGroupCounts(job); err != nil {
+		return nil, err
+	}
 	if err := checkEvalPriority(req.EvalPriority); err != nil {
 		return nil, err
 	}

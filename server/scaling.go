@@ -33,6 +33,9 @@ func (s *Server) ScaleJob(ctx context.Context, ns, jobID string, req *structs.Sc
 	if err := jobspec.CheckScale(job, group, req.Count, req.Error); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
+	if req.Count != nil && *req.Count > int64(s.maxGroupCount()) {
+		return nil, countError(group, *req.Count, s.maxGroupCount())
+	}
 	now := s.now()
 	entry := &raftfsm.JobScale{Namespace: job.Namespace, JobID: job.ID, Group: group, Count: req.Count, SubmitTime: now,
 		Event: &structs.ScalingEvent{Time: now, Count: req.Count, Message: req.Message, Error: req.Error, Meta: req.Meta}}

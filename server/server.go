@@ -76,6 +76,9 @@ type Config struct {
 	// NumWorkers is the number of scheduler workers; 0 means one per CPU,
 	// negative means none (this server never schedules).
 	NumWorkers int
+	// MaxGroupCount bounds every group's count on every write path (job
+	// register, scale); 0 means DefaultMaxGroupCount.
+	MaxGroupCount int
 	// EvalNackTimeout is how long a worker may hold an eval without
 	// progress before the broker hands it to another; 0 means 1m.
 	EvalNackTimeout time.Duration
