@@ -43,6 +43,9 @@ type Config struct {
 	// HTTP addresses of the other live agents a keyring change fans out to.
 	Keyring      KeyringBackend
 	KeyringPeers func() []string
+	// Guard bounds what reaches the router (Host, cross-origin writes,
+	// body size and time); the zero value has the defaults.
+	Guard Guard
 }
 
 // Server is the HTTP handler of an agent.
@@ -171,6 +174,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
 	}()
+	if err := s.cfg.Guard.check(r, s.cfg.ACLEnabled); err != nil {
+		w.Header().Set("Connection", "close")
+		writeError(w, err)
+		return
+	}
+	s.cfg.Guard.limitBody(w, r)
 	r, cancel, err := withCallerDeadline(r)
 	defer cancel()
 	if err != nil {
