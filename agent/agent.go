@@ -131,6 +131,7 @@ func (a *Agent) start() error {
 	if err != nil {
 		return err
 	}
+	ln = newConnLimitListener(ln, c.HTTPMaxConnsPerClient, peerTLS != nil)
 	if peerTLS != nil {
 		srvTLS, err := c.TLS.HTTPServer()
 		if err != nil {
@@ -200,7 +201,8 @@ func (a *Agent) start() error {
 	if a.client != nil {
 		hcfg.Client = a.client
 	}
-	a.http = &http.Server{Handler: httpapi.New(hcfg), ReadHeaderTimeout: 10 * time.Second,
+	hcfg.Guard = httpapi.Guard{Hosts: guardHosts(c), Origins: c.HTTPAllowedOrigins}
+	a.http = &http.Server{Handler: httpapi.New(hcfg), ReadHeaderTimeout: httpReadHeaderTimeout, IdleTimeout: httpIdleTimeout,
 		ErrorLog: slog.NewLogLogger(a.logger.With("component", "http").Handler(), slog.LevelWarn)}
 	a.wg.Add(1)
 	go func() {

@@ -67,6 +67,12 @@ type Config struct {
 	// AdvertiseHTTP is the address other agents and clients reach this
 	// agent's HTTP API at (advertise { http }); empty: the bind address.
 	AdvertiseHTTP string
+	// HTTPAllowedHosts and HTTPAllowedOrigins are http_api { allowed_hosts
+	// allowed_origins } (httpapi.Guard); HTTPMaxConnsPerClient is limits {
+	// http_max_conns_per_client } (0: unlimited).
+	HTTPAllowedHosts      []string
+	HTTPAllowedOrigins    []string
+	HTTPMaxConnsPerClient int
 	// Warnings name the Nomad settings of the loaded files that orch
 	// accepts without acting on them (config_nomad.go), with positions.
 	Warnings        []string
@@ -85,7 +91,9 @@ func DefaultConfig() *Config {
 		Meta:       map[string]string{},
 		Options:    map[string]string{},
 		Plugins:    map[string]map[string]any{},
-		LogLevel:   "INFO",
+
+		HTTPMaxConnsPerClient: DefaultHTTPMaxConnsPerClient,
+		LogLevel:              "INFO",
 	}
 }
 
@@ -120,6 +128,8 @@ type fileConfig struct {
 	Plugins    []*pluginBlock `hcl:"plugin,block"`
 	ACL        *aclBlock      `hcl:"acl,block"`
 	TLS        *tlsBlock      `hcl:"tls,block"`
+	HTTPAPI    *httpAPIBlock  `hcl:"http_api,block"`
+	Limits     *limitsBlock   `hcl:"limits,block"`
 
 	// Nomad settings orch accepts without acting on them, or refuses with
 	// their position when they ask for more (config_nomad.go).
@@ -281,6 +291,9 @@ func (c *Config) loadOne(path string) error {
 		}
 	}
 	c.applyTLSBlock(fc.TLS)
+	if err := c.applyHTTPBlocks(fc.HTTPAPI, fc.Limits); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	if err := c.applyACLBlock(fc.ACL); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -168,3 +168,35 @@ func TestJobMaxCount(t *testing.T) {
 		t.Fatal("negative job_max_count accepted")
 	}
 }
+
+func TestHTTPAPIAndLimits(t *testing.T) {
+	c := DefaultConfig()
+	if c.HTTPMaxConnsPerClient != 100 {
+		t.Fatalf("default http_max_conns_per_client %d", c.HTTPMaxConnsPerClient)
+	}
+	err := c.LoadFile(writeConfig(t, `http_api {
+  allowed_hosts   = ["nomad.example.com"]
+  allowed_origins = ["https://ui.example.com"]
+}
+limits {
+  http_max_conns_per_client = 7
+}
+advertise {
+  http = "nomad.internal:4646"
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPMaxConnsPerClient != 7 || c.HTTPAllowedOrigins[0] != "https://ui.example.com" {
+		t.Fatalf("http settings: %+v", c)
+	}
+	if got := strings.Join(guardHosts(c), ","); got != "nomad.example.com,nomad.internal" {
+		t.Fatalf("guard hosts %q", got)
+	}
+	for _, bad := range []string{"limits {\n  http_max_conns_per_client = -1\n}\n", "limits {\n  rpc_max_conns_per_client = 5\n}\n", "http_api {\n  cors = true\n}\n"} {
+		if err := DefaultConfig().LoadFile(writeConfig(t, bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
