@@ -11,7 +11,8 @@ import (
 )
 
 // TestGroupCountBoundOnEveryWritePath: a count above the server's maximum
-// is refused on register and on scale, before anything reaches Raft.
+// is refused on register (revert goes through it), plan and scale, before
+// anything reaches Raft.
 func TestGroupCountBoundOnEveryWritePath(t *testing.T) {
 	s := testServerWith(t, t.TempDir(), func(c *Config) { c.MaxGroupCount = 50 })
 	ctx := context.Background()
@@ -23,6 +24,9 @@ func TestGroupCountBoundOnEveryWritePath(t *testing.T) {
 	}
 	if j, _ := s.State().JobByID(nil, "default", "big"); j != nil {
 		t.Fatal("refused job stored")
+	}
+	if _, err := s.PlanJob(ctx, &structs.JobPlanRequest{Job: job}); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("plan count 51: %v", err)
 	}
 	job.TaskGroups[0].Count = 50
 	if _, err := s.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job}); err != nil {

@@ -29,6 +29,10 @@ func (s *Server) PlanJob(ctx context.Context, req *structs.JobPlanRequest) (*str
 	if req.Job == nil {
 		return nil, fmt.Errorf("%w: job is missing", ErrBadInput)
 	}
+	// A plan of a job the register would refuse is refused the same way.
+	if err := s.checkGroupCounts(req.Job); err != nil {
+		return nil, err
+	}
 	snap := s.State().Snapshot()
 	index, err := snap.LatestIndex()
 	if err != nil {
