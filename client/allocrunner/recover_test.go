@@ -54,22 +54,19 @@ func detachRunning(t *testing.T, db *state.DB, allocRoot, stateDir string) (*sta
 	}
 	f.cancel()
 	<-f.tr.Done()
-	// Whatever a test leaves running is found again and destroyed.
-	t.Cleanup(func() {
-		d := rawexec.New(rawexec.Config{Enabled: true, StateDir: stateDir})
-		if allocs, err := db.Allocs(); err == nil {
-			for _, a := range allocs {
-				if tl := a.Tasks["svc"]; tl != nil && tl.Handle != nil {
-					_ = d.Recover(context.Background(), tl.Handle)
-				}
-			}
-		}
-		_ = d.Destroy(id, true)
-	})
 	allocs, err := db.Allocs()
 	if err != nil || len(allocs) != 1 || allocs[0].Tasks["svc"] == nil || allocs[0].Tasks["svc"].Handle == nil {
 		t.Fatalf("persisted allocs %+v, %v", allocs, err)
 	}
+	// Whatever a test leaves running is found again and destroyed. The
+	// handle is the one captured now: a test whose restored task fails
+	// (no driver, lost) persists no handle, yet its process still runs.
+	h := allocs[0].Tasks["svc"].Handle
+	t.Cleanup(func() {
+		d := rawexec.New(rawexec.Config{Enabled: true, StateDir: stateDir})
+		_ = d.Recover(context.Background(), h)
+		_ = d.Destroy(id, true)
+	})
 	return allocs[0], st.Attributes["pid"]
 }
 
