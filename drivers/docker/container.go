@@ -200,7 +200,11 @@ func (d *Driver) taskMounts(cfg *drivers.TaskConfig, tc *taskConfig) ([]string, 
 	}
 	for _, v := range tc.Volumes {
 		host := v.Host
-		if !isVolumeName(host) {
+		if isVolumeName(host) {
+			if err := d.namedVolumeAllowed(host); err != nil {
+				return nil, nil, fmt.Errorf("volumes: %w", err)
+			}
+		} else {
 			var err error
 			if host, err = d.bindSource(cfg, host); err != nil {
 				return nil, nil, fmt.Errorf("volumes: %w", err)
@@ -216,9 +220,14 @@ func (d *Driver) taskMounts(cfg *drivers.TaskConfig, tc *taskConfig) ([]string, 
 	var mounts []mount.Mount
 	for i, m := range tc.Mounts {
 		src := m.Source
-		if m.Type == string(mount.TypeBind) {
+		switch m.Type {
+		case string(mount.TypeBind):
 			var err error
 			if src, err = d.bindSource(cfg, src); err != nil {
+				return nil, nil, fmt.Errorf("mount[%d]: %w", i, err)
+			}
+		case string(mount.TypeVolume):
+			if err := d.namedVolumeAllowed(src); err != nil {
 				return nil, nil, fmt.Errorf("mount[%d]: %w", i, err)
 			}
 		}
@@ -230,6 +239,17 @@ func (d *Driver) taskMounts(cfg *drivers.TaskConfig, tc *taskConfig) ([]string, 
 		})
 	}
 	return binds, mounts, nil
+}
+
+// namedVolumeAllowed refuses a Docker named volume unless the operator
+// enabled docker.volumes.enabled: a named volume outlives the allocation
+// and any other job on the node may mount it by the same name, a channel
+// between jobs that no job should open on its own.
+func (d *Driver) namedVolumeAllowed(name string) error {
+	if d.cfg.VolumesEnabled {
+		return nil
+	}
+	return fmt.Errorf("Docker named volume %q needs the client option %s (a named volume is shared with every other job on the node)", name, OptionVolumesEnabled)
 }
 
 // isVolumeName reports whether a `volumes` host part names a Docker volume

@@ -85,7 +85,22 @@ func TestBindSourceStaysInAllocDir(t *testing.T) {
 
 func TestTaskMountsPolicy(t *testing.T) {
 	cfg := allocTree(t)
-	d := &Driver{}
+	// Named volumes are a cross-job channel: off unless the operator
+	// enables docker.volumes.enabled.
+	closed := &Driver{}
+	for _, bad := range []*taskConfig{
+		{Volumes: []volumeSpec{{Host: "cache", Container: "/cache"}}},
+		{Mounts: []mountConfig{{Type: "volume", Source: "named", Target: "/v"}}},
+	} {
+		if _, _, err := closed.taskMounts(cfg, bad); err == nil || !strings.Contains(err.Error(), "docker.volumes.enabled") {
+			t.Errorf("named volume without docker.volumes.enabled: %v", err)
+		}
+	}
+	if _, _, err := closed.taskMounts(cfg, &taskConfig{Volumes: []volumeSpec{{Host: "../alloc/data", Container: "/data"}},
+		Mounts: []mountConfig{{Type: "tmpfs", Target: "/t"}}}); err != nil {
+		t.Fatalf("alloc-dir bind and tmpfs without docker.volumes.enabled: %v", err)
+	}
+	d := &Driver{cfg: Config{VolumesEnabled: true}}
 	tc := &taskConfig{
 		Volumes: []volumeSpec{{Host: "cache", Container: "/cache"}, {Host: "../alloc/data", Container: "/data", ReadOnly: true}},
 		Mounts: []mountConfig{
@@ -117,7 +132,7 @@ func TestTaskMountsPolicy(t *testing.T) {
 		{Mounts: []mountConfig{{Type: "bind", Source: "/", Target: "/host"}}},
 		{Mounts: []mountConfig{{Type: "bind", Source: "../../etc", Target: "/host"}}},
 	} {
-		if _, _, err := d.taskMounts(cfg, bad); err == nil {
+		if _, _, err := closed.taskMounts(cfg, bad); err == nil {
 			t.Errorf("taskMounts accepted %+v", bad)
 		}
 	}
