@@ -93,12 +93,3 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
-
-func goldenFiles(t testing.TB) []string {
-	t.Helper()
-	files, err := filepath.Glob("testdata/golden/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden files: %v", err)
-	}
-	return files
-}
