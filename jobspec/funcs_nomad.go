@@ -6,11 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"math"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/apparentlymart/go-cidr/cidr"
@@ -22,6 +25,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 	"github.com/zclconf/go-cty/cty/gocty"
+	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -36,7 +40,7 @@ func nomadFunctions(fs map[string]function.Function, baseDir string, allowFS boo
 	fs["uuidv5"] = uuidv5Func
 	fs["index"] = indexFunc
 	fs["convert"] = typeexpr.ConvertFunc
-	fs["yamldecode"] = ctyyaml.YAMLDecodeFunc
+	fs["yamldecode"] = boundedYAMLDecode
 	fs["yamlencode"] = ctyyaml.YAMLEncodeFunc
 	fs["bcrypt"] = bcryptFunc
 	fs["rsadecrypt"] = rsaDecryptFunc
@@ -66,6 +70,7 @@ func nomadFunctions(fs map[string]function.Function, baseDir string, allowFS boo
 		return base64.StdEncoding.EncodeToString(b), nil
 	})
 	fs["fileset"] = fileSetFunc(baseDir, allowFS)
+	boundedFunctions(fs)
 }
 
 func pathExpand(p string) (string, error) {
@@ -122,6 +127,65 @@ var indexFunc = function.New(&function.Spec{
 		return cty.UnknownVal(cty.Number), fmt.Errorf("index: item not found")
 	},
 })
+
+// maxYAMLNodes bounds what yamldecode may build: aliases expand in place,
+// so a few lines of anchors can stand for billions of values.
+const maxYAMLNodes = 100_000
+
+// boundedYAMLDecode is yamldecode refusing documents whose aliases
+// expand past maxYAMLNodes, counted on the unexpanded node tree.
+var boundedYAMLDecode = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "src", Type: cty.String}},
+	Type: func(args []cty.Value) (cty.Type, error) {
+		if err := checkYAMLSize(args[0]); err != nil {
+			return cty.NilType, err
+		}
+		return ctyyaml.YAMLDecodeFunc.ReturnTypeForValues(args)
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if err := checkYAMLSize(args[0]); err != nil {
+			return cty.NilVal, err
+		}
+		return ctyyaml.YAMLDecodeFunc.Call(args)
+	},
+})
+
+func checkYAMLSize(v cty.Value) error {
+	if !v.IsKnown() || v.IsNull() {
+		return nil
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(v.AsString()), &root); err != nil {
+		return nil // yamldecode reports the syntax error itself
+	}
+	memo := map[*yaml.Node]int{}
+	var size func(n *yaml.Node, depth int) int
+	size = func(n *yaml.Node, depth int) int {
+		if n == nil || depth > 1000 {
+			return maxYAMLNodes + 1
+		}
+		if s, ok := memo[n]; ok {
+			return s
+		}
+		memo[n] = maxYAMLNodes + 1 // a cycle counts as too big
+		total := 1
+		if n.Kind == yaml.AliasNode {
+			total += size(n.Alias, depth+1)
+		}
+		for _, c := range n.Content {
+			total += size(c, depth+1)
+			if total > maxYAMLNodes {
+				break
+			}
+		}
+		memo[n] = total
+		return total
+	}
+	if size(&root, 0) > maxYAMLNodes {
+		return fmt.Errorf("yamldecode: the document expands to more than %d values", maxYAMLNodes)
+	}
+	return nil
+}
 
 var bcryptFunc = function.New(&function.Spec{
 	Params:   []function.Parameter{{Name: "str", Type: cty.String}},
@@ -350,4 +414,101 @@ func fileSetFunc(baseDir string, allowFS bool) function.Function {
 			return cty.SetVal(vals), nil
 		},
 	})
+}
+
+// Bounds on what a job file's functions may build. Job files also arrive
+// over the network (POST /v1/jobs/parse), where a few bytes such as
+// range(1e9) must not make the server allocate without bound.
+const (
+	maxGenerated  = 100_000 // range() elements, setproduct() combinations
+	maxFormatWide = 10_000  // a format verb's width or precision
+	maxBcryptCost = 14      // about a second; the default is 10
+)
+
+// boundedFunctions wraps the functions whose output can dwarf their input.
+func boundedFunctions(fs map[string]function.Function) {
+	fs["range"] = guard(stdlib.RangeFunc, func(args []cty.Value) error {
+		nums := make([]float64, len(args))
+		for i, a := range args {
+			if !a.IsKnown() || a.IsNull() {
+				return nil
+			}
+			f, _ := a.AsBigFloat().Float64()
+			nums[i] = f
+		}
+		start, end, step := 0.0, 0.0, 1.0
+		switch len(nums) {
+		case 1:
+			end = nums[0]
+		case 2:
+			start, end = nums[0], nums[1]
+		case 3:
+			start, end, step = nums[0], nums[1], nums[2]
+		}
+		if step != 0 && math.Abs((end-start)/step) > maxGenerated {
+			return fmt.Errorf("range would produce more than %d elements", maxGenerated)
+		}
+		return nil
+	})
+	fs["setproduct"] = guard(stdlib.SetProductFunc, func(args []cty.Value) error {
+		total := 1.0
+		for _, a := range args {
+			if !a.IsKnown() || a.IsNull() || !a.CanIterateElements() {
+				return nil
+			}
+			total *= float64(a.LengthInt())
+		}
+		if total > maxGenerated {
+			return fmt.Errorf("setproduct would produce more than %d combinations", maxGenerated)
+		}
+		return nil
+	})
+	widths := regexp.MustCompile(`%[-+ #0]*(\d*)(?:\.(\d*))?`)
+	checkFormat := func(args []cty.Value) error {
+		if len(args) == 0 || !args[0].IsKnown() || args[0].IsNull() || args[0].Type() != cty.String {
+			return nil
+		}
+		for _, m := range widths.FindAllStringSubmatch(args[0].AsString(), -1) {
+			for _, n := range m[1:] {
+				if len(n) > 5 {
+					return fmt.Errorf("format width or precision larger than %d", maxFormatWide)
+				}
+				if v, _ := strconv.Atoi(n); v > maxFormatWide {
+					return fmt.Errorf("format width or precision larger than %d", maxFormatWide)
+				}
+			}
+		}
+		return nil
+	}
+	fs["format"] = guard(stdlib.FormatFunc, checkFormat)
+	fs["formatlist"] = guard(stdlib.FormatListFunc, checkFormat)
+	fs["bcrypt"] = guard(bcryptFunc, func(args []cty.Value) error {
+		if len(args) > 1 && args[1].IsKnown() && !args[1].IsNull() {
+			if c, _ := args[1].AsBigFloat().Int64(); c > maxBcryptCost {
+				return fmt.Errorf("bcrypt cost %d is more than %d", c, maxBcryptCost)
+			}
+		}
+		return nil
+	})
+}
+
+// guard runs check on a call's arguments before f.
+func guard(f function.Function, check func([]cty.Value) error) function.Function {
+	spec := &function.Spec{
+		Params:   f.Params(),
+		VarParam: f.VarParam(),
+		Type: func(args []cty.Value) (cty.Type, error) {
+			if err := check(args); err != nil {
+				return cty.NilType, err
+			}
+			return f.ReturnTypeForValues(args)
+		},
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if err := check(args); err != nil {
+				return cty.NilVal, err
+			}
+			return f.Call(args)
+		},
+	}
+	return function.New(spec)
 }

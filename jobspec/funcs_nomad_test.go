@@ -86,3 +86,32 @@ func TestNomadFunctions(t *testing.T) {
 		}
 	}
 }
+
+// Functions whose output can dwarf their input are bounded: a job file
+// arriving over the network must not make the server allocate without end.
+func TestFunctionBounds(t *testing.T) {
+	bomb := "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+	for expr, want := range map[string]string{
+		`length(range(1000000000))`:                   "range would produce more than 100000 elements",
+		`length(range(0, 5000000, 2))`:                "range would produce more than 100000 elements",
+		`length(setproduct(range(1000), range(1000)))`: "setproduct would produce more than 100000 combinations",
+		`format("%999999999d", 1)`:                    "format width or precision larger than 10000",
+		`bcrypt("x", 31)`:                             "bcrypt cost 31 is more than 14",
+		`length(yamldecode("` + strings.ReplaceAll(bomb, "\n", `\n`) + `"))`: "expands to more than 100000 values",
+	} {
+		src := "job \"f\" {\n  meta {\n    v = " + expr + "\n  }\n}\n"
+		_, err := Parse(ParseConfig{Body: []byte(src)})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want %q, got %v", expr, want, err)
+		}
+	}
+	// Ordinary uses stay as they were.
+	src := "job \"f\" {\n  meta {\n    a = tostring(length(range(100)))\n    b = format(\"%05d\", 42)\n    c = tostring(length(yamldecode(\"p: &p [1,2]\\nq: *p\\n\").q))\n  }\n}\n"
+	job, err := Parse(ParseConfig{Body: []byte(src), skipFieldCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Meta["a"] != "100" || job.Meta["b"] != "00042" || job.Meta["c"] != "2" {
+		t.Fatalf("meta %v", job.Meta)
+	}
+}
