@@ -14,7 +14,7 @@ func benchJob(b *testing.B, groups, tasks int) []byte {
 	job := &structs.Job{ID: "bench", Type: structs.JobTypeService, Datacenters: []string{"dc1"}}
 	for g := 0; g < groups; g++ {
 		tg := &structs.TaskGroup{Name: fmt.Sprintf("g%d", g), Count: 3,
-			Networks: []*structs.NetworkResource{{DynamicPorts: []structs.Port{{Label: "http", To: 8080}}}},
+			Networks:    []*structs.NetworkResource{{DynamicPorts: []structs.Port{{Label: "http", To: 8080}}}},
 			Constraints: []*structs.Constraint{{LTarget: "${attr.kernel.name}", RTarget: "linux", Operand: "="}}}
 		for t := 0; t < tasks; t++ {
 			tg.Tasks = append(tg.Tasks, &structs.Task{Name: fmt.Sprintf("t%d", t), Driver: "raw_exec",

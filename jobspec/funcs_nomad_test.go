@@ -92,11 +92,11 @@ func TestNomadFunctions(t *testing.T) {
 func TestFunctionBounds(t *testing.T) {
 	bomb := "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
 	for expr, want := range map[string]string{
-		`length(range(1000000000))`:                   "range would produce more than 100000 elements",
-		`length(range(0, 5000000, 2))`:                "range would produce more than 100000 elements",
-		`length(setproduct(range(1000), range(1000)))`: "setproduct would produce more than 100000 combinations",
-		`format("%999999999d", 1)`:                    "format width or precision larger than 10000",
-		`bcrypt("x", 31)`:                             "bcrypt cost 31 is more than 14",
+		`length(range(1000000000))`:                                          "range would produce more than 100000 elements",
+		`length(range(0, 5000000, 2))`:                                       "range would produce more than 100000 elements",
+		`length(setproduct(range(1000), range(1000)))`:                       "setproduct would produce more than 100000 combinations",
+		`format("%999999999d", 1)`:                                           "format width or precision larger than 10000",
+		`bcrypt("x", 31)`:                                                    "bcrypt cost 31 is more than 14",
 		`length(yamldecode("` + strings.ReplaceAll(bomb, "\n", `\n`) + `"))`: "expands to more than 100000 values",
 	} {
 		src := "job \"f\" {\n  meta {\n    v = " + expr + "\n  }\n}\n"
