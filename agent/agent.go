@@ -29,11 +29,12 @@ type Agent struct {
 	cfg    *Config
 	logger *slog.Logger
 
-	pool   *gossip.Pool
-	server *server.Server
-	client *client.Client
-	http   *http.Server
-	ln     net.Listener
+	pool     *gossip.Pool
+	poolLeft bool
+	server   *server.Server
+	client   *client.Client
+	http     *http.Server
+	ln       net.Listener
 
 	httpAddr string
 	started  time.Time
@@ -151,6 +152,11 @@ func (a *Agent) start() error {
 		tags[structs.TagRole] = "server"
 		tags[structs.TagRaftAddr] = net.JoinHostPort(c.BindAddr, strconv.Itoa(c.RPCPort))
 		tags[structs.TagBootstrap] = strconv.Itoa(c.BootstrapExpect)
+		id, err := server.RaftID(c.DataDir, tags[structs.TagRaftAddr])
+		if err != nil {
+			return err
+		}
+		tags[structs.TagRaftID] = id
 	}
 	pool, err := gossip.New(gossip.Config{
 		Name: c.NodeName, BindAddr: c.BindAddr, Port: c.SerfPort, Tags: tags,
@@ -167,11 +173,19 @@ func (a *Agent) start() error {
 			BindAddr: c.BindAddr, RaftPort: c.RPCPort, HTTPAddr: a.httpAddr,
 			BootstrapExpect: c.BootstrapExpect, Dev: c.Dev, NumWorkers: c.NumSchedulers, MaxGroupCount: c.JobMaxCount,
 			Gossip: pool, Logger: a.logger, OIDCIssuer: c.OIDCIssuer,
+			Autopilot: c.Autopilot, PeerTLS: peerTLS,
 		})
 		if err != nil {
 			return fmt.Errorf("starting server: %w", err)
 		}
 		a.server = srv
+		if id := srv.RaftID(); id != tags[structs.TagRaftID] {
+			// A lone server migrated to a UUID at startup.
+			tags[structs.TagRaftID] = id
+			if err := pool.SetTags(tags); err != nil {
+				return fmt.Errorf("advertising server ID: %w", err)
+			}
+		}
 	}
 
 	if c.Client {
@@ -348,6 +362,11 @@ func (a *Agent) self() map[string]any {
 // re-attaches to them, except in -dev mode without -data-dir, whose
 // throwaway state could never be re-attached.
 func (a *Agent) Shutdown() {
+	if a.server != nil && a.pool != nil {
+		// A server leaves the cluster first (a leader hands leadership
+		// over), so the others need not wait out its failure.
+		a.server.Leave(5*time.Second, a.leavePool)
+	}
 	if a.tmpDataDir != "" && a.client != nil {
 		// -dev without -data-dir: the state is thrown away below, so no
 		// later agent could re-attach to tasks left running.
@@ -373,14 +392,20 @@ func (a *Agent) Shutdown() {
 			a.logger.Warn("server shutdown", "error", err)
 		}
 	}
-	if a.pool != nil {
-		_ = a.pool.Leave(time.Second)
-	}
+	a.leavePool()
 	a.wg.Wait()
 	if a.tmpDataDir != "" {
 		if err := os.RemoveAll(a.tmpDataDir); err != nil {
 			a.logger.Warn("removing dev data dir", "dir", a.tmpDataDir, "error", err)
 		}
+	}
+}
+
+// leavePool announces this agent's departure from the gossip pool, once.
+func (a *Agent) leavePool() {
+	if a.pool != nil && !a.poolLeft {
+		a.poolLeft = true
+		_ = a.pool.Leave(time.Second)
 	}
 }
 

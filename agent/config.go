@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 
+	"github.com/orch-project/orch/structs"
 	"github.com/orch-project/orch/tlsutil"
 )
 
@@ -58,6 +59,9 @@ type Config struct {
 	ACL ACLConfig
 	// TLS is the tls block (config_tls.go); Region is filled in at start.
 	TLS tlsutil.Config
+	// Autopilot is the autopilot block (config_autopilot.go); nil means
+	// Nomad's defaults.
+	Autopilot *structs.AutopilotConfig
 	// Encrypt is the gossip encryption key (server { encrypt }, -encrypt).
 	// In orch every agent gossips, so client-only agents need it too.
 	Encrypt string
@@ -116,20 +120,21 @@ func (c *Config) RawExecEnabled() bool {
 
 // fileConfig mirrors the subset of Nomad's agent configuration orch reads.
 type fileConfig struct {
-	DataDir    *string        `hcl:"data_dir"`
-	BindAddr   *string        `hcl:"bind_addr"`
-	Region     *string        `hcl:"region"`
-	Datacenter *string        `hcl:"datacenter"`
-	Name       *string        `hcl:"name"`
-	LogLevel   *string        `hcl:"log_level"`
-	Ports      *portsBlock    `hcl:"ports,block"`
-	Server     *serverBlock   `hcl:"server,block"`
-	Client     *clientBlock   `hcl:"client,block"`
-	Plugins    []*pluginBlock `hcl:"plugin,block"`
-	ACL        *aclBlock      `hcl:"acl,block"`
-	TLS        *tlsBlock      `hcl:"tls,block"`
-	HTTPAPI    *httpAPIBlock  `hcl:"http_api,block"`
-	Limits     *limitsBlock   `hcl:"limits,block"`
+	DataDir    *string         `hcl:"data_dir"`
+	BindAddr   *string         `hcl:"bind_addr"`
+	Region     *string         `hcl:"region"`
+	Datacenter *string         `hcl:"datacenter"`
+	Name       *string         `hcl:"name"`
+	LogLevel   *string         `hcl:"log_level"`
+	Ports      *portsBlock     `hcl:"ports,block"`
+	Server     *serverBlock    `hcl:"server,block"`
+	Client     *clientBlock    `hcl:"client,block"`
+	Plugins    []*pluginBlock  `hcl:"plugin,block"`
+	ACL        *aclBlock       `hcl:"acl,block"`
+	TLS        *tlsBlock       `hcl:"tls,block"`
+	HTTPAPI    *httpAPIBlock   `hcl:"http_api,block"`
+	Limits     *limitsBlock    `hcl:"limits,block"`
+	Autopilot  *autopilotBlock `hcl:"autopilot,block"`
 
 	// Nomad settings orch accepts without acting on them, or refuses with
 	// their position when they ask for more (config_nomad.go).
@@ -292,6 +297,9 @@ func (c *Config) loadOne(path string) error {
 	}
 	c.applyTLSBlock(fc.TLS)
 	if err := c.applyHTTPBlocks(fc.HTTPAPI, fc.Limits); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := c.applyAutopilotBlock(fc.Autopilot); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := c.applyACLBlock(fc.ACL); err != nil {

@@ -72,6 +72,8 @@ Commands:
                      Manage the root keys that encrypt variables
     tls              ca create, cert create -server|-client|-cli
     operator gossip  keyring -list|-install|-use|-remove, keyring generate
+    operator raft    list-peers [-stale], remove-peer -peer-id=ID|-peer-address=IP:port
+    operator autopilot  get-config, set-config [flags], health [-json]
     version          Print the version
 
 Every command talking to an agent takes -address (default $ORCH_ADDR,

@@ -352,8 +352,11 @@ func checkRoute(t *testing.T, r route) {
 // The routes anyone may call without a token. Adding one is a security
 // decision: it must be listed here.
 var unauthenticated = map[string]bool{
-	"GET /v1/status/leader":                 true,
-	"GET /v1/status/peers":                  true,
+	"GET /v1/status/leader": true,
+	"GET /v1/status/peers":  true,
+	// A server's own Raft log position and leader contact, which the
+	// leader's autopilot asks every server for.
+	"GET /v1/status/raft":                   true,
 	"GET /v1/regions":                       true,
 	"GET /v1/agent/health":                  true,
 	"GET /.well-known/jwks.json":            true,

@@ -90,6 +90,7 @@ func (s *Server) routes() {
 	s.identityRoutes(rt)
 	s.scalingRoutes(rt)
 	s.rolloutRoutes(rt)
+	s.operatorRoutes(rt)
 }
 
 func (s *Server) jobRoutes(rt *router) {

@@ -2,6 +2,8 @@ package raftfsm
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -216,6 +218,8 @@ func restoreFrame(r *state.Restore, fr frame) error {
 		return decodeInto(fr, &structs.Deployment{}, r.DeploymentRestore)
 	case state.KindJobSubmission:
 		return decodeInto(fr, &state.JobSubmissionRow{}, r.JobSubmissionRestore)
+	case state.KindAutopilotConfig:
+		return decodeInto(fr, &structs.AutopilotConfig{}, r.AutopilotConfigRestore)
 	}
 	return fmt.Errorf("unknown object type %q", fr.Type)
 }
@@ -225,4 +229,29 @@ func decodeInto[T any](fr frame, v *T, load func(*T) error) error {
 		return fmt.Errorf("decode %s: %w", fr.Type, err)
 	}
 	return load(v)
+}
+
+// StateHash digests every persistent object of snap in the snapshot
+// encoding (tables in a fixed order, JSON with sorted map keys), so two
+// replicas that applied the same entries have the same hash. Index is the
+// highest index that wrote the state: replicas are compared at equal
+// indexes.
+func StateHash(snap *state.Snapshot) (structs.StateHash, error) {
+	index, err := snap.LatestIndex()
+	if err != nil {
+		return structs.StateHash{}, err
+	}
+	h := sha256.New()
+	bw := bufio.NewWriterSize(h, 64<<10)
+	enc := json.NewEncoder(bw)
+	err = snap.Walk(func(kind string, obj any) error {
+		return enc.Encode(outFrame{Type: kind, Data: obj})
+	})
+	if err != nil {
+		return structs.StateHash{}, fmt.Errorf("hashing state: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return structs.StateHash{}, err
+	}
+	return structs.StateHash{Index: index, Hash: "sha256:" + hex.EncodeToString(h.Sum(nil))}, nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/orch-project/orch/gossip"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
@@ -72,6 +70,7 @@ func (s *Server) establishLeadership() {
 		go w.run(ctx)
 	}
 	go s.reconcileLoop(ctx)
+	go s.autopilotLoop(ctx)
 	go s.gcLoop(ctx)
 	go s.keyringLoop(ctx)
 	s.locks.enable()
@@ -179,38 +178,5 @@ func (s *Server) reconcile() {
 			}
 			s.markNodeDown(n.ID, "node is not in the gossip pool")
 		}
-	}
-}
-
-// addRaftPeer makes a server that joined the pool a Raft voter.
-func (s *Server) addRaftPeer(m gossip.Member) {
-	addr := m.Tags[structs.TagRaftAddr]
-	if addr == "" || addr == s.raftAddr {
-		return
-	}
-	f := s.raft.GetConfiguration()
-	if f.Error() != nil {
-		return
-	}
-	for _, srv := range f.Configuration().Servers {
-		if string(srv.Address) == addr {
-			return
-		}
-	}
-	s.logger.Info("adding raft peer", "addr", addr, "name", m.Name)
-	if err := s.raft.AddVoter(raft.ServerID(addr), raft.ServerAddress(addr), 0, 10*time.Second).Error(); err != nil {
-		s.logger.Warn("adding raft peer failed", "addr", addr, "error", err)
-	}
-}
-
-// removeRaftPeer drops a server that left the pool gracefully.
-func (s *Server) removeRaftPeer(m gossip.Member) {
-	addr := m.Tags[structs.TagRaftAddr]
-	if addr == "" || addr == s.raftAddr || !s.IsLeader() {
-		return
-	}
-	s.logger.Info("removing raft peer that left", "addr", addr, "name", m.Name)
-	if err := s.raft.RemoveServer(raft.ServerID(addr), 0, 10*time.Second).Error(); err != nil {
-		s.logger.Warn("removing raft peer failed", "addr", addr, "error", err)
 	}
 }

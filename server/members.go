@@ -96,11 +96,11 @@ func (s *Server) maybeBootstrap() {
 			s.logger.Error("server expects a different cluster size", "member", m.Name, "expect", exp)
 			return
 		}
-		addr := m.Tags[structs.TagRaftAddr]
-		if addr == "" {
+		id, addr, ok := memberRaftID(m)
+		if !ok {
 			continue
 		}
-		servers = append(servers, raft.Server{ID: raft.ServerID(addr), Address: raft.ServerAddress(addr)})
+		servers = append(servers, raft.Server{ID: id, Address: addr})
 	}
 	if len(servers) < s.cfg.BootstrapExpect {
 		return

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
@@ -93,6 +95,16 @@ type Config struct {
 	EvalGCThreshold time.Duration
 	JobGCThreshold  time.Duration
 	NodeGCThreshold time.Duration
+
+	// Autopilot seeds the cluster's autopilot configuration (the agent's
+	// autopilot block); nil means Nomad's defaults.
+	Autopilot *structs.AutopilotConfig
+	// PeerTLS, when set, is used to reach other servers' HTTPS API.
+	PeerTLS *tls.Config
+
+	// legacyAddressID makes the server use its address as its Raft ID,
+	// as data dirs from before server IDs did (tests of the migration).
+	legacyAddressID bool
 }
 
 // Server is one orch server.
@@ -105,6 +117,7 @@ type Server struct {
 	transport *raft.NetworkTransport
 	logStore  *raftboltdb.BoltStore
 	raftAddr  string
+	localID   raft.ServerID
 
 	broker  *EvalBroker
 	blocked *BlockedEvals
@@ -129,6 +142,8 @@ type Server struct {
 	keyring     *keyring.Keyring
 	keyringWake chan struct{}
 	locks       *lockTimers
+	autopilot *autopilot
+
 	// readGate opens once this term's leader has applied earlier terms.
 	readGate *leaderGate
 	// restoreTarget is the last index in this server's log when it
@@ -169,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 		cancel:   cancel,
 		readGate: newLeaderGate(),
 	}
+	s.autopilot = newAutopilot(s)
 	s.fsm = raftfsm.NewWithOptions(store, raftfsm.Options{Logger: cfg.Logger, OnCommit: s.onCommit})
 	s.keyring = keyring.New()
 	s.keyringWake = make(chan struct{}, 1)
@@ -194,7 +210,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) setupRaft() error {
-	dir := filepath.Join(s.cfg.DataDir, "server", "raft")
+	dir := raftDir(s.cfg.DataDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating raft dir: %w", err)
 	}
@@ -209,18 +225,75 @@ func (s *Server) setupRaft() error {
 		return fmt.Errorf("starting raft transport on %s: %w", s.raftAddr, err)
 	}
 	s.transport = trans
-	logStore, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	st, err := s.openRaftStores(dir, rlog)
 	if err != nil {
 		trans.Close()
-		return fmt.Errorf("opening raft log store: %w", err)
+		return err
+	}
+	r, err := s.startRaft(st, rlog)
+	if err != nil {
+		s.logStore.Close()
+		trans.Close()
+		return err
+	}
+	s.raft = r
+	if s.restoreTarget, err = lastAppliableIndex(st.logs, st.snaps); err != nil {
+		return err
+	}
+	if s.cfg.Dev || s.cfg.BootstrapExpect == 1 {
+		has, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
+		if err != nil {
+			return fmt.Errorf("reading raft state: %w", err)
+		}
+		if !has {
+			cfg := raft.Configuration{Servers: []raft.Server{{ID: s.localID, Address: trans.LocalAddr()}}}
+			if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+				return fmt.Errorf("bootstrapping single-server cluster: %w", err)
+			}
+		}
+		s.bootstrapped = true
+	}
+	return nil
+}
+
+// openRaftStores opens the Raft log, stable store and snapshots under dir.
+// Both are checked first (storage.go): damage is a startup error naming
+// the file, not a panic while Raft replays.
+func (s *Server) openRaftStores(dir string, rlog hclog.Logger) (raftStores, error) {
+	dbPath := filepath.Join(dir, "raft.db")
+	if _, err := inspectRaftDB(dbPath); err != nil {
+		return raftStores{}, corruptStoreError("log store", dbPath, err)
+	}
+	logStore, err := raftboltdb.New(raftboltdb.Options{Path: dbPath})
+	if err != nil {
+		return raftStores{}, corruptStoreError("log store", dbPath, err)
 	}
 	s.logStore = logStore
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, rlog)
 	if err != nil {
-		return fmt.Errorf("opening raft snapshot store: %w", err)
+		logStore.Close()
+		return raftStores{}, fmt.Errorf("opening raft snapshot store: %w", err)
 	}
+	if err := checkNewestSnapshot(snaps, dir); err != nil {
+		logStore.Close()
+		return raftStores{}, err
+	}
+	return raftStores{logs: logStore, stable: logStore, snaps: snaps}, nil
+}
+
+// startRaft applies a peers.json recovery if one is waiting, settles this
+// server's Raft ID and starts Raft.
+func (s *Server) startRaft(st raftStores, rlog hclog.Logger) (*raft.Raft, error) {
+	if err := s.recoverFromPeersJSON(st); err != nil {
+		return nil, err
+	}
+	id, err := s.chooseRaftID(st)
+	if err != nil {
+		return nil, err
+	}
+	s.localID = id
 	rc := raft.DefaultConfig()
-	rc.LocalID = s.raftID()
+	rc.LocalID = id
 	rc.Logger = rlog
 	rc.CommitTimeout = 5 * time.Millisecond
 	if s.cfg.Dev || s.cfg.BootstrapExpect == 1 {
@@ -234,30 +307,11 @@ func (s *Server) setupRaft() error {
 		rc.ElectionTimeout = 1000 * time.Millisecond
 		rc.LeaderLeaseTimeout = 500 * time.Millisecond
 	}
-	r, err := raft.NewRaft(rc, s.fsm, logStore, logStore, snaps, trans)
+	r, err := raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, s.transport)
 	if err != nil {
-		logStore.Close()
-		trans.Close()
-		return fmt.Errorf("starting raft: %w", err)
+		return nil, fmt.Errorf("starting raft: %w", err)
 	}
-	s.raft = r
-	if s.restoreTarget, err = lastAppliableIndex(logStore, snaps); err != nil {
-		return err
-	}
-	if s.cfg.Dev || s.cfg.BootstrapExpect == 1 {
-		has, err := raft.HasExistingState(logStore, logStore, snaps)
-		if err != nil {
-			return fmt.Errorf("reading raft state: %w", err)
-		}
-		if !has {
-			cfg := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
-			if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-				return fmt.Errorf("bootstrapping single-server cluster: %w", err)
-			}
-		}
-		s.bootstrapped = true
-	}
-	return nil
+	return r, nil
 }
 
 // State returns the replicated state store. The FSM may swap stores on a
@@ -274,7 +328,11 @@ func (s *Server) Leader() string {
 }
 
 // raftID is this server's ID in the Raft configuration.
-func (s *Server) raftID() raft.ServerID { return raft.ServerID(s.raftAddr) }
+func (s *Server) raftID() raft.ServerID { return s.localID }
+
+// RaftID is this server's ID in the Raft configuration, which the agent
+// advertises in gossip.
+func (s *Server) RaftID() string { return string(s.localID) }
 
 // RaftAddr returns this server's Raft address.
 func (s *Server) RaftAddr() string { return s.raftAddr }

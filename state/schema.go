@@ -55,7 +55,7 @@ func nsIDIndex(nsField, idField string) *memdb.CompoundIndex {
 func schema() *memdb.DBSchema {
 	s := coreSchema()
 	// Tables of other concepts live in their own files.
-	for _, part := range []map[string]*memdb.TableSchema{serviceSchema(), variableSchema(), keyringSchema(), scalingSchema()} {
+	for _, part := range []map[string]*memdb.TableSchema{serviceSchema(), variableSchema(), keyringSchema(), scalingSchema(), autopilotSchema()} {
 		for name, tbl := range part {
 			s.Tables[name] = tbl
 		}

@@ -53,6 +53,7 @@ var walkOrder = []struct{ kind, table string }{
 	{KindScalingEvents, TableScalingEvents},
 	{KindDeployment, TableDeployments},
 	{KindJobSubmission, TableJobSubmissions},
+	{KindAutopilotConfig, TableAutopilotConfig},
 }
 
 // Walk calls fn for every persistent object of the snapshot, table by table

@@ -105,6 +105,9 @@ const (
 	TagDatacenter = "dc"
 	TagHTTPAddr   = "http_addr"
 	TagRaftAddr   = "raft_addr"
+	// TagRaftID is a server's ID in the Raft configuration (a UUID; the
+	// Raft address for data dirs from before server IDs).
+	TagRaftID = "raft_id"
 	TagNodeID     = "node_id"
 	TagBootstrap  = "expect"
 	TagVersion    = "build"
