@@ -142,7 +142,7 @@ type Server struct {
 	keyring     *keyring.Keyring
 	keyringWake chan struct{}
 	locks       *lockTimers
-	autopilot *autopilot
+	autopilot   *autopilot
 
 	// readGate opens once this term's leader has applied earlier terms.
 	readGate *leaderGate

@@ -107,10 +107,10 @@ const (
 	TagRaftAddr   = "raft_addr"
 	// TagRaftID is a server's ID in the Raft configuration (a UUID; the
 	// Raft address for data dirs from before server IDs).
-	TagRaftID = "raft_id"
-	TagNodeID     = "node_id"
-	TagBootstrap  = "expect"
-	TagVersion    = "build"
+	TagRaftID    = "raft_id"
+	TagNodeID    = "node_id"
+	TagBootstrap = "expect"
+	TagVersion   = "build"
 )
 
 // Version is orch's release version.
