@@ -101,6 +101,9 @@ type Config struct {
 	Autopilot *structs.AutopilotConfig
 	// PeerTLS, when set, is used to reach other servers' HTTPS API.
 	PeerTLS *tls.Config
+	// DataDirMinFree is the free space (bytes) below which the server
+	// refuses writes that add work (507); 0 means 64 MiB.
+	DataDirMinFree uint64
 
 	// legacyAddressID makes the server use its address as its Raft ID,
 	// as data dirs from before server IDs did (tests of the migration).
@@ -143,6 +146,7 @@ type Server struct {
 	keyringWake chan struct{}
 	locks       *lockTimers
 	autopilot   *autopilot
+	disk        *diskGuard
 
 	// readGate opens once this term's leader has applied earlier terms.
 	readGate *leaderGate
@@ -185,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 		readGate: newLeaderGate(),
 	}
 	s.autopilot = newAutopilot(s)
+	s.disk = newDiskGuard(cfg.DataDir, cfg.DataDirMinFree, s.logger)
 	s.fsm = raftfsm.NewWithOptions(store, raftfsm.Options{Logger: cfg.Logger, OnCommit: s.onCommit})
 	s.keyring = keyring.New()
 	s.keyringWake = make(chan struct{}, 1)
@@ -263,6 +268,9 @@ func (s *Server) openRaftStores(dir string, rlog hclog.Logger) (raftStores, erro
 	dbPath := filepath.Join(dir, "raft.db")
 	if _, err := inspectRaftDB(dbPath); err != nil {
 		return raftStores{}, corruptStoreError("log store", dbPath, err)
+	}
+	if err := ensureLogReserve(dbPath); err != nil {
+		return raftStores{}, err
 	}
 	logStore, err := raftboltdb.New(raftboltdb.Options{Path: dbPath})
 	if err != nil {
@@ -407,6 +415,9 @@ const defaultApplyTimeout = 30 * time.Second
 func (s *Server) raftDispatch(ctx context.Context, t raftfsm.MessageType, body any) (raft.ApplyFuture, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDeadlinePassed, err)
+	}
+	if err := s.disk.allows(t &^ raftfsm.IgnoreUnknownTypeFlag); err != nil {
+		return nil, err
 	}
 	timeout := defaultApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {

@@ -50,6 +50,10 @@ func inspectRaftDB(path string) (st raftDBState, err error) {
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
+		// Pages past the end of a truncated file would fault when read.
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("truncated: the file has %d bytes, its pages reach %d", fi.Size(), tx.Size())
+		}
 		for cerr := range tx.Check() {
 			return cerr
 		}
