@@ -133,7 +133,7 @@ func TestLeaderLeavesByHandingOver(t *testing.T) {
 		}
 	}
 	// It left as a legacy server: its next start is under a UUID.
-	id, err := RaftID(leader.cfg.DataDir, leader.RaftAddr())
+	id, err := existingServerID(leader.cfg.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,9 @@ func inspectRaftDB(path string) (st raftDBState, err error) {
 		}
 	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return st, fmt.Errorf("%w: %s is locked by another process: is another orch agent running on this data dir?", errLocked, path)
+	}
 	if err != nil {
 		return st, err
 	}
@@ -72,8 +75,14 @@ func inspectRaftDB(path string) (st raftDBState, err error) {
 	return st, err
 }
 
+// errLocked: the store is in use, not damaged.
+var errLocked = errors.New("raft store in use")
+
 // corruptStoreError explains a damaged Raft file and how to recover.
 func corruptStoreError(what, path string, cause error) error {
+	if errors.Is(cause, errLocked) {
+		return cause
+	}
 	return fmt.Errorf("the raft %s %s is damaged: %v. This server cannot start from it. To recover: "+
 		"if other servers of the cluster are healthy, stop this server, move its data dir's \"server\" directory aside "+
 		"and start it again: it rejoins and copies the state from the leader (remove its old entry with "+
