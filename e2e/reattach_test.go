@@ -25,10 +25,23 @@ type taskIdentity struct {
 func identify(t *testing.T, driver, allocID string) taskIdentity {
 	t.Helper()
 	var id taskIdentity
-	for _, pid := range processesWithEnv("NOMAD_ALLOC_ID", allocID) {
-		// The shell loops' short-lived `sleep` children come and go.
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err == nil && strings.TrimSpace(string(comm)) != "sleep" {
+	sample := func() []int {
+		var pids []int
+		for _, pid := range processesWithEnv("NOMAD_ALLOC_ID", allocID) {
+			// The shell loops' short-lived `sleep` children come and go.
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			if err == nil && strings.TrimSpace(string(comm)) != "sleep" {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	// A loop's fork caught before it execs `sleep` is still named after
+	// the shell: only processes seen in two samples apart count.
+	first := sample()
+	time.Sleep(250 * time.Millisecond)
+	for _, pid := range sample() {
+		if slices.Contains(first, pid) {
 			id.pids = append(id.pids, pid)
 		}
 	}

@@ -138,8 +138,9 @@ func (s *Server) restoreEvals() {
 func (s *Server) reconcileLoop(ctx context.Context) {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
+	leaderSince := time.Now()
 	for {
-		s.reconcile()
+		s.reconcile(leaderSince)
 		select {
 		case <-ctx.Done():
 			return
@@ -148,7 +149,7 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 	}
 }
 
-func (s *Server) reconcile() {
+func (s *Server) reconcile(leaderSince time.Time) {
 	if s.gossip == nil || !s.IsLeader() {
 		return
 	}
@@ -169,14 +170,32 @@ func (s *Server) reconcile() {
 		s.logger.Error("listing nodes to reconcile", "error", err)
 		return
 	}
-	for _, n := range nodes {
-		if n.Status != structs.NodeStatusDown && !alive[n.ID] {
-			// A node registered through HTTP by a client we never heard
-			// gossip from, or one restarting, gets a grace period.
-			if time.Since(time.Unix(n.StatusUpdatedAt, 0)) < clientLeaveGrace {
-				continue
-			}
-			s.markNodeDown(n.ID, "node is not in the gossip pool")
-		}
+	for _, n := range absentNodes(nodes, alive, leaderSince, time.Now()) {
+		s.markNodeDown(n.ID, "node is not in the gossip pool")
 	}
+}
+
+// absentNodes are the nodes to mark down: not down yet, not alive in the
+// gossip pool, and past their grace. A node gets clientLeaveGrace from its
+// last status change (registered through HTTP by a client never heard on
+// gossip, or restarting) and from this server's gain of leadership: a
+// leader that just took over has not yet heard the pool converge, and in a
+// single-agent cluster restarted after a crash its own client is not even
+// up yet. Without the second grace that restart marked the node down at
+// once and its allocations lost, so their re-attached tasks were replaced.
+func absentNodes(nodes []*structs.Node, alive map[string]bool, leaderSince, now time.Time) []*structs.Node {
+	if now.Sub(leaderSince) < clientLeaveGrace {
+		return nil
+	}
+	var out []*structs.Node
+	for _, n := range nodes {
+		if n.Status == structs.NodeStatusDown || alive[n.ID] {
+			continue
+		}
+		if now.Sub(time.Unix(n.StatusUpdatedAt, 0)) < clientLeaveGrace {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }
