@@ -21,6 +21,8 @@ type GCDelete struct {
 	EvalIDs  []string `json:"EvalIDs"`
 	AllocIDs []string `json:"AllocIDs"`
 	Nodes    []GCNode `json:"Nodes"`
+	// DeploymentIDs are finished deployments to collect.
+	DeploymentIDs []string `json:"DeploymentIDs,omitempty"`
 }
 
 // GCJob names a job to collect and the ModifyIndex it was collected at.
@@ -38,7 +40,7 @@ type GCNode struct {
 
 // Len is the number of objects the entry names.
 func (g *GCDelete) Len() int {
-	return len(g.Jobs) + len(g.EvalIDs) + len(g.AllocIDs) + len(g.Nodes)
+	return len(g.Jobs) + len(g.EvalIDs) + len(g.AllocIDs) + len(g.Nodes) + len(g.DeploymentIDs)
 }
 
 func applyGCDelete(txn *state.WriteTxn, b *GCDelete) error {
@@ -93,5 +95,5 @@ func applyGCDelete(txn *state.WriteTxn, b *GCDelete) error {
 			return err
 		}
 	}
-	return nil
+	return gcDeployments(txn, b.DeploymentIDs)
 }

@@ -209,3 +209,18 @@ func upsertEvals(txn *state.WriteTxn, eval *structs.Evaluation) error {
 	}
 	return txn.UpsertEvals([]*structs.Evaluation{eval})
 }
+
+// gcDeployments deletes the named deployments that are still finished.
+func gcDeployments(txn *state.WriteTxn, ids []string) error {
+	var gone []string
+	for _, id := range ids {
+		d, err := txn.Reader().DeploymentByID(nil, id)
+		if err != nil {
+			return err
+		}
+		if d != nil && !d.Active() {
+			gone = append(gone, id)
+		}
+	}
+	return txn.DeleteDeployments(gone)
+}

@@ -121,6 +121,10 @@ func batchGC(groups []*raftfsm.GCDelete, max int) []*raftfsm.GCDelete {
 			room()
 			cur.Nodes = append(cur.Nodes, n)
 		}
+		for _, id := range g.DeploymentIDs {
+			room()
+			cur.DeploymentIDs = append(cur.DeploymentIDs, id)
+		}
 	}
 	if cur.Len() > 0 {
 		out = append(out, cur)

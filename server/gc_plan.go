@@ -29,6 +29,9 @@ import (
 //     incarnations of a job ID, of stopped jobs and superseded allocs go.
 //   - Nodes: a node down for longer than the node threshold with no
 //     unfinished alloc is deleted; its finished allocs follow the rules above.
+//   - Deployments: a finished deployment last changed before the eval
+//     threshold (Nomad's deployment_gc_threshold is also 1h) goes, unless it
+//     is its job's newest: the scheduler reads that one.
 //
 // The result is ordered groups: one per collected job (the job ahead of its
 // evals and allocs), then loose evals and allocs, then nodes.
@@ -64,6 +67,13 @@ func planGC(snap *state.Snapshot, now time.Time, th gcThresholds) ([]*raftfsm.GC
 	}
 	if nodes.Len() > 0 {
 		groups = append(groups, nodes)
+	}
+	deps, err := gcDeployments(snap, p.evalCut)
+	if err != nil {
+		return nil, err
+	}
+	if deps.Len() > 0 {
+		groups = append(groups, deps)
 	}
 	return groups, nil
 }

@@ -298,3 +298,34 @@ func TestDeploymentWatcherRebuildsAfterRestart(t *testing.T) {
 		t.Fatalf("deployment failed with %q", d.StatusDescription)
 	}
 }
+
+// Finished deployments are collected, except each job's newest (the
+// scheduler reads it) and those still running.
+func TestGCCollectsFinishedDeploymentsButTheNewest(t *testing.T) {
+	s := testGCServer(t)
+	ctx := context.Background()
+	if _, err := s.RegisterNode(ctx, testNode("n1", 8000, 8192)); err != nil {
+		t.Fatal(err)
+	}
+	startSimClient(t, s, healthyUnless(""))
+	job := rolloutJob("web", 2)
+	job.TaskGroups[0].Update.Canary = 0
+	for i, arg := range []string{"1", "2", "3"} {
+		job.TaskGroups[0].Tasks[0].Config = map[string]any{"command": "/bin/sleep", "args": []any{arg}}
+		if _, err := s.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job}); err != nil {
+			t.Fatal(err)
+		}
+		waitDeployment(t, s, "web", uint64(i), structs.DeploymentStatusSuccessful)
+	}
+	var deps []*structs.Deployment
+	waitUntil(t, 10*time.Second, "old deployments collected", func() bool {
+		if err := s.GarbageCollect(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		deps, _ = s.State().Snapshot().DeploymentsByJob(nil, "default", "web")
+		return len(deps) == 1
+	})
+	if deps[0].JobVersion != 2 {
+		t.Fatalf("kept deployment of version %d, want the newest (2)", deps[0].JobVersion)
+	}
+}
