@@ -85,3 +85,52 @@ func BenchmarkServiceEval10kNodes1000Allocs(b *testing.B) { benchSchedule(b, str
 // BenchmarkBatchEval10kNodes1000Allocs is the batch variant (2 candidates
 // per placement).
 func BenchmarkBatchEval10kNodes1000Allocs(b *testing.B) { benchSchedule(b, structs.JobTypeBatch) }
+
+// BenchmarkRollingUpdate1000 rolls a 1,000-allocation service over 100
+// nodes to a new version with max_parallel = 50: every round is one
+// scheduler run (the plan applied as the FSM would) after the previous
+// round's replacements report healthy. It reports the scheduler's CPU per
+// replaced allocation and how many evals the rollout took.
+func BenchmarkRollingUpdate1000(b *testing.B) {
+	const nodes, count, parallel = 100, 1000, 50
+	var schedCPU time.Duration
+	var rounds int
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		h := newHarness(b)
+		for n := 1; n <= nodes; n++ {
+			h.upsertNodes(mkNode(n, "dc1", 64000, 256000))
+		}
+		job := rollingJob("roll", count, parallel, 0)
+		v0 := h.upsertJob(job)
+		h.run(v0, structs.EvalTriggerJobRegister)
+		h.setHealth(true, h.liveList("roll")...)
+		h.run(v0, structs.EvalTriggerDeploymentWatcher)
+		job.TaskGroups[0].Tasks[0].Config = map[string]any{"command": "/bin/sleep", "args": []any{"2"}}
+		v1 := h.upsertJob(job)
+		b.StartTimer()
+		for done := false; !done; {
+			cpu0 := processCPU(b)
+			res := h.schedule(h.eval(v1, structs.EvalTriggerDeploymentWatcher))
+			schedCPU += processCPU(b) - cpu0
+			rounds++
+			b.StopTimer()
+			fresh := h.newPlacements(res.Plan)
+			h.apply(res)
+			for _, u := range res.Plan.DeploymentUpdates {
+				done = done || u.Status == structs.DeploymentStatusSuccessful
+			}
+			if len(fresh) > 0 {
+				h.setHealth(true, fresh...)
+			} else if !done && res.Plan.IsNoOp() {
+				b.Fatalf("rollout stalled after %d rounds", rounds)
+			}
+			b.StartTimer()
+		}
+		if vc := h.versionCount("roll"); vc[v1.Version] != count {
+			b.Fatalf("after the rollout: %v", vc)
+		}
+	}
+	b.ReportMetric(float64(schedCPU.Microseconds())/float64(b.N*count), "sched-cpu-µs/replaced")
+	b.ReportMetric(float64(rounds)/float64(b.N), "evals/rollout")
+}

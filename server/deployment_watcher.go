@@ -14,23 +14,50 @@ import (
 
 // The deployment watcher is a leader-only loop (architecture-next §2): it
 // reads the active deployments from state, decides, and commits through
-// Raft. It keeps nothing between rounds, so a new leader simply starts it
-// and carries on from the replicated state. It
+// Raft; a new leader starts it afresh and carries on from the replicated
+// state. It
 //   - fails a deployment with an unhealthy allocation, or one of whose
 //     groups made no progress by its progress deadline, reverting the job
 //     to its latest stable version when a group asks for auto_revert;
 //   - promotes a deployment whose canaries are all healthy when every
-//     group waiting on canaries asks for auto_promote.
-// Healthy reports reach the scheduler without it: the client update that
-// carries them commits an evaluation of the job (see healthEvals).
+//     group waiting on canaries asks for auto_promote;
+//   - evaluates the job of a running deployment whose allocations turned
+//     healthy, so the scheduler rolls the next ones out. Reports arrive
+//     from many clients at once; it gathers them for evalBatchWindow and
+//     commits one eval per deployment for the lot, created after reading
+//     the state that holds them, so the scheduler's snapshot does too.
 
-// watcherRetry paces a round after a failed commit.
-const watcherRetry = time.Second
+const (
+	// watcherRetry paces a round after a failed commit.
+	watcherRetry = time.Second
+	// evalBatchWindow gathers health reports into one evaluation.
+	evalBatchWindow = 50 * time.Millisecond
+)
+
+// deploymentWatch is the watcher's memory of one leadership term: per
+// running deployment, the healthy count its last evaluation was created
+// after. Losing it costs at most one evaluation per deployment.
+type deploymentWatch struct {
+	s       *Server
+	evalled map[string]int
+}
 
 func (s *Server) deploymentWatcher(ctx context.Context) {
+	w := &deploymentWatch{s: s, evalled: map[string]int{}}
 	for {
 		ws := memdb.NewWatchSet()
-		next, err := s.watchDeployments(ws)
+		next, progressed, err := w.round(ws)
+		if err == nil && progressed {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(evalBatchWindow):
+			}
+			err = w.evaluateProgress()
+			if err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -50,19 +77,23 @@ func (s *Server) deploymentWatcher(ctx context.Context) {
 	}
 }
 
-// watchDeployments runs one round over the active deployments and returns
-// when the next progress deadline falls (zero when none).
-func (s *Server) watchDeployments(ws memdb.WatchSet) (time.Time, error) {
-	snap := s.State().Snapshot()
+// round runs one pass over the active deployments. It returns when the
+// next progress deadline falls (zero when none) and whether some running
+// deployment gained healthy allocations since its last evaluation.
+func (w *deploymentWatch) round(ws memdb.WatchSet) (time.Time, bool, error) {
+	snap := w.s.State().Snapshot()
 	deps, err := snap.ActiveDeployments(ws)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, false, err
 	}
 	now := time.Now()
 	var next time.Time
 	var errs []error
+	progressed := false
+	active := make(map[string]bool, len(deps))
 	for _, d := range deps {
-		deadline, err := s.watchDeployment(snap, d, now)
+		active[d.ID] = true
+		deadline, err := w.s.watchDeployment(snap, d, now)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -70,8 +101,73 @@ func (s *Server) watchDeployments(ws memdb.WatchSet) (time.Time, error) {
 		if !deadline.IsZero() && (next.IsZero() || deadline.Before(next)) {
 			next = deadline
 		}
+		progressed = progressed || w.progressed(d)
 	}
-	return next, errors.Join(errs...)
+	for id := range w.evalled {
+		if !active[id] {
+			delete(w.evalled, id)
+		}
+	}
+	return next, progressed, errors.Join(errs...)
+}
+
+// progressed reports whether d needs an evaluation for healthy allocations
+// it gained. A deployment first seen without any is noted as is (its
+// creating plan's eval covers it); one first seen with some (a new leader)
+// is evaluated once.
+func (w *deploymentWatch) progressed(d *structs.Deployment) bool {
+	if d.Status != structs.DeploymentStatusRunning {
+		return false
+	}
+	h := healthyTotal(d)
+	seen, ok := w.evalled[d.ID]
+	if !ok && h == 0 {
+		w.evalled[d.ID] = 0
+		return false
+	}
+	return !ok || h != seen
+}
+
+func healthyTotal(d *structs.Deployment) int {
+	n := 0
+	for _, st := range d.TaskGroups {
+		n += st.HealthyAllocs
+	}
+	return n
+}
+
+// evaluateProgress commits, in one entry, an evaluation of each running
+// deployment's job that gained healthy allocations, as read now.
+func (w *deploymentWatch) evaluateProgress() error {
+	snap := w.s.State().Snapshot()
+	deps, err := snap.ActiveDeployments(nil)
+	if err != nil {
+		return err
+	}
+	now := w.s.now()
+	var evals []*structs.Evaluation
+	counts := map[string]int{}
+	for _, d := range deps {
+		if !w.progressed(d) {
+			continue
+		}
+		job, err := snap.JobByID(nil, d.Namespace, d.JobID)
+		if err != nil {
+			return err
+		}
+		evals = append(evals, deploymentEval(d, job, now))
+		counts[d.ID] = healthyTotal(d)
+	}
+	if len(evals) == 0 {
+		return nil
+	}
+	if _, err := w.s.raftApply(raftfsm.EvalUpsertType, &raftfsm.EvalUpsert{Evals: evals, Time: now}); err != nil {
+		return err
+	}
+	for id, n := range counts {
+		w.evalled[id] = n
+	}
+	return nil
 }
 
 // watchDeployment acts on one deployment and returns its next deadline.

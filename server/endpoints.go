@@ -244,7 +244,6 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 	now := s.now()
 	var evals []*structs.Evaluation
 	seen := map[structs.NamespacedID]bool{}
-	health := newHealthEvals(snap, now)
 	for _, u := range allocs {
 		existing, err := snap.AllocByID(nil, u.ID)
 		if err != nil {
@@ -252,9 +251,6 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 		}
 		if existing == nil || existing.ClientTerminalStatus() {
 			continue
-		}
-		if err := health.add(existing, u); err != nil {
-			return nil, err
 		}
 		if u.ClientStatus != structs.AllocClientStatusFailed || existing.DesiredStatus != structs.AllocDesiredStatusRun || existing.Job == nil {
 			continue
@@ -270,7 +266,6 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
 		})
 	}
-	evals = append(evals, health.evals(seen)...)
 	index, err := s.raftApplyCtx(ctx, raftfsm.AllocClientUpdateType, &raftfsm.AllocClientUpdate{Allocs: allocs, Evals: evals, Time: now})
 	if err != nil {
 		return nil, err
