@@ -10,6 +10,8 @@ import (
 	"time"
 
 	nomad "github.com/hashicorp/nomad/api"
+
+	"github.com/orch-project/orch/internal/testenv"
 )
 
 // shutdownDelayJob is a service whose task records when it gets SIGTERM,
@@ -123,5 +125,45 @@ func TestMaxRunDurationFailsAlloc(t *testing.T) {
 	last := st.Events[len(st.Events)-1]
 	if !st.Failed || !strings.Contains(last.DisplayMessage, "max_run_duration of 2s") {
 		t.Fatalf("task state failed=%v, last event %+v", st.Failed, last)
+	}
+}
+
+// TestHostPolicyRefusalFailsAllocAtOnce: an exec task asking to run as
+// root (denied by the client's default user.denylist) fails its
+// allocation at once, without the restart policy's retries and delays.
+func TestHostPolicyRefusalFailsAllocAtOnce(t *testing.T) {
+	testenv.Need(t, "the exec driver", driverErr("exec"))
+	a := startAgent(t, newIP(), t.TempDir(), "-dev")
+	waitReady(t, a, 1)
+	c, err := nomad.NewClient(&nomad.Config{Address: a.addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := nomad.NewServiceJob("rooted", "rooted", "global", 50)
+	job.Datacenters = []string{"*"}
+	task := nomad.NewTask("main", "exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"600"})
+	task.User = "root"
+	// The default service policy would retry twice, 15 s apart.
+	job.AddTaskGroup(nomad.NewTaskGroup("g", 1).AddTask(task))
+	start := time.Now()
+	if _, _, err := c.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	allocs := waitAllocs(t, a, "rooted", 1, "failed", 30*time.Second)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("alloc failed only after %s", took)
+	}
+	alloc, _, err := c.Allocations().Info(allocs[0].ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := alloc.TaskStates["main"]
+	var msgs []string
+	for _, e := range st.Events {
+		msgs = append(msgs, e.Type+": "+e.DisplayMessage)
+	}
+	all := strings.Join(msgs, " | ")
+	if st.Restarts != 0 || !strings.Contains(all, "Error was unrecoverable") || !strings.Contains(all, "user.denylist") {
+		t.Fatalf("restarts %d, events: %s", st.Restarts, all)
 	}
 }
