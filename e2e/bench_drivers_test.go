@@ -141,6 +141,11 @@ func taskOverhead(agentPid int, allocIDs []string, command string) (n, rssKB, ps
 			}
 		}
 	}
+	// Each task's log monitor runs in its own session, not under the
+	// agent or the shim; its command line names the allocation.
+	for _, p := range logMonitors(allocIDs) {
+		seen[p] = true
+	}
 	for p := range seen {
 		comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "comm"))
 		if err != nil || strings.TrimSpace(string(comm)) == command {
@@ -150,6 +155,33 @@ func taskOverhead(agentPid int, allocIDs []string, command string) (n, rssKB, ps
 		n, rssKB, pssKB = n+1, rssKB+r, pssKB+s
 	}
 	return n, rssKB, pssKB
+}
+
+// logMonitors lists the log monitor processes of the allocations.
+func logMonitors(allocIDs []string) []int {
+	ids := map[string]bool{}
+	for _, id := range allocIDs {
+		ids[id] = true
+	}
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) > 7 && args[1] == "logmon" {
+			if alloc, _, _ := strings.Cut(args[7], "/"); ids[alloc] {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
 }
 
 func ppidOf(pid int) int {

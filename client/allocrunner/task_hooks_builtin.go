@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/orch-project/orch/client/hooks"
-	"github.com/orch-project/orch/client/logs"
 	"github.com/orch-project/orch/drivers"
-	"github.com/orch-project/orch/internal/safefs"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -56,117 +53,6 @@ func (h *taskDirHook) Prestart(_ context.Context, req *hooks.TaskPrestartRequest
 	}
 	return nil
 }
-
-// logsHook runs the task's stdout/stderr collectors: the FIFOs the driver
-// writes into and the rotators behind them. They live as long as the task
-// runner, across restarts of the task.
-type logsHook struct {
-	tr *TaskRunner
-
-	mu             sync.Mutex
-	stdout, stderr *logs.Collector
-	rotators       []*logs.Rotator
-	// logDir is the log dir's safefs root: FIFOs and log files are
-	// reached through it, never by following a link.
-	logDir *safefs.Root
-}
-
-func (*logsHook) Name() string { return "logs" }
-
-func (h *logsHook) Prestart(_ context.Context, _ *hooks.TaskPrestartRequest, _ *hooks.TaskPrestartResponse) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stdout != nil {
-		return nil
-	}
-	tr := h.tr
-	maxFiles, maxMB := logs.DefaultMaxFiles, logs.DefaultMaxFileSizeMB
-	disabled := false
-	if lc := tr.cfg.Task.LogConfig; lc != nil {
-		if lc.MaxFiles > 0 {
-			maxFiles = lc.MaxFiles
-		}
-		if lc.MaxFileSizeMB > 0 {
-			maxMB = lc.MaxFileSizeMB
-		}
-		disabled = lc.Disabled
-	}
-	logDir, err := tr.cfg.AllocDir.OpenLogDir()
-	if err != nil {
-		return drivers.NonRecoverable(err)
-	}
-	h.logDir = logDir
-	for _, stream := range []string{"stdout", "stderr"} {
-		if err := h.startStream(stream, disabled, maxFiles, maxMB); err != nil {
-			h.stopLocked(false)
-			return drivers.NonRecoverable(err)
-		}
-	}
-	return nil
-}
-
-func (h *logsHook) startStream(stream string, disabled bool, maxFiles, maxMB int) error {
-	tr := h.tr
-	fifo := tr.fifoName(stream)
-	if err := logs.MakeFIFO(h.logDir, fifo); err != nil {
-		return err
-	}
-	var c *logs.Collector
-	var err error
-	if disabled {
-		c, err = logs.StartCollector(h.logDir, fifo, discard{}, tr.logger)
-	} else {
-		r, rerr := logs.NewRotator(h.logDir, tr.cfg.Task.Name+"."+stream, maxFiles, int64(maxMB)<<20, tr.logger)
-		if rerr != nil {
-			return rerr
-		}
-		h.rotators = append(h.rotators, r)
-		c, err = logs.StartCollector(h.logDir, fifo, r, tr.logger)
-	}
-	if err != nil {
-		return err
-	}
-	if stream == "stdout" {
-		h.stdout = c
-	} else {
-		h.stderr = c
-	}
-	return nil
-}
-
-// Stop drains what the dead task wrote and closes the files.
-func (h *logsHook) Stop(context.Context, *hooks.TaskStopRequest) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.stopLocked(true)
-	return nil
-}
-
-// Shutdown leaves unread output in the FIFO for the next agent's collector.
-func (h *logsHook) Shutdown() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.stopLocked(false)
-}
-
-func (h *logsHook) stopLocked(drain bool) {
-	for _, c := range []*logs.Collector{h.stdout, h.stderr} {
-		if c != nil {
-			c.Stop(drain)
-		}
-	}
-	for _, r := range h.rotators {
-		r.Close()
-	}
-	if h.logDir != nil {
-		h.logDir.Close()
-	}
-	h.stdout, h.stderr, h.rotators, h.logDir = nil, nil, nil, nil
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // shutdownDelayHook waits out a task's or group's shutdown_delay once the
 // services in front of it are deregistered (the PreKill hooks before it),

@@ -69,6 +69,17 @@ func (r *Root) Close() error {
 	return unix.Close(r.fd)
 }
 
+// File returns a new descriptor of the root directory itself (O_PATH: good
+// for *at calls and for handing to a helper process), which the caller
+// closes.
+func (r *Root) File() (*os.File, error) {
+	fd, err := unix.FcntlInt(uintptr(r.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "dup", Path: r.name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), r.name), nil
+}
+
 // OpenRoot opens the directory name beneath r as a Root of its own.
 func (r *Root) OpenRoot(name string) (*Root, error) {
 	parts, err := split(name)

@@ -1,0 +1,196 @@
+package allocrunner
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/client/hooks"
+	"github.com/orch-project/orch/client/logs"
+	"github.com/orch-project/orch/client/logs/logmon"
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/internal/safefs"
+)
+
+// logmonStopTimeout bounds a monitor's final drain.
+const logmonStopTimeout = 30 * time.Second
+
+// logsHook collects the task's stdout/stderr from the FIFOs the driver
+// writes into, into rotated files in alloc/logs. A per-task log monitor
+// (client/logs/logmon) does it where the build has one: it outlives the
+// agent, so a task's output never waits on an agent that is down or
+// restarting. Otherwise (or if the monitor cannot start) collectors in
+// the agent do it, as long as the task runner lives.
+type logsHook struct {
+	tr *TaskRunner
+
+	mu      sync.Mutex
+	started bool
+	monitor bool // a log monitor collects
+	// logDir is the log dir's safefs root: FIFOs and log files are
+	// reached through it, never by following a link.
+	logDir         *safefs.Root
+	stdout, stderr *logs.Collector
+	rotators       []*logs.Rotator
+}
+
+func (*logsHook) Name() string { return "logs" }
+
+// logSettings are the task's log limits.
+func (h *logsHook) logSettings() (maxFiles int, maxBytes int64, disabled bool) {
+	maxFiles, maxMB := logs.DefaultMaxFiles, logs.DefaultMaxFileSizeMB
+	if lc := h.tr.cfg.Task.LogConfig; lc != nil {
+		if lc.MaxFiles > 0 {
+			maxFiles = lc.MaxFiles
+		}
+		if lc.MaxFileSizeMB > 0 {
+			maxMB = lc.MaxFileSizeMB
+		}
+		disabled = lc.Disabled
+	}
+	return maxFiles, int64(maxMB) << 20, disabled
+}
+
+func (h *logsHook) spec() logmon.Spec {
+	tr := h.tr
+	maxFiles, maxBytes, disabled := h.logSettings()
+	name := tr.cfg.Task.Name
+	return logmon.Spec{LogDir: h.logDir, StdoutFIFO: tr.fifoName("stdout"), StderrFIFO: tr.fifoName("stderr"),
+		StdoutBase: name + ".stdout", StderrBase: name + ".stderr", MaxFiles: maxFiles, MaxBytes: maxBytes,
+		Discard: disabled, PidFile: "." + name + ".logmon", Label: tr.cfg.Alloc.ID + "/" + name}
+}
+
+func (h *logsHook) openLogDir() error {
+	if h.logDir != nil {
+		return nil
+	}
+	logDir, err := h.tr.cfg.AllocDir.OpenLogDir()
+	if err != nil {
+		return err
+	}
+	h.logDir = logDir
+	return nil
+}
+
+func (h *logsHook) Prestart(_ context.Context, _ *hooks.TaskPrestartRequest, _ *hooks.TaskPrestartResponse) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.started {
+		return nil
+	}
+	if err := h.openLogDir(); err != nil {
+		return drivers.NonRecoverable(err)
+	}
+	for _, stream := range []string{"stdout", "stderr"} {
+		if err := logs.MakeFIFO(h.logDir, h.tr.fifoName(stream)); err != nil {
+			return drivers.NonRecoverable(err)
+		}
+	}
+	if logmon.Available {
+		// Start finds a monitor that survived an agent restart and keeps it.
+		if _, err := logmon.Start(h.spec()); err == nil {
+			h.started, h.monitor = true, true
+			return nil
+		} else {
+			h.tr.logger.Warn("log monitor did not start; the agent collects the task's output itself", "error", err)
+		}
+	}
+	if err := h.startCollectors(); err != nil {
+		h.stopCollectors(false)
+		return drivers.NonRecoverable(err)
+	}
+	h.started = true
+	return nil
+}
+
+// startCollectors runs the in-agent collectors.
+func (h *logsHook) startCollectors() error {
+	maxFiles, maxBytes, disabled := h.logSettings()
+	for _, stream := range []string{"stdout", "stderr"} {
+		fifo := h.tr.fifoName(stream)
+		var c *logs.Collector
+		var err error
+		if disabled {
+			c, err = logs.StartCollector(h.logDir, fifo, discard{}, h.tr.logger)
+		} else {
+			r, rerr := logs.NewRotator(h.logDir, h.tr.cfg.Task.Name+"."+stream, maxFiles, maxBytes, h.tr.logger)
+			if rerr != nil {
+				return rerr
+			}
+			h.rotators = append(h.rotators, r)
+			c, err = logs.StartCollector(h.logDir, fifo, r, h.tr.logger)
+		}
+		if err != nil {
+			return err
+		}
+		if stream == "stdout" {
+			h.stdout = c
+		} else {
+			h.stderr = c
+		}
+	}
+	return nil
+}
+
+// Stop drains what the dead task wrote and closes the files: the monitor's
+// drain, or the collectors' (also when the monitor died meanwhile, or the
+// task ended while the agent was down).
+func (h *logsHook) Stop(context.Context, *hooks.TaskStopRequest) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.openLogDir(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // never built, or already removed: nothing to collect
+		}
+		return err
+	}
+	defer h.closeLogDir()
+	if h.stdout != nil {
+		h.stopCollectors(true)
+		return nil
+	}
+	err := logmon.Stop(h.logDir, h.spec().PidFile, logmonStopTimeout)
+	if errors.Is(err, logmon.ErrNotRunning) {
+		if err := h.startCollectors(); err != nil {
+			h.stopCollectors(false)
+			return err
+		}
+		h.stopCollectors(true)
+		return nil
+	}
+	return err
+}
+
+// Shutdown leaves the task's output to its monitor, or (collected in the
+// agent) unread in the FIFO for the next agent's collector.
+func (h *logsHook) Shutdown() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopCollectors(false)
+	h.closeLogDir()
+}
+
+func (h *logsHook) stopCollectors(drain bool) {
+	for _, c := range []*logs.Collector{h.stdout, h.stderr} {
+		if c != nil {
+			c.Stop(drain)
+		}
+	}
+	for _, r := range h.rotators {
+		r.Close()
+	}
+	h.stdout, h.stderr, h.rotators = nil, nil, nil
+}
+
+func (h *logsHook) closeLogDir() {
+	if h.logDir != nil {
+		h.logDir.Close()
+		h.logDir = nil
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
