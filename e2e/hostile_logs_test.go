@@ -156,10 +156,11 @@ func TestRotationRaceWithPlantedFiles(t *testing.T) {
 		`L="$NOMAD_ALLOC_DIR/logs"`,
 		// Never -f: the planter only races to take a name first, as a
 		// task that cannot replace the rotator's open file would.
+		// Each plant that takes a name is reported on stderr.
 		`( while :; do for i in 1 2 3 4 5 6 7 8; do`,
-		`    busybox ln -s "$SECRET" "$L/race.stdout.$i" 2>/dev/null`,
-		`    busybox ln -s "$TARGET" "$L/race.stdout.$((i+1))" 2>/dev/null`,
-		`    busybox mkfifo "$L/race.stdout.$((i+2))" 2>/dev/null`,
+		`    busybox ln -s "$SECRET" "$L/race.stdout.$i" 2>/dev/null && echo "planted $i" >&2`,
+		`    busybox ln -s "$TARGET" "$L/race.stdout.$((i+1))" 2>/dev/null && echo "planted $((i+1))" >&2`,
+		`    busybox mkfifo "$L/race.stdout.$((i+2))" 2>/dev/null && echo "planted $((i+2))" >&2`,
 		`  done; done ) &`,
 		`yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopq | head -c 4000000`,
 		`echo; echo done-writing`,
@@ -212,11 +213,24 @@ func TestRotationRaceWithPlantedFiles(t *testing.T) {
 	lines := strings.Count(all, "0123456789abcdefghijklmnopqrstuvwxyz")
 	dropped := strings.Count(all, "bytes of task output dropped")
 	const want = 4000000 / 64 // 63 characters and a newline
-	replaced := strings.Count(a.logs.String(), "replacing a foreign file")
-	t.Logf("%d of %d lines in the logs, %d gap notes, %d planted files replaced", lines, want, dropped, replaced)
 	if dropped == 0 && lines < want {
 		t.Fatalf("output lost without a gap note: %d of %d lines", lines, want)
 	}
+	// Every index the planter took and the rotator later reached now holds
+	// the rotator's own regular file: it met the plant and replaced it.
+	stderr, _ := fetchLogs(a, id, "race", "stderr", "start", 0)
+	logDir := filepath.Join(a.dataDir, "alloc", id, "alloc", "logs")
+	replaced := 0
+	for _, l := range strings.Split(stderr, "\n") {
+		var i int
+		if _, err := fmt.Sscanf(l, "planted %d", &i); err != nil {
+			continue
+		}
+		if fi, err := os.Lstat(filepath.Join(logDir, fmt.Sprintf("race.stdout.%d", i))); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+			replaced++
+		}
+	}
+	t.Logf("%d of %d lines in the logs, %d gap notes, %d planted names taken over by the rotator", lines, want, dropped, replaced)
 	if replaced == 0 {
 		t.Fatal("the rotator never met a planted file: the race did not run")
 	}
