@@ -216,3 +216,126 @@ func liveAllocsOf(a *agentProc, jobID string) []*structs.AllocListStub {
 	}
 	return out
 }
+
+// TestDeploymentWatcherSurvivesLeaderKill: the leader that saw a rollout
+// start is killed; the new leader's watcher, knowing the deployment only
+// from replicated state, fails it at its progress deadline and reverts the
+// job to its stable version.
+func TestDeploymentWatcherSurvivesLeaderKill(t *testing.T) {
+	var servers []*agentProc
+	first := newIP()
+	for i := 0; i < 3; i++ {
+		ip := first
+		args := []string{"-server", "-bootstrap-expect", "3"}
+		if i > 0 {
+			ip = newIP()
+			args = append(args, "-join", first)
+		}
+		servers = append(servers, startAgent(t, ip, t.TempDir(), args...))
+	}
+	cfg := writeJob(t, "client.hcl", "plugin \"raw_exec\" {\n  config {\n    enabled = true\n  }\n}\n")
+	startAgent(t, newIP(), t.TempDir(), "-client", "-servers", first, "-config", cfg)
+	for _, s := range servers {
+		waitReady(t, s, 1)
+	}
+	// health_check = "manual": nothing but the operator (this test) makes
+	// an allocation healthy, so the rollout stalls where the test wants.
+	job := func(arg string) string {
+		return fmt.Sprintf(`job "wd" {
+  datacenters = ["*"]
+  update {
+    max_parallel      = 1
+    health_check      = "manual"
+    min_healthy_time  = "0s"
+    healthy_deadline  = "10s"
+    progress_deadline = "15s"
+    auto_revert       = true
+  }
+  group "g" {
+    count = 2
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = [%q]
+      }
+      resources {
+        cpu    = 20
+        memory = 32
+      }
+    }
+  }
+}
+`, arg)
+	}
+	a := servers[0]
+	if out, code := a.cli(t, "job", "run", "-detach", writeJob(t, "v0.hcl", job("3600"))); code != 0 {
+		t.Fatalf("job run v0: exit %d\n%s", code, out)
+	}
+	var d0 *structs.Deployment
+	waitFor(t, 30*time.Second, "version 0 placed", func() (bool, string) {
+		d0 = latestDeployment(a, "wd")
+		return d0 != nil && d0.TaskGroups["g"].PlacedAllocs == 2, fmt.Sprintf("%+v", d0)
+	})
+	var ids []string
+	for _, al := range liveAllocsOf(a, "wd") {
+		ids = append(ids, al.ID)
+	}
+	if _, err := a.api(t).Deployments().SetAllocHealth(t.Context(), d0.ID, ids, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "version 0 successful", func() (bool, string) {
+		d := latestDeployment(a, "wd")
+		return d != nil && d.Status == structs.DeploymentStatusSuccessful, fmt.Sprintf("%+v", d)
+	})
+
+	if out, code := a.cli(t, "job", "run", "-detach", writeJob(t, "v1.hcl", job("3601"))); code != 0 {
+		t.Fatalf("job run v1: exit %d\n%s", code, out)
+	}
+	waitFor(t, 30*time.Second, "version 1 rollout started", func() (bool, string) {
+		d := latestDeployment(a, "wd")
+		return d != nil && d.JobVersion == 1 && d.TaskGroups["g"].PlacedAllocs == 1, fmt.Sprintf("%+v", d)
+	})
+	var leader string
+	if err := getJSON(a.addr()+"/v1/status/leader", &leader); err != nil {
+		t.Fatal(err)
+	}
+	var rest []*agentProc
+	for _, s := range servers {
+		if leader == s.ip+":4647" {
+			s.kill()
+			continue
+		}
+		rest = append(rest, s)
+	}
+	if len(rest) != 2 {
+		t.Fatalf("leader %q not among the servers", leader)
+	}
+	survivor := rest[0]
+	waitFor(t, 60*time.Second, "the new leader to fail the deployment and revert", func() (bool, string) {
+		var deps []*structs.Deployment
+		if err := getJSON(survivor.addr()+"/v1/job/wd/deployments", &deps); err != nil {
+			return false, err.Error()
+		}
+		for _, d := range deps {
+			if d.JobVersion == 1 && d.Status == structs.DeploymentStatusFailed {
+				want := structs.DeploymentDescRollback(structs.DeploymentDescProgressDeadline, 0)
+				if d.StatusDescription != want {
+					t.Fatalf("failed with %q, want %q", d.StatusDescription, want)
+				}
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d deployments", len(deps))
+	})
+	var j structs.Job
+	waitFor(t, 30*time.Second, "the reverted version", func() (bool, string) {
+		if err := getJSON(survivor.addr()+"/v1/job/wd", &j); err != nil {
+			return false, err.Error()
+		}
+		return j.Version == 2, fmt.Sprintf("version %d", j.Version)
+	})
+	if args := j.TaskGroups[0].Tasks[0].Config["args"]; fmt.Sprint(args) != "[3600]" {
+		t.Fatalf("reverted job runs %v, want version 0's [3600]", args)
+	}
+}
