@@ -106,6 +106,14 @@ func (c *cli) showJob(client *api.Client, m *meta, id string) int {
 		}
 	}
 
+	// Nomad's CLI shows the latest deployment of service jobs.
+	if d, _, err := client.Jobs().LatestDeployment(c.ctx, id, q); err == nil && d != nil {
+		fmt.Fprintln(c.out, "\nLatest Deployment")
+		printKV(c.out, [][2]string{{"ID", shortID(d.ID)}, {"Status", d.Status}, {"Description", d.StatusDescription}})
+		fmt.Fprintln(c.out, "\nDeployed")
+		printTable(c.out, deploymentRows(d))
+	}
+
 	fmt.Fprintln(c.out, "\nAllocations")
 	if len(allocs) == 0 {
 		fmt.Fprintln(c.out, "No allocations placed")

@@ -231,6 +231,11 @@ func TestJobPlanDiffCountsAndCheckIndex(t *testing.T) {
 	if code, _, errs := e.run(t, "deployment", "fail", id); code != 1 || !strings.Contains(errs, "can't fail terminal deployment") {
 		t.Fatalf("failing a finished deployment exited %d: %s", code, errs)
 	}
+	code, out, _ = e.run(t, "job", "status", "web")
+	if code != 0 {
+		t.Fatalf("job status exited %d", code)
+	}
+	wantOut(t, out, "Latest Deployment", "Status      = successful", "Description = Deployment completed successfully")
 	if code, out, errs := e.run(t, "job", "revert", "web", "0"); code != 0 {
 		t.Fatalf("revert exited %d:\n%s%s", code, out, errs)
 	}

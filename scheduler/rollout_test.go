@@ -184,6 +184,11 @@ func TestCanaryThenPromote(t *testing.T) {
 	if err := h.store.PromoteDeployment(h.next(), d.ID, nil); err != nil {
 		t.Fatal(err)
 	}
+	// Promoted, it is no canary any more (its services take the normal
+	// tags), and keeps its health.
+	if got, _ := h.store.AllocByID(nil, canary.ID); got.DeploymentStatus.IsCanary() || !got.DeploymentStatus.IsHealthy() {
+		t.Fatalf("promoted canary: %+v", got.DeploymentStatus)
+	}
 	res = h.run(v1, structs.EvalTriggerDeploymentWatcher)
 	st := stoppedAllocs(res.Plan)
 	// The old allocation sharing the canary's name goes, plus max_parallel

@@ -233,6 +233,9 @@ var ErrDeploymentTerminal = errors.New("deployment has already terminated")
 
 // PromoteDeployment marks the named groups' canaries promoted (all groups
 // with canaries when groups is empty) and restarts their progress deadline.
+// The promoted allocations stop being canaries (their Canary flag is
+// cleared, a server-side change their clients see): from here on their
+// services carry the group's normal tags, not its canary_tags.
 func (t *WriteTxn) PromoteDeployment(id string, groups []string, now int64) error {
 	existing, err := t.deployment(id)
 	if err != nil {
@@ -249,13 +252,17 @@ func (t *WriteTxn) PromoteDeployment(id string, groups []string, now int64) erro
 		want[g] = true
 	}
 	d := existing.Copy()
-	for name, s := range d.TaskGroups {
+	for _, name := range sortedGroupNames(d) {
+		s := d.TaskGroups[name]
 		if s.DesiredCanaries == 0 || (len(want) > 0 && !want[name]) {
 			continue
 		}
 		s.Promoted = true
 		if s.ProgressDeadline > 0 {
 			s.RequireProgressBy = time.Unix(0, now).Add(s.ProgressDeadline).UTC()
+		}
+		if err := t.unmarkCanaries(s.PlacedCanaries, now); err != nil {
+			return err
 		}
 	}
 	if d.Status == structs.DeploymentStatusRunning && !d.RequiresPromotion() {
@@ -419,4 +426,34 @@ func (s *Store) UpdateDeploymentStatus(index uint64, u *structs.DeploymentStatus
 // PromoteDeployment promotes canaries at the Raft index; see WriteTxn.PromoteDeployment.
 func (s *Store) PromoteDeployment(index uint64, id string, groups []string) error {
 	return s.write(index, func(t *WriteTxn) error { return t.PromoteDeployment(id, groups, 0) })
+}
+
+func sortedGroupNames(d *structs.Deployment) []string {
+	names := make([]string, 0, len(d.TaskGroups))
+	for name := range d.TaskGroups {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// unmarkCanaries clears the Canary flag of promoted allocations.
+func (t *WriteTxn) unmarkCanaries(ids []string, now int64) error {
+	for _, id := range ids {
+		existing, err := t.alloc(id)
+		if err != nil {
+			return err
+		}
+		if existing == nil || !existing.DeploymentStatus.IsCanary() || existing.TerminalStatus() {
+			continue
+		}
+		a := existing.Copy()
+		ds := *existing.DeploymentStatus
+		ds.Canary = false
+		a.DeploymentStatus = &ds
+		if err := t.putServerAlloc(existing, a, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
