@@ -141,7 +141,7 @@ func (t *WriteTxn) putDeployment(d *structs.Deployment) error {
 }
 
 // UpsertDeployment stores a deployment the scheduler created or updated.
-// A finished deployment keeps its status. The counters a deployment accumulates from allocation placements and
+// A stored deployment keeps its status. The counters a deployment accumulates from allocation placements and
 // health (placed, healthy, unhealthy, placed canaries, the progress
 // deadline) are kept from the stored row: the FSM alone maintains them.
 func (t *WriteTxn) UpsertDeployment(in *structs.Deployment, now int64) error {
@@ -156,10 +156,10 @@ func (t *WriteTxn) UpsertDeployment(in *structs.Deployment, now int64) error {
 	}
 	if existing != nil {
 		d.CreateIndex, d.CreateTime = existing.CreateIndex, existing.CreateTime
-		if !existing.Active() {
-			// A plan made before the deployment finished cannot revive it.
-			d.Status, d.StatusDescription = existing.Status, existing.StatusDescription
-		}
+		// Status changes travel as status updates: a plan made before the
+		// deployment was paused, failed or promoted neither resumes nor
+		// revives it.
+		d.Status, d.StatusDescription = existing.Status, existing.StatusDescription
 		for name, s := range d.TaskGroups {
 			if old := existing.TaskGroups[name]; old != nil {
 				s.PlacedAllocs, s.HealthyAllocs, s.UnhealthyAllocs = old.PlacedAllocs, old.HealthyAllocs, old.UnhealthyAllocs
