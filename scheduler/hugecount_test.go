@@ -63,3 +63,19 @@ func TestUnplaceableCountCostsNothingPerInstance(t *testing.T) {
 		t.Fatalf("second pass: %d bytes, %d placed", allocated, len(placed(res.Plan)))
 	}
 }
+
+// BenchmarkUnplaceableCount schedules a group of count 1e9 on a cluster
+// that fits six: the cost must not depend on the count.
+func BenchmarkUnplaceableCount(b *testing.B) {
+	h := newHarness(b)
+	h.upsertNodes(mkNode(1, "dc1", 10000, 400), mkNode(2, "dc1", 10000, 400))
+	job := h.upsertJob(mkJob("huge", structs.JobTypeService, 1_000_000_000))
+	snap := h.store.Snapshot()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Schedule(snap, h.eval(job, structs.EvalTriggerJobRegister), Config{Seed: h.seed, Now: h.now}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -284,3 +284,47 @@ func TestMonitorEndsWithItsDirectory(t *testing.T) {
 	}
 	waitFor(t, "the orphaned monitor to exit", func() bool { return !p.alive() })
 }
+
+// BenchmarkMonitorThroughput pushes 64 MiB through one monitor into 10 MiB
+// files; the bytes metric is the task's output rate it sustains.
+func BenchmarkMonitorThroughput(b *testing.B) {
+	if !Available {
+		b.Skip("no log monitor in this build")
+	}
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		root, err := safefs.OpenRoot(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		spec := Spec{LogDir: root, StdoutFIFO: "o", StderrFIFO: "e", StdoutBase: "t.stdout", StderrBase: "t.stderr",
+			MaxFiles: 10, MaxBytes: 10 << 20, PidFile: ".pid"}
+		for _, f := range []string{"o", "e"} {
+			if err := root.Mkfifo(f, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+		w, err := os.OpenFile(filepath.Join(dir, "o"), os.O_RDWR, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Start(spec); err != nil {
+			b.Fatal(err)
+		}
+		chunk := make([]byte, 64<<10)
+		for j := range chunk {
+			chunk[j] = 'a' + byte(j%26)
+		}
+		b.SetBytes(64 << 20)
+		for j := 0; j < 1024; j++ {
+			if _, err := w.Write(chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := Stop(root, spec.PidFile, 30*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+		root.Close()
+	}
+}
