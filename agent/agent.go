@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +39,7 @@ type Agent struct {
 	httpAddr string
 	started  time.Time
 
+	cancel       context.CancelFunc
 	clientCancel context.CancelFunc
 	clientDone   chan error
 	wg           sync.WaitGroup
@@ -157,6 +158,10 @@ func (a *Agent) start() error {
 			return err
 		}
 		tags[structs.TagRaftID] = id
+		// Nomad's names for the RPC address: its CLI finds the leader
+		// among `server members` by them.
+		tags[structs.TagRPCAddr] = c.BindAddr
+		tags[structs.TagPort] = strconv.Itoa(c.RPCPort)
 	}
 	pool, err := gossip.New(gossip.Config{
 		Name: c.NodeName, BindAddr: c.BindAddr, Port: c.SerfPort, Tags: tags,
@@ -174,6 +179,8 @@ func (a *Agent) start() error {
 			BootstrapExpect: c.BootstrapExpect, Dev: c.Dev, NumWorkers: c.NumSchedulers, MaxGroupCount: c.JobMaxCount,
 			Gossip: pool, Logger: a.logger, OIDCIssuer: c.OIDCIssuer,
 			Autopilot: c.Autopilot, PeerTLS: peerTLS,
+			Heartbeat: server.HeartbeatConfig{MinTTL: c.MinHeartbeatTTL, MaxPerSecond: c.MaxHeartbeatsPerSecond,
+				Grace: c.HeartbeatGrace, FailoverTTL: c.FailoverHeartbeatTTL},
 		})
 		if err != nil {
 			return fmt.Errorf("starting server: %w", err)
@@ -226,16 +233,17 @@ func (a *Agent) start() error {
 		}
 	}()
 
-	if err := a.join(); err != nil {
-		return err
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Add(1)
+	go a.rejoinLoop(ctx)
 	if a.client != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		a.clientCancel = cancel
+		cctx, ccancel := context.WithCancel(ctx)
+		a.clientCancel = ccancel
 		a.clientDone = make(chan error, 1)
-		go func() { a.clientDone <- a.client.Run(ctx) }()
+		go func() { a.clientDone <- a.client.Run(cctx) }()
 		a.wg.Add(1)
-		go a.feedServers(ctx)
+		go a.feedServers(cctx)
 	}
 	a.warnInsecure()
 	a.logger.Info("agent started", "http", a.httpAddr, "server", c.Server, "client", c.Client,
@@ -243,50 +251,12 @@ func (a *Agent) start() error {
 	return nil
 }
 
-// join contacts the configured gossip addresses. Servers retry in the
-// background, since peers may start later; a failed first attempt is not
-// fatal.
-func (a *Agent) join() error {
-	var addrs []string
-	addrs = append(addrs, a.cfg.Join...)
-	for _, s := range a.cfg.Servers {
-		if !strings.Contains(s, "://") {
-			addrs = append(addrs, s)
-		}
-	}
-	if len(addrs) == 0 {
-		return nil
-	}
-	if _, err := a.pool.Join(addrs); err == nil {
-		return nil
-	} else {
-		a.logger.Warn("joining gossip pool failed; retrying in the background", "error", err)
-	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		for i := 0; i < 60; i++ {
-			time.Sleep(2 * time.Second)
-			if _, err := a.pool.Join(addrs); err == nil {
-				return
-			}
-		}
-		a.logger.Error("giving up joining the gossip pool", "addrs", addrs)
-	}()
-	return nil
-}
-
-// serverHTTPAddrs lists the HTTP addresses of known servers: explicit URLs
-// from -servers, then servers seen in the gossip pool.
+// serverHTTPAddrs lists the HTTP addresses of known servers: this agent's
+// own, then servers seen in the gossip pool.
 func (a *Agent) serverHTTPAddrs() []string {
 	var out []string
 	if a.server != nil {
 		out = append(out, a.httpAddr)
-	}
-	for _, s := range a.cfg.Servers {
-		if strings.Contains(s, "://") {
-			out = append(out, strings.TrimRight(s, "/"))
-		}
 	}
 	var gossiped []string
 	for _, m := range a.pool.Members() {
@@ -300,11 +270,12 @@ func (a *Agent) serverHTTPAddrs() []string {
 	return append(out, gossiped...)
 }
 
-// feedServers keeps the client's server list current as gossip changes.
+// feedServers keeps the client's list of servers' RPC addresses current as
+// gossip changes.
 func (a *Agent) feedServers(ctx context.Context) {
 	defer a.wg.Done()
 	events := a.pool.Subscribe()
-	a.client.SetServers(a.serverHTTPAddrs())
+	a.client.SetServers(a.serverRPCAddrs())
 	for {
 		select {
 		case <-ctx.Done():
@@ -313,9 +284,28 @@ func (a *Agent) feedServers(ctx context.Context) {
 			if !ok {
 				return
 			}
-			a.client.SetServers(a.serverHTTPAddrs())
+			a.client.SetServers(a.serverRPCAddrs())
 		}
 	}
+}
+
+// serverRPCAddrs lists the RPC addresses of the region's servers alive in
+// the gossip pool, this agent's own first.
+func (a *Agent) serverRPCAddrs() []string {
+	var out []string
+	if a.server != nil {
+		out = append(out, a.server.RaftAddr())
+	}
+	var gossiped []string
+	for _, m := range a.pool.Members() {
+		if m.Status == gossip.StatusAlive && m.Tags[structs.TagRole] == "server" && m.Tags[structs.TagRegion] == a.cfg.Region {
+			if r := m.Tags[structs.TagRaftAddr]; r != "" && !slices.Contains(out, r) {
+				gossiped = append(gossiped, r)
+			}
+		}
+	}
+	sort.Strings(gossiped)
+	return append(out, gossiped...)
 }
 
 // HTTPAddr returns the address the HTTP API listens on.
@@ -391,6 +381,9 @@ func (a *Agent) Shutdown() {
 		if err := a.server.Shutdown(); err != nil {
 			a.logger.Warn("server shutdown", "error", err)
 		}
+	}
+	if a.cancel != nil {
+		a.cancel()
 	}
 	a.leavePool()
 	a.wg.Wait()

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/orch-project/orch/client"
 )
@@ -16,7 +17,16 @@ func (a *Agent) newClient() (*client.Client, error) {
 	if c.RawExecEnabled() {
 		opts["driver.raw_exec.enable"] = "1"
 	}
-	servers := a.serverHTTPAddrs()
+	var servers []string
+	for _, s := range c.Servers {
+		if strings.Contains(s, "://") {
+			return nil, fmt.Errorf("client servers are RPC addresses (host or host:port, port %d by default), not URLs: %q", DefaultRPCPort, s)
+		}
+		servers = append(servers, s)
+	}
+	if a.server != nil {
+		servers = append([]string{a.server.RaftAddr()}, servers...)
+	}
 	cl, err := client.New(client.Config{
 		DataDir: c.DataDir, NodeName: c.NodeName, Datacenter: c.Datacenter, Region: c.Region,
 		NodeClass: c.NodeClass, NodePool: c.NodePool, Meta: c.Meta, Servers: servers,

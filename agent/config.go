@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -38,11 +39,25 @@ type Config struct {
 	HTTPPort        int
 	RPCPort         int
 	SerfPort        int
-	// Join lists gossip addresses servers join at start.
+	// Join lists gossip addresses ("host" or "host:4648") the agent joins,
+	// and rejoins when it loses them (server { server_join { retry_join } }).
 	Join []string
-	// Servers lists addresses a client joins to find servers: gossip
-	// addresses ("host" or "host:4648") or HTTP URLs ("http://host:4646").
-	Servers   []string
+	// Servers lists the servers' RPC addresses ("host" or "host:4647") a
+	// client calls over the control channel (client { servers } and client
+	// { server_join { retry_join } }); it learns the others from them.
+	Servers []string
+	// RetryInterval is how often the rejoin loop checks membership and
+	// retries joins (server_join's retry_interval, default 30s); RetryMax
+	// bounds consecutive failed attempts (0, the default: never give up).
+	RetryInterval time.Duration
+	RetryMax      int
+	// Heartbeat tuning of servers (server { min_heartbeat_ttl,
+	// max_heartbeats_per_second, heartbeat_grace, failover_heartbeat_ttl }).
+	MinHeartbeatTTL        time.Duration
+	MaxHeartbeatsPerSecond float64
+	HeartbeatGrace         time.Duration
+	FailoverHeartbeatTTL   time.Duration
+
 	NodeClass string
 	NodePool  string
 	Meta      map[string]string
@@ -154,27 +169,34 @@ type portsBlock struct {
 }
 
 type serverBlock struct {
-	Enabled         *bool      `hcl:"enabled"`
-	BootstrapExpect *int       `hcl:"bootstrap_expect"`
-	NumSchedulers   *int       `hcl:"num_schedulers"`
-	JobMaxCount     *int       `hcl:"job_max_count"`
-	ServerJoin      *joinBlock `hcl:"server_join,block"`
-	Encrypt         *string    `hcl:"encrypt"`
-	OIDCIssuer      *string    `hcl:"oidc_issuer"`
-	RaftProtocol    *int       `hcl:"raft_protocol"`
+	Enabled                *bool      `hcl:"enabled"`
+	BootstrapExpect        *int       `hcl:"bootstrap_expect"`
+	NumSchedulers          *int       `hcl:"num_schedulers"`
+	JobMaxCount            *int       `hcl:"job_max_count"`
+	ServerJoin             *joinBlock `hcl:"server_join,block"`
+	MinHeartbeatTTL        *string    `hcl:"min_heartbeat_ttl"`
+	MaxHeartbeatsPerSecond *float64   `hcl:"max_heartbeats_per_second"`
+	HeartbeatGrace         *string    `hcl:"heartbeat_grace"`
+	FailoverHeartbeatTTL   *string    `hcl:"failover_heartbeat_ttl"`
+	Encrypt                *string    `hcl:"encrypt"`
+	OIDCIssuer             *string    `hcl:"oidc_issuer"`
+	RaftProtocol           *int       `hcl:"raft_protocol"`
 }
 
 type joinBlock struct {
-	RetryJoin []string `hcl:"retry_join,optional"`
+	RetryJoin     []string `hcl:"retry_join,optional"`
+	RetryInterval *string  `hcl:"retry_interval"`
+	RetryMax      *int     `hcl:"retry_max"`
 }
 
 type clientBlock struct {
-	Enabled   *bool             `hcl:"enabled"`
-	Servers   []string          `hcl:"servers,optional"`
-	NodeClass *string           `hcl:"node_class"`
-	NodePool  *string           `hcl:"node_pool"`
-	Meta      map[string]string `hcl:"meta,optional"`
-	Options   map[string]string `hcl:"options,optional"`
+	Enabled    *bool             `hcl:"enabled"`
+	Servers    []string          `hcl:"servers,optional"`
+	ServerJoin *joinBlock        `hcl:"server_join,block"`
+	NodeClass  *string           `hcl:"node_class"`
+	NodePool   *string           `hcl:"node_pool"`
+	Meta       map[string]string `hcl:"meta,optional"`
+	Options    map[string]string `hcl:"options,optional"`
 }
 
 type pluginBlock struct {
@@ -277,6 +299,12 @@ func (c *Config) loadOne(path string) error {
 		}
 		if s.ServerJoin != nil {
 			c.Join = append(c.Join, s.ServerJoin.RetryJoin...)
+			if err := c.loadJoin(s.ServerJoin); err != nil {
+				return fmt.Errorf("server.server_join: %w", err)
+			}
+		}
+		if err := c.loadHeartbeat(s); err != nil {
+			return fmt.Errorf("server: %w", err)
 		}
 		setStr(&c.Encrypt, s.Encrypt)
 		setStr(&c.OIDCIssuer, s.OIDCIssuer)
@@ -286,6 +314,12 @@ func (c *Config) loadOne(path string) error {
 			c.Client = *cl.Enabled
 		}
 		c.Servers = append(c.Servers, cl.Servers...)
+		if cl.ServerJoin != nil {
+			c.Servers = append(c.Servers, cl.ServerJoin.RetryJoin...)
+			if err := c.loadJoin(cl.ServerJoin); err != nil {
+				return fmt.Errorf("client.server_join: %w", err)
+			}
+		}
 		setStr(&c.NodeClass, cl.NodeClass)
 		setStr(&c.NodePool, cl.NodePool)
 		for k, v := range cl.Meta {
@@ -315,6 +349,64 @@ func (c *Config) loadOne(path string) error {
 		}
 	}
 	return nil
+}
+
+// loadJoin reads a server_join block's retry settings.
+func (c *Config) loadJoin(j *joinBlock) error {
+	if j.RetryInterval != nil {
+		d, err := parsePositiveDuration("retry_interval", *j.RetryInterval)
+		if err != nil {
+			return err
+		}
+		c.RetryInterval = d
+	}
+	if j.RetryMax != nil {
+		if *j.RetryMax < 0 {
+			return fmt.Errorf("retry_max must not be negative")
+		}
+		c.RetryMax = *j.RetryMax
+	}
+	return nil
+}
+
+// loadHeartbeat reads the server block's heartbeat tuning.
+func (c *Config) loadHeartbeat(s *serverBlock) error {
+	for _, d := range []struct {
+		name string
+		v    *string
+		dst  *time.Duration
+	}{
+		{"min_heartbeat_ttl", s.MinHeartbeatTTL, &c.MinHeartbeatTTL},
+		{"heartbeat_grace", s.HeartbeatGrace, &c.HeartbeatGrace},
+		{"failover_heartbeat_ttl", s.FailoverHeartbeatTTL, &c.FailoverHeartbeatTTL},
+	} {
+		if d.v == nil {
+			continue
+		}
+		v, err := parsePositiveDuration(d.name, *d.v)
+		if err != nil {
+			return err
+		}
+		*d.dst = v
+	}
+	if r := s.MaxHeartbeatsPerSecond; r != nil {
+		if *r <= 0 {
+			return fmt.Errorf("max_heartbeats_per_second must be positive")
+		}
+		c.MaxHeartbeatsPerSecond = *r
+	}
+	return nil
+}
+
+func parsePositiveDuration(name, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: invalid duration %q", name, v)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%s must be positive", name)
+	}
+	return d, nil
 }
 
 func setStr(dst *string, v *string) {

@@ -40,10 +40,11 @@ func job(id string) *structs.Job {
 }
 
 func TestClientEndToEnd(t *testing.T) {
-	c, _, cb := setup(t)
+	c, b, cb := setup(t)
 	ctx := t.Context()
 	node := httpapitest.TestNode("n1", "")
-	nresp, err := c.Nodes().Register(ctx, node)
+	// Nodes register over the control channel, not the HTTP API.
+	nresp, err := b.RegisterNode(ctx, node)
 	if err != nil || nresp.Index == 0 {
 		t.Fatalf("node register: %v %v", nresp, err)
 	}
@@ -112,7 +113,7 @@ func TestClientEndToEnd(t *testing.T) {
 		got <- out[0].ClientStatus
 	}()
 	time.Sleep(50 * time.Millisecond) // let the query start blocking; correctness does not depend on it
-	if _, err := c.Nodes().UpdateAllocs(ctx, []*structs.Allocation{{ID: a.ID, ClientStatus: "running"}}); err != nil {
+	if _, err := b.UpdateAllocsFromClient(ctx, []*structs.Allocation{{ID: a.ID, ClientStatus: "running"}}); err != nil {
 		t.Fatal(err)
 	}
 	select {

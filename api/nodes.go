@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 
 	"github.com/orch-project/orch/structs"
@@ -37,24 +36,4 @@ func (n *Nodes) Allocations(ctx context.Context, id string, q *QueryOptions) ([]
 	var out []*structs.Allocation
 	qm, err := n.c.Query(ctx, "/v1/node/"+url.PathEscape(id)+"/allocations", q, &out)
 	return out, qm, err
-}
-
-// Register registers or refreshes a node (client -> server).
-func (n *Nodes) Register(ctx context.Context, node *structs.Node) (*structs.NodeUpdateResponse, error) {
-	var out structs.NodeUpdateResponse
-	err := n.c.Write(ctx, http.MethodPut, "/v1/internal/node/register", nil, &structs.NodeRegisterRequest{Node: node}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-// UpdateAllocs reports allocation status changes (client -> server).
-func (n *Nodes) UpdateAllocs(ctx context.Context, allocs []*structs.Allocation) (*structs.GenericResponse, error) {
-	var out structs.GenericResponse
-	err := n.c.Write(ctx, http.MethodPut, "/v1/internal/allocs/update", nil, &structs.AllocUpdateRequest{Alloc: allocs}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
 }

@@ -20,8 +20,10 @@ import (
 	"github.com/orch-project/orch/client/fingerprint"
 	"github.com/orch-project/orch/client/state"
 	"github.com/orch-project/orch/client/taskenv"
+	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/catalog"
+	"github.com/orch-project/orch/rpcmux"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -34,7 +36,8 @@ type Config struct {
 	NodeClass  string
 	NodePool   string
 	Meta       map[string]string
-	// Servers are the servers' HTTP addresses, e.g. "127.0.0.1:4646".
+	// Servers are the servers' RPC addresses ("host" or "host:port",
+	// default port 4647), where the control channel runs.
 	Servers []string
 	// HTTPAddr is this agent's advertised HTTP address; its host is the
 	// node's unique.network.ip-address.
@@ -48,9 +51,11 @@ type Config struct {
 	ReservedMemoryMB int
 	MinDynamicPort   int
 	MaxDynamicPort   int
-	// RegisterInterval is how often the node re-registers (default 30s);
-	// driver health is re-checked at the same pace.
+	// RegisterInterval is how often driver health is re-checked (default
+	// 30s); the node re-registers when it changed.
 	RegisterInterval time.Duration
+	// Dialer reaches the servers' RPC ports; TLS plugs in there.
+	Dialer *rpcmux.Dialer
 }
 
 // Client is the node agent.
@@ -59,11 +64,16 @@ type Client struct {
 	logger    *slog.Logger
 	db        *state.DB
 	allocRoot string
-	servers   *serverList
+	rpc       *control.Client
+	servers   *serverSet
 	updater   *updater
 	drivers   map[string]drivers.Driver
 	nodeID    string
+	secret    string
 	ports     *portAllocator
+	// live tracks contact with the servers: heartbeats, and whether
+	// allocations must stop because the node is cut off.
+	live *liveness
 
 	mu      sync.RWMutex
 	node    *structs.Node
@@ -113,11 +123,16 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg, logger: cfg.Logger.With("component", "client"),
 		allocRoot: filepath.Join(cfg.DataDir, "alloc"),
-		servers:   newServerList(cfg.Servers),
 		runners:   map[string]*allocrunner.AllocRunner{}, seen: map[string]allocVersion{},
 		reregister: make(chan struct{}, 1),
+		live:       newLiveness(),
 	}
-	c.updater = newUpdater(c.servers, c.logger)
+	c.rpc = control.NewClient(control.ClientConfig{
+		Credentials: func() control.Credentials { return control.Credentials{NodeID: c.nodeID, Secret: c.secret} },
+		Dialer:      cfg.Dialer, Logger: cfg.Logger,
+	})
+	c.servers = newServerSet(cfg.Servers, c.rpc.SetServers)
+	c.updater = newUpdater(c.rpc, c.logger)
 	if err := os.MkdirAll(c.allocRoot, 0o711); err != nil {
 		return nil, fmt.Errorf("client: creating alloc dir: %w", err)
 	}
@@ -126,19 +141,25 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	c.db = db
-	id, err := db.NodeID()
+	id, secret, err := db.NodeIdentity()
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("client: reading node ID: %w", err)
+		return nil, fmt.Errorf("client: reading node identity: %w", err)
 	}
-	if id == "" {
-		id = structs.GenerateUUID()
-		if err := db.PutNodeID(id); err != nil {
+	if id == "" || secret == "" {
+		// The secret is made and stored before the first registration,
+		// so a crash can never leave a registered node whose secret the
+		// client no longer has.
+		if id == "" {
+			id = structs.GenerateUUID()
+		}
+		secret = structs.GenerateUUID()
+		if err := db.PutNodeIdentity(id, secret); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("client: %w", err)
 		}
 	}
-	c.nodeID = id
+	c.nodeID, c.secret = id, secret
 	c.drivers = cfg.Drivers
 	if c.drivers == nil {
 		c.drivers = catalog.New(catalog.Config{Options: cfg.Options, Logger: cfg.Logger, DataDir: cfg.DataDir, NodeID: id})
@@ -172,11 +193,20 @@ func (c *Client) Node() *structs.Node {
 // Drivers returns the client's drivers by name.
 func (c *Client) Drivers() map[string]drivers.Driver { return c.drivers }
 
-// SetServers replaces the server list (the agent learns it from gossip).
-func (c *Client) SetServers(addrs []string) { c.servers.set(addrs) }
+// RPC is the control channel to the servers, authenticated as this node:
+// client-side features call the servers through it (see "Adding a call"
+// in docs/architecture.md).
+func (c *Client) RPC() *control.Client { return c.rpc }
 
-// Servers returns the current server list.
-func (c *Client) Servers() []string { return c.servers.list() }
+// SetServers sets the servers' RPC addresses gossip reports.
+func (c *Client) SetServers(addrs []string) { c.servers.setGossiped(addrs) }
+
+// Servers returns the servers' RPC addresses the client knows.
+func (c *Client) Servers() []string { return c.servers.all() }
+
+// ServerInfos returns the servers as their last heartbeat reply described
+// them (RPC and gossip addresses), for the agent's rejoin loop.
+func (c *Client) ServerInfos() []control.ServerInfo { return c.live.serverInfos() }
 
 // AllocDir returns the directory of an allocation this client runs or ran.
 func (c *Client) AllocDir(allocID string) (string, bool) {

@@ -41,10 +41,11 @@ func TestRawExecTaskBindsDynamicPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newFakeServer(t)
+	srv := newTestServer(t)
 	dataDir := t.TempDir()
 	start := func() (*Client, func()) {
-		c, err := New(Config{DataDir: dataDir, Servers: []string{srv.addr()}, HTTPAddr: "127.0.0.1:4646",
+		c, err := New(Config{DataDir: dataDir, Servers: []string{srv.rpc}, HTTPAddr: "127.0.0.1:4646", Datacenter: "dc9",
+			Logger:  testLogger(),
 			Options: map[string]string{"driver.raw_exec.enable": "1", "min_dynamic_port": "24100", "max_dynamic_port": "24199"}})
 		if err != nil {
 			t.Fatal(err)
@@ -55,17 +56,17 @@ func TestRawExecTaskBindsDynamicPort(t *testing.T) {
 		return c, func() { cancel(); <-done }
 	}
 	c, stop := start()
-	alloc := serviceAlloc(c.NodeID())
-	task := alloc.Job.TaskGroups[0].Tasks[0]
-	task.Config = map[string]any{"command": exe}
-	task.Env = map[string]string{"ORCH_TEST_LISTEN": "1"}
-	alloc.Job.TaskGroups[0].Networks = []*structs.NetworkResource{{Mode: "host",
-		DynamicPorts: []structs.Port{{Label: "http"}}}}
-	srv.putAlloc(alloc)
+	srv.waitFor(t, "registration", func() bool { return srv.node(c.NodeID()) != nil })
+	alloc := srv.runJob(t, "ports", func(g *structs.TaskGroup) {
+		task := g.Tasks[0]
+		task.Config = map[string]any{"command": exe}
+		task.Env = map[string]string{"ORCH_TEST_LISTEN": "1"}
+		g.Networks = []*structs.NetworkResource{{Mode: "host", DynamicPorts: []structs.Port{{Label: "http"}}}}
+	})
 
 	var port int
 	srv.waitFor(t, "reported port", func() bool {
-		u := srv.lastUpdate(alloc.ID)
+		u := srv.alloc(alloc.ID)
 		if u == nil || u.AllocatedResources == nil || len(u.AllocatedResources.Shared.Ports) != 1 {
 			return false
 		}
@@ -97,9 +98,9 @@ func TestRawExecTaskBindsDynamicPort(t *testing.T) {
 		a.AllocatedResources.Shared.Ports[0].Value != port {
 		t.Fatalf("ports after restart: %+v", a)
 	}
-	stopped := alloc.Copy()
-	stopped.DesiredStatus = structs.AllocDesiredStatusStop
-	srv.putAlloc(stopped)
+	if _, err := srv.DeregisterJob(context.Background(), "default", "ports", structs.JobDeregisterOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	srv.waitFor(t, "stopped", func() bool {
 		_, held := c2.ports.Lookup(alloc.ID)
 		return !held

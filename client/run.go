@@ -2,14 +2,13 @@ package client
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"time"
 
-	"github.com/orch-project/orch/api"
 	"github.com/orch-project/orch/client/allocrunner"
 	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/state"
+	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -26,6 +25,7 @@ func (c *Client) Run(ctx context.Context) error {
 		wg.Wait()
 		c.waitRunners()
 		c.updater.flush()
+		c.leave()
 		c.closeDrivers()
 		if err := c.db.Close(); err != nil {
 			c.logger.Warn("closing state file", "error", err)
@@ -36,11 +36,14 @@ func (c *Client) Run(ctx context.Context) error {
 	c.restore(ctx)
 	c.cleanupOrphans(ctx)
 
+	wg.Add(1)
+	go func() { defer wg.Done(); c.disconnectLoop(ctx) }()
 	if !c.registerUntilDone(ctx) {
 		return nil
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); c.registerLoop(ctx) }()
+	go func() { defer wg.Done(); c.heartbeatLoop(ctx) }()
 	c.watch(ctx)
 	return nil
 }
@@ -120,37 +123,39 @@ func (c *Client) waitRunners() {
 
 func (c *Client) register(ctx context.Context) error {
 	node := c.Node()
-	node.Status = structs.NodeStatusReady
-	node.StatusUpdatedAt = time.Now().Unix()
-	var resp structs.NodeUpdateResponse
-	err := c.servers.do(ctx, func(ac *api.Client) error {
-		return ac.Write(ctx, http.MethodPut, "/v1/internal/node/register", nil,
-			&structs.NodeRegisterRequest{Node: node}, &resp)
-	})
-	if err != nil {
+	node.SecretID = ""
+	sent := time.Now()
+	var resp control.HeartbeatResponse
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := c.rpc.Call(ctx, control.MethodNodeRegister, &control.RegisterRequest{Node: node}, &resp); err != nil {
 		return err
 	}
-	if len(resp.Servers) > 0 {
-		c.servers.set(resp.Servers)
-	}
+	c.heartbeatOK(sent, &resp)
 	return nil
 }
 
 // registerUntilDone retries registration until it succeeds; false when ctx
-// ended first.
+// ended first. A refusal (a name another node holds, a secret that does not
+// match) is logged as an error and retried slowly: it needs an operator.
 func (c *Client) registerUntilDone(ctx context.Context) bool {
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
 	for {
 		err := c.register(ctx)
 		if err == nil {
-			c.logger.Info("node registered", "node_id", c.nodeID)
+			c.logger.Info("node registered", "node_id", c.nodeID, "server", c.rpc.Current())
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
 		d := b.next()
-		c.logger.Warn("node registration failed", "retry_in", d, "error", err)
+		if !control.Retryable(err) {
+			d = 30 * time.Second
+			c.logger.Error("servers refused to register this node", "node_id", c.nodeID, "retry_in", d, "error", err)
+		} else {
+			c.logger.Warn("node registration failed", "retry_in", d, "error", err)
+		}
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
@@ -159,8 +164,8 @@ func (c *Client) registerUntilDone(ctx context.Context) bool {
 	}
 }
 
-// registerLoop re-registers periodically, at once when a driver's health
-// changes, and when a server no longer knows the node.
+// registerLoop re-checks driver health periodically and re-registers when
+// it changed (fingerprints only change there), or when asked to.
 func (c *Client) registerLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.RegisterInterval)
 	defer t.Stop()
@@ -169,7 +174,9 @@ func (c *Client) registerLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.refreshDrivers(ctx)
+			if !c.refreshDrivers(ctx) {
+				continue
+			}
 		case <-c.reregister:
 		}
 		c.registerUntilDone(ctx)
@@ -213,16 +220,24 @@ func (c *Client) triggerRegister() {
 	}
 }
 
-// watch follows the node's allocations with blocking queries.
+// watch follows the node's allocations with blocking queries on the
+// control channel. Each call has a deadline past its wait, the connection
+// is PINGed while it waits, and a server that stops hearing from the leader
+// ends the watch with 503: the client then moves to a fresher server, so
+// it is never left on a dead connection or a stale replica.
 func (c *Client) watch(ctx context.Context) {
-	var index uint64
+	// index and known are the last answer's newest AllocModifyIndex and
+	// allocation count; seen is the furthest replica state it came from.
+	var index, seen uint64
+	known := 0
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
-	path := "/v1/internal/node/" + c.nodeID + "/allocs"
 	retry := func(err error) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		if api.IsNotFound(err) {
+		if control.IsCode(err, 404) || control.IsCode(err, 401) {
+			// The servers lost the node (a rebuilt cluster): start over.
+			index, seen, known = 0, 0, 0
 			c.triggerRegister()
 		}
 		d := b.next()
@@ -239,23 +254,28 @@ func (c *Client) watch(ctx context.Context) {
 		// allocations are fetched for those that changed, so status
 		// reports (which change ModifyIndex, not AllocModifyIndex) and
 		// unchanged allocations cost nothing to move.
-		var mods map[string]uint64
-		var last uint64
-		err := c.servers.do(ctx, func(ac *api.Client) error {
-			mods = nil
-			qm, err := ac.Query(ctx, path, &api.QueryOptions{WaitIndex: index, WaitTime: watchWait}, &mods)
-			if err == nil {
-				last = qm.LastIndex
-			}
-			return err
-		})
+		var resp control.WatchAllocsResponse
+		wctx, cancel := context.WithTimeout(ctx, watchWait+15*time.Second)
+		_, err := c.rpc.Call(wctx, control.MethodNodeWatchAllocs,
+			&control.WatchAllocsRequest{MinIndex: index, Known: known, MaxWait: watchWait}, &resp)
+		cancel()
 		if err != nil {
 			if !retry(err) {
 				return
 			}
 			continue
 		}
-		allocs, err := c.fetchChanged(ctx, mods)
+		if resp.StateIndex < seen {
+			// This replica is behind what the client has seen: it may not
+			// hold allocations the client runs, so nothing is removed on
+			// its word. Ask again once it has had time to catch up.
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		allocs, complete, err := c.fetchChanged(ctx, resp.Allocs)
 		if err != nil {
 			if !retry(err) {
 				return
@@ -263,28 +283,36 @@ func (c *Client) watch(ctx context.Context) {
 			continue
 		}
 		b.reset()
-		switch {
-		case last < index:
-			// A fresh server (or restored snapshot) restarted indexes.
-			index = 0
-		case last == 0 || last == index:
-			// No index progress: avoid a hot loop against a server that
-			// does not block.
+		if !complete {
+			// The fetch, maybe from another replica, did not return every
+			// changed allocation: watch again at once, without blocking.
+			index, known = 0, 0
 			select {
 			case <-time.After(100 * time.Millisecond):
 			case <-ctx.Done():
 				return
 			}
-		default:
-			index = last
+		} else {
+			if resp.Index == index && len(resp.Allocs) == known {
+				// No progress: avoid a hot loop against a server that
+				// does not block.
+				select {
+				case <-time.After(100 * time.Millisecond):
+				case <-ctx.Done():
+					return
+				}
+			}
+			index, known = resp.Index, len(resp.Allocs)
 		}
-		c.reconcile(ctx, allocs, mods)
+		seen = max(seen, resp.StateIndex)
+		c.reconcile(ctx, allocs, resp.Allocs)
 	}
 }
 
 // fetchChanged fetches the allocations that are new to this client or
-// whose AllocModifyIndex moved since it last saw them.
-func (c *Client) fetchChanged(ctx context.Context, mods map[string]uint64) ([]*structs.Allocation, error) {
+// whose AllocModifyIndex moved since it last saw them; complete is false
+// when the server left some out.
+func (c *Client) fetchChanged(ctx context.Context, mods map[string]uint64) ([]*structs.Allocation, bool, error) {
 	var ids []string
 	c.mu.RLock()
 	for id, mod := range mods {
@@ -294,14 +322,15 @@ func (c *Client) fetchChanged(ctx context.Context, mods map[string]uint64) ([]*s
 	}
 	c.mu.RUnlock()
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, true, nil
 	}
-	var allocs []*structs.Allocation
-	err := c.servers.do(ctx, func(ac *api.Client) error {
-		allocs = nil
-		return ac.Write(ctx, http.MethodPost, "/v1/internal/allocs/get", nil, &structs.AllocsGetRequest{AllocIDs: ids}, &allocs)
-	})
-	return allocs, err
+	var resp control.AllocsGetResponse
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := c.rpc.Call(ctx, control.MethodAllocsGet, &control.AllocsGetRequest{AllocIDs: ids}, &resp); err != nil {
+		return nil, false, err
+	}
+	return resp.Allocs, len(resp.Allocs) == len(ids), nil
 }
 
 // reconcile starts new allocations, updates changed ones and stops and

@@ -3,11 +3,10 @@ package client
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
-	"github.com/orch-project/orch/api"
+	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -16,16 +15,16 @@ import (
 // flight: what accumulates meanwhile goes in the next request, so latency
 // stays at one round trip while load is bounded by the servers' speed.
 type updater struct {
-	servers *serverList
-	logger  *slog.Logger
+	rpc    *control.Client
+	logger *slog.Logger
 
 	mu      sync.Mutex
 	pending map[string]*structs.Allocation
 	kick    chan struct{}
 }
 
-func newUpdater(s *serverList, l *slog.Logger) *updater {
-	return &updater{servers: s, logger: l, pending: map[string]*structs.Allocation{},
+func newUpdater(rpc *control.Client, l *slog.Logger) *updater {
+	return &updater{rpc: rpc, logger: l, pending: map[string]*structs.Allocation{},
 		kick: make(chan struct{}, 1)}
 }
 
@@ -66,11 +65,9 @@ func (u *updater) requeue(batch []*structs.Allocation) {
 }
 
 func (u *updater) send(ctx context.Context, batch []*structs.Allocation) error {
-	return u.servers.do(ctx, func(c *api.Client) error {
-		var resp structs.GenericResponse
-		return c.Write(ctx, http.MethodPut, "/v1/internal/allocs/update", nil,
-			&structs.AllocUpdateRequest{Alloc: batch}, &resp)
-	})
+	var resp control.WriteResponse
+	_, err := u.rpc.Call(ctx, control.MethodAllocsUpdate, &control.AllocsUpdateRequest{Allocs: batch}, &resp)
+	return err
 }
 
 func (u *updater) run(ctx context.Context) {
@@ -88,6 +85,12 @@ func (u *updater) run(ctx context.Context) {
 				break
 			}
 			if err := u.send(ctx, batch); err != nil {
+				if !control.Retryable(err) {
+					// The servers refused the batch itself: sending it
+					// again cannot succeed.
+					u.logger.Error("servers refused allocation updates", "allocs", len(batch), "error", err)
+					continue
+				}
 				u.requeue(batch)
 				if ctx.Err() != nil {
 					break

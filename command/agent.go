@@ -47,7 +47,7 @@ func runAgent(args []string) int {
 	fs.StringVar(&dataDir, "data-dir", "", "directory for Raft data and client state")
 	fs.StringVar(&bind, "bind", "", "address to bind and advertise (default: first private IP; 127.0.0.1 in -dev)")
 	fs.Var(&join, "join", "gossip address of an agent to join (repeatable)")
-	fs.Var(&servers, "servers", "for clients: server addresses to join (gossip host[:4648] or http://host:4646)")
+	fs.Var(&servers, "servers", "for clients: servers' RPC addresses, host[:4647] (repeatable)")
 	fs.StringVar(&dc, "dc", "", "datacenter (default dc1)")
 	fs.StringVar(&region, "region", "", "region (default global)")
 	fs.StringVar(&node, "node", "", "unique agent name (default: the hostname)")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,7 +136,10 @@ func startAgent(t testing.TB, ip, dataDir string, args ...string) *agentProc {
 func (a *agentProc) start() {
 	a.t.Helper()
 	full := append([]string{"agent"}, a.args...)
-	full = append(full, "-bind", a.ip, "-data-dir", a.dataDir, "-node", "agent-"+a.ip)
+	full = append(full, "-bind", a.ip, "-data-dir", a.dataDir)
+	if !slices.Contains(a.args, "-node") {
+		full = append(full, "-node", "agent-"+a.ip)
+	}
 	a.cmd = exec.Command(binPath, full...)
 	a.logs = &syncBuffer{}
 	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs

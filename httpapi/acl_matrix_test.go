@@ -108,7 +108,7 @@ func (w *aclWorld) fill(pattern string) (method, path string) {
 		repl("{id}", w.allocID)
 	case strings.HasPrefix(path, "/v1/evaluation/"):
 		repl("{id}", w.evalID)
-	case strings.HasPrefix(path, "/v1/node/"), strings.HasPrefix(path, "/v1/internal/node/"):
+	case strings.HasPrefix(path, "/v1/node/"):
 		repl("{id}", w.node.ID)
 	case strings.HasPrefix(path, "/v1/acl/role/name/"):
 		repl("{name}", w.role.Name)
@@ -310,7 +310,7 @@ func checkRoute(t *testing.T, r route) {
 		}
 	}
 	switch r.Need.class {
-	case classPublic, classInternal:
+	case classPublic:
 		expect("no token", "", false)
 		expect("an unknown token", "not-a-token", false)
 		expect("management", w.mgmt.SecretID, false)
@@ -363,13 +363,6 @@ var unauthenticated = map[string]bool{
 	"GET /.well-known/openid-configuration": true,
 	"PUT /v1/acl/bootstrap":                 true,
 	"POST /v1/acl/bootstrap":                true,
-	"PUT /v1/internal/node/register":        true,
-	"POST /v1/internal/node/register":       true,
-	"GET /v1/internal/node/{id}/allocs":     true,
-	"POST /v1/internal/allocs/get":          true,
-	"PUT /v1/internal/allocs/get":           true,
-	"PUT /v1/internal/allocs/update":        true,
-	"POST /v1/internal/allocs/update":       true,
 }
 
 func TestUnauthenticatedRoutesAreListed(t *testing.T) {
@@ -379,7 +372,7 @@ func TestUnauthenticatedRoutesAreListed(t *testing.T) {
 			t.Errorf("route %s registered twice", r.Pattern)
 		}
 		seen[r.Pattern] = true
-		open := r.Need.class == classPublic || r.Need.class == classInternal
+		open := r.Need.class == classPublic
 		if open != unauthenticated[r.Pattern] {
 			t.Errorf("%s is %s: unauthenticated routes and the list in this test must agree", r.Pattern, r.Need)
 		}

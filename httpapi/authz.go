@@ -28,9 +28,6 @@ type needClass int
 const (
 	// classPublic: anyone, token or not (health, leader, bootstrap).
 	classPublic needClass = iota
-	// classInternal: client↔server control endpoints, authenticated by
-	// the node's identity on the control channel, not by ACL tokens.
-	classInternal
 	// classToken: any valid token (anonymous included); the handler
 	// decides what it may see (ACL self-service endpoints).
 	classToken
@@ -80,7 +77,6 @@ type need struct {
 
 // Declarations for routes. Capabilities and levels are the acl package's.
 func public() need             { return need{class: classPublic} }
-func internalControl() need    { return need{class: classInternal} }
 func tokenHolder() need        { return need{class: classToken} }
 func management() need         { return need{class: classManagement} }
 func nsQuery(cap string) need  { return need{class: classNamespace, cap: cap, scope: scopeQuery} }
@@ -118,8 +114,6 @@ func (n need) String() string {
 	switch n.class {
 	case classPublic:
 		return "public"
-	case classInternal:
-		return "internal (node identity)"
 	case classToken:
 		return "any token (handler decides)"
 	case classManagement:
@@ -280,7 +274,7 @@ func rootErr(err error) string {
 func (n need) allows(z *authz, r *http.Request) bool {
 	a := z.acl
 	switch n.class {
-	case classPublic, classInternal, classToken:
+	case classPublic, classToken:
 		return true
 	case classManagement:
 		return a.IsManagement()
@@ -327,7 +321,7 @@ func levelOK(level string, read, write, list func() bool) bool {
 // guard wraps a handler with its need.
 func (s *Server) guard(n need, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if n.class == classPublic || n.class == classInternal {
+		if n.class == classPublic {
 			h(w, r)
 			return
 		}

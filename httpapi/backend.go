@@ -13,8 +13,6 @@ type ServerBackend interface {
 	State() *state.Store
 	RegisterJob(ctx context.Context, req *structs.JobRegisterRequest) (*structs.JobRegisterResponse, error)
 	DeregisterJob(ctx context.Context, namespace, jobID string, opts structs.JobDeregisterOptions) (*structs.JobDeregisterResponse, error)
-	RegisterNode(ctx context.Context, node *structs.Node) (*structs.NodeUpdateResponse, error)
-	UpdateAllocsFromClient(ctx context.Context, allocs []*structs.Allocation) (*structs.GenericResponse, error)
 
 	ACLBackend
 	ScalingBackend

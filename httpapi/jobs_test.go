@@ -223,35 +223,19 @@ func TestStatusAndAgentEndpoints(t *testing.T) {
 	}
 }
 
-func TestInternalClientEndpoints(t *testing.T) {
+// TestNoInternalEndpoints: client <-> server traffic runs on the
+// authenticated control channel (package control), never on the public API.
+func TestNoInternalEndpoints(t *testing.T) {
 	ta := newTestAgent(t)
 	node := ta.addNode(t, "n1", "")
-	n2 := *node
-	n2.ID = structs.GenerateUUID()
-	var nresp structs.NodeUpdateResponse
-	code, _, body := do(t, "PUT", ta.srv.URL+"/v1/internal/node/register", &structs.NodeRegisterRequest{Node: &n2})
-	if code != 200 {
-		t.Fatalf("node register: %d %s", code, body)
-	}
-	_ = nresp
-	if code, _, _ := do(t, "PUT", ta.srv.URL+"/v1/internal/node/register", `{"Node":null}`); code != 400 {
-		t.Fatalf("nil node: %d, want 400", code)
-	}
-	resp := ta.register(t, testJob("w", 1))
-	allocs, err := ta.backend.State().AllocsByEval(nil, resp.EvalID)
-	if err != nil || len(allocs) != 1 {
-		t.Fatalf("allocs %v %v", allocs, err)
-	}
-	upd := &structs.Allocation{ID: allocs[0].ID, ClientStatus: structs.AllocClientStatusRunning,
-		TaskStates: map[string]*structs.TaskState{"t": {State: structs.TaskStateRunning}}}
-	code, _, body = do(t, "PUT", ta.srv.URL+"/v1/internal/allocs/update", &structs.AllocUpdateRequest{Alloc: []*structs.Allocation{upd}})
-	if code != 200 {
-		t.Fatalf("allocs update: %d %s", code, body)
-	}
-	var got structs.Allocation
-	getJSON(t, ta.srv.URL+"/v1/allocation/"+allocs[0].ID, &got)
-	if got.ClientStatus != structs.AllocClientStatusRunning {
-		t.Fatalf("client status = %q", got.ClientStatus)
+	for _, c := range []struct{ method, path string }{
+		{"PUT", "/v1/internal/node/register"}, {"POST", "/v1/internal/node/register"},
+		{"GET", "/v1/internal/node/" + node.ID + "/allocs"},
+		{"POST", "/v1/internal/allocs/get"}, {"PUT", "/v1/internal/allocs/update"},
+	} {
+		if code, _, _ := do(t, c.method, ta.srv.URL+c.path, `{}`); code != 404 {
+			t.Errorf("%s %s: %d, want 404", c.method, c.path, code)
+		}
 	}
 }
 

@@ -66,38 +66,6 @@ func (s *Server) nodeAllocations(r *http.Request, ws memdb.WatchSet, st *state.S
 	return idx, allocs, err
 }
 
-func (s *Server) nodeRegister(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
-	var req structs.NodeRegisterRequest
-	if err := decodeBody(r, &req); err != nil {
-		return nil, 0, err
-	}
-	if req.Node == nil || req.Node.ID == "" {
-		return nil, 0, codedErr(http.StatusBadRequest, "Node with an ID must be specified")
-	}
-	resp, err := s.srv.RegisterNode(r.Context(), req.Node)
-	if err != nil {
-		return nil, 0, err
-	}
-	return resp, resp.Index, nil
-}
-
-func (s *Server) allocsUpdate(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
-	var req structs.AllocUpdateRequest
-	if err := decodeBody(r, &req); err != nil {
-		return nil, 0, err
-	}
-	for _, a := range req.Alloc {
-		if a == nil || a.ID == "" {
-			return nil, 0, codedErr(http.StatusBadRequest, "Allocation updates must carry an ID")
-		}
-	}
-	resp, err := s.srv.UpdateAllocsFromClient(r.Context(), req.Alloc)
-	if err != nil {
-		return nil, 0, err
-	}
-	return resp, resp.Index, nil
-}
-
 // zeroTime is how Go's time.Time encodes its zero value; Nomad's client
 // decodes DriverInfo.UpdateTime as a time, so an empty string would fail it.
 const zeroTime = "0001-01-01T00:00:00Z"

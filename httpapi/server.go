@@ -81,7 +81,6 @@ func (s *Server) routes() {
 	s.nodeRoutes(rt)
 	s.clientRoutes(rt)
 	s.statusAgentRoutes(rt)
-	s.internalRoutes(rt)
 	s.namespaceRoutes(rt)
 	s.aclRoutes(rt)
 	s.serviceRoutes(rt)
@@ -145,20 +144,6 @@ func (s *Server) statusAgentRoutes(rt *router) {
 	rt.handle("GET /v1/agent/self", agentLevel(acl.PolicyRead), s.agentSelf)
 	rt.handle("GET /v1/agent/members", nodeLevel(acl.PolicyRead), s.readLocal(s.agentMembers))
 	rt.handle("GET /v1/agent/health", public(), s.agentHealth)
-}
-
-// internalRoutes are the client -> server endpoints, authenticated by the
-// node's identity rather than ACL tokens.
-func (s *Server) internalRoutes(rt *router) {
-	rt.handle("PUT /v1/internal/node/register", internalControl(), s.write(s.nodeRegister))
-	rt.handle("POST /v1/internal/node/register", internalControl(), s.write(s.nodeRegister))
-	// Served from the replica that also answers allocs/get, as Nomad's
-	// clients read with AllowStale.
-	rt.handle("GET /v1/internal/node/{id}/allocs", internalControl(), s.readStale(s.nodeClientAllocs))
-	rt.handle("POST /v1/internal/allocs/get", internalControl(), s.allocsGet)
-	rt.handle("PUT /v1/internal/allocs/get", internalControl(), s.allocsGet)
-	rt.handle("PUT /v1/internal/allocs/update", internalControl(), s.write(s.allocsUpdate))
-	rt.handle("POST /v1/internal/allocs/update", internalControl(), s.write(s.allocsUpdate))
 }
 
 // ServeHTTP recovers from handler panics so one bad request cannot take the

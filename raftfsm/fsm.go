@@ -172,6 +172,10 @@ func (f *FSM) apply(index uint64, body any) (state.Effects, error) {
 		err = txn.DeleteEvals(b.EvalIDs)
 	case *GCDelete:
 		err = applyGCDelete(txn, b)
+	case *NodeClientRegister:
+		err = applyNodeClientRegister(txn, b)
+	case *NodeStatusChange:
+		err = applyNodeStatusChange(txn, b)
 	default:
 		if k, ok := registeredKind(body); ok {
 			err = k.apply(txn, body)

@@ -30,6 +30,10 @@ const (
 	EvalUpsertType        MessageType = 7
 	EvalDeleteType        MessageType = 8
 	GCDeleteType          MessageType = 9
+
+	// Control channel (15-19).
+	NodeClientRegisterType MessageType = 15
+	NodeStatusChangeType   MessageType = 16
 )
 
 // IgnoreUnknownTypeFlag may be OR-ed into a type by a newer leader for
@@ -56,6 +60,10 @@ func (t MessageType) String() string {
 		return "EvalDelete"
 	case GCDeleteType:
 		return "GCDelete"
+	case NodeClientRegisterType:
+		return "NodeClientRegister"
+	case NodeStatusChangeType:
+		return "NodeStatusChange"
 	}
 	if k, ok := registered[t]; ok {
 		return k.name
@@ -166,6 +174,10 @@ func newBody(t MessageType) any {
 		return &EvalDelete{}
 	case GCDeleteType:
 		return &GCDelete{}
+	case NodeClientRegisterType:
+		return &NodeClientRegister{}
+	case NodeStatusChangeType:
+		return &NodeStatusChange{}
 	}
 	if k, ok := registered[t]; ok {
 		return k.newBody()
@@ -197,6 +209,10 @@ func bodyMatches(t MessageType, body any) bool {
 		return t == EvalDeleteType
 	case GCDelete, *GCDelete:
 		return t == GCDeleteType
+	case NodeClientRegister, *NodeClientRegister:
+		return t == NodeClientRegisterType
+	case NodeStatusChange, *NodeStatusChange:
+		return t == NodeStatusChangeType
 	}
 	if k, ok := registered[t]; ok {
 		return k.matches(body)

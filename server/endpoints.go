@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/raftfsm"
-	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -123,113 +122,6 @@ func (s *Server) DeregisterJob(ctx context.Context, ns, id string, opts structs.
 		resp.EvalID, resp.EvalCreateIndex = eval.ID, index
 	}
 	return resp, nil
-}
-
-// RegisterNode records a client's node. A node that is new, back from down,
-// or changed gets evaluations for the system jobs, and blocked evals are
-// retried since capacity may have appeared.
-func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs.NodeUpdateResponse, error) {
-	if !s.IsLeader() {
-		return nil, ErrNotLeader
-	}
-	if node == nil || node.ID == "" {
-		return nil, fmt.Errorf("%w: node ID is missing", ErrBadInput)
-	}
-	existing, err := s.State().NodeByID(nil, node.ID)
-	if err != nil {
-		return nil, fmt.Errorf("reading node: %w", err)
-	}
-	n := *node
-	if n.Status == "" {
-		n.Status = structs.NodeStatusReady
-	}
-	if n.SchedulingEligibility == "" {
-		n.SchedulingEligibility = structs.NodeSchedulingEligible
-	}
-	if n.NodePool == "" {
-		n.NodePool = structs.DefaultNodePool
-	}
-	now := time.Now()
-	changed := existing == nil || existing.Status != n.Status || state.NodeCapacityChanged(existing, &n)
-	if existing != nil && !changed {
-		n.StatusUpdatedAt = existing.StatusUpdatedAt
-	} else {
-		n.StatusUpdatedAt = now.Unix()
-	}
-	var evals []*structs.Evaluation
-	if changed && n.Status == structs.NodeStatusReady {
-		evals, err = s.nodeEvals(n.ID, true, now.UnixNano())
-		if err != nil {
-			return nil, err
-		}
-	}
-	index, err := s.raftApplyCtx(ctx, raftfsm.NodeRegisterType, &raftfsm.NodeRegister{Node: &n, Evals: evals, Time: now.UnixNano()})
-	if err != nil {
-		return nil, err
-	}
-	resp := &structs.NodeUpdateResponse{Index: index, Servers: s.ServerHTTPAddrs()}
-	for _, e := range evals {
-		resp.EvalIDs = append(resp.EvalIDs, e.ID)
-	}
-	return resp, nil
-}
-
-// nodeEvals builds one evaluation per job with work on the node, plus one
-// per system job when withSystem (a system job may now fit there).
-func (s *Server) nodeEvals(nodeID string, withSystem bool, now int64) ([]*structs.Evaluation, error) {
-	snap := s.State()
-	seen := map[structs.NamespacedID]bool{}
-	var evals []*structs.Evaluation
-	add := func(job *structs.Job) {
-		key := job.NamespacedID()
-		if seen[key] {
-			return
-		}
-		seen[key] = true
-		evals = append(evals, &structs.Evaluation{
-			ID: structs.GenerateUUID(), Namespace: job.Namespace, Priority: job.Priority, Type: job.Type,
-			TriggeredBy: structs.EvalTriggerNodeUpdate, JobID: job.ID, NodeID: nodeID,
-			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
-		})
-	}
-	allocs, err := snap.AllocsByNode(nil, nodeID)
-	if err != nil {
-		return nil, fmt.Errorf("reading node allocations: %w", err)
-	}
-	for _, a := range allocs {
-		if a.Job != nil && !a.TerminalStatus() {
-			add(a.Job)
-		}
-	}
-	if withSystem {
-		jobs, err := snap.JobsByIDPrefix(nil, "*", "")
-		if err != nil {
-			return nil, fmt.Errorf("listing jobs: %w", err)
-		}
-		for _, j := range jobs {
-			if (j.Type == structs.JobTypeSystem || j.Type == structs.JobTypeSysBatch) && !j.Stop {
-				add(j)
-			}
-		}
-	}
-	return evals, nil
-}
-
-// markNodeDown marks a node down and its allocations lost; the FSM
-// evaluates, in the same transaction, every job that lost allocations
-// there, so they are replaced elsewhere.
-func (s *Server) markNodeDown(nodeID, why string) {
-	node, err := s.State().NodeByID(nil, nodeID)
-	if err != nil || node == nil || node.Status == structs.NodeStatusDown {
-		return
-	}
-	if _, err := s.raftApply(raftfsm.NodeStatusUpdateType, &raftfsm.NodeStatusUpdate{
-		NodeID: nodeID, Status: structs.NodeStatusDown, NodeEvals: true, Time: s.now(),
-	}); err != nil {
-		s.logger.Error("marking node down", "node_id", nodeID, "error", err)
-		return
-	}
-	s.logger.Info("node marked down", "node_id", nodeID, "name", node.Name, "reason", why)
 }
 
 // UpdateAllocsFromClient records what clients report about their

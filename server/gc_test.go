@@ -97,7 +97,7 @@ func TestGCCollectsFinishedWorkAndKeepsLiveWork(t *testing.T) {
 	if _, err := s.RegisterNode(ctx, empty); err != nil {
 		t.Fatal(err)
 	}
-	s.markNodeDown(empty.ID, "test")
+	markDown(t, s, empty.ID)
 	waitUntil(t, 5*time.Second, "down node collected", func() bool {
 		n, _ := s.State().NodeByID(nil, empty.ID)
 		return n == nil

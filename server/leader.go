@@ -69,6 +69,7 @@ func (s *Server) establishLeadership() {
 		w := &worker{srv: s, planner: planner, id: i}
 		go w.run(ctx)
 	}
+	s.heartbeats.start(ctx)
 	go s.reconcileLoop(ctx)
 	go s.autopilotLoop(ctx)
 	go s.gcLoop(ctx)
@@ -89,6 +90,7 @@ func (s *Server) revokeLeadership() {
 	s.leaderCancel()
 	s.leaderCancel = nil
 	s.locks.disable()
+	s.heartbeats.stop()
 	s.broker.SetEnabled(false)
 	s.blocked.SetEnabled(false)
 }
@@ -133,14 +135,14 @@ func (s *Server) restoreEvals() {
 	s.blocked.Unblock()
 }
 
-// reconcileLoop keeps Raft membership and node liveness in line with gossip,
-// catching events that happened while there was no leader.
+// reconcileLoop keeps Raft membership in line with gossip, catching events
+// that happened while there was no leader. Node liveness is not gossip's:
+// the heartbeat timers decide it.
 func (s *Server) reconcileLoop(ctx context.Context) {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
-	leaderSince := time.Now()
 	for {
-		s.reconcile(leaderSince)
+		s.reconcile()
 		select {
 		case <-ctx.Done():
 			return
@@ -149,53 +151,13 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 	}
 }
 
-func (s *Server) reconcile(leaderSince time.Time) {
+func (s *Server) reconcile() {
 	if s.gossip == nil || !s.IsLeader() {
 		return
 	}
-	alive := map[string]bool{}
 	for _, m := range s.gossip.Members() {
-		if m.Status != gossip.StatusAlive {
-			continue
-		}
-		if id := m.Tags[structs.TagNodeID]; id != "" {
-			alive[id] = true
-		}
-		if m.Tags[structs.TagRole] == "server" && m.Tags[structs.TagRegion] == s.cfg.Region {
+		if m.Status == gossip.StatusAlive && m.Tags[structs.TagRole] == "server" && m.Tags[structs.TagRegion] == s.cfg.Region {
 			s.addRaftPeer(m)
 		}
 	}
-	nodes, err := s.State().NodesByIDPrefix(nil, "")
-	if err != nil {
-		s.logger.Error("listing nodes to reconcile", "error", err)
-		return
-	}
-	for _, n := range absentNodes(nodes, alive, leaderSince, time.Now()) {
-		s.markNodeDown(n.ID, "node is not in the gossip pool")
-	}
-}
-
-// absentNodes are the nodes to mark down: not down yet, not alive in the
-// gossip pool, and past their grace. A node gets clientLeaveGrace from its
-// last status change (registered through HTTP by a client never heard on
-// gossip, or restarting) and from this server's gain of leadership: a
-// leader that just took over has not yet heard the pool converge, and in a
-// single-agent cluster restarted after a crash its own client is not even
-// up yet. Without the second grace that restart marked the node down at
-// once and its allocations lost, so their re-attached tasks were replaced.
-func absentNodes(nodes []*structs.Node, alive map[string]bool, leaderSince, now time.Time) []*structs.Node {
-	if now.Sub(leaderSince) < clientLeaveGrace {
-		return nil
-	}
-	var out []*structs.Node
-	for _, n := range nodes {
-		if n.Status == structs.NodeStatusDown || alive[n.ID] {
-			continue
-		}
-		if now.Sub(time.Unix(n.StatusUpdatedAt, 0)) < clientLeaveGrace {
-			continue
-		}
-		out = append(out, n)
-	}
-	return out
 }

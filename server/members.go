@@ -3,7 +3,6 @@ package server
 import (
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -43,36 +42,33 @@ func (s *Server) handleMemberEvent(e gossip.Event) {
 		if isServer {
 			s.removeRaftPeer(m)
 		}
-		// A client leaving gracefully is usually restarting and will
-		// re-attach to its tasks: mark its node down only if it has not
-		// come back after a grace period.
-		if id := m.Tags[structs.TagNodeID]; id != "" && s.IsLeader() {
-			time.AfterFunc(clientLeaveGrace, func() {
-				if s.IsLeader() && !s.memberAlive(m.Name) {
-					s.markNodeDown(id, "node left the gossip pool and did not return")
-				}
-			})
-		}
 	case gossip.EventFailed:
-		// Failure detection already took seconds of missed probes.
-		if id := m.Tags[structs.TagNodeID]; id != "" && s.IsLeader() {
-			s.markNodeDown(id, "node failed gossip health checks")
+		// Liveness comes from heartbeats. A gossip failure is a hint that
+		// can only cut short the grace of a node that already missed its
+		// heartbeat, and only while this server sees most of the pool
+		// alive: a verdict formed while it was itself cut off is ignored.
+		if id := m.Tags[structs.TagNodeID]; id != "" && s.IsLeader() && s.gossipQuorate() {
+			if s.heartbeats.hint(id) {
+				s.logger.Info("gossip reports an overdue node failed; checking it now", "node_id", id, "member", m.Name)
+			}
 		}
 	}
 }
 
-// clientLeaveGrace is how long a client that left the pool gracefully has
-// to rejoin before its node is marked down.
-const clientLeaveGrace = 30 * time.Second
-
-// memberAlive reports whether the named agent is alive in the pool.
-func (s *Server) memberAlive(name string) bool {
+// gossipQuorate reports whether this server sees more than half of the
+// gossip pool alive.
+func (s *Server) gossipQuorate() bool {
+	alive, total := 0, 0
 	for _, m := range s.gossip.Members() {
-		if m.Name == name {
-			return m.Status == gossip.StatusAlive
+		if m.Status == gossip.StatusLeft {
+			continue
+		}
+		total++
+		if m.Status == gossip.StatusAlive {
+			alive++
 		}
 	}
-	return false
+	return alive*2 > total
 }
 
 // maybeBootstrap bootstraps a new cluster once BootstrapExpect servers are
@@ -135,30 +131,18 @@ func (s *Server) LeaderHTTPAddr() string {
 	return ""
 }
 
-// ServerHTTPAddrs returns the HTTP addresses of alive servers in the region.
-func (s *Server) ServerHTTPAddrs() []string {
-	if s.gossip == nil {
-		return []string{s.cfg.HTTPAddr}
-	}
-	var out []string
-	for _, m := range s.gossip.Members() {
-		if m.Status == gossip.StatusAlive && m.Tags[structs.TagRole] == "server" && m.Tags[structs.TagRegion] == s.cfg.Region {
-			if a := m.Tags[structs.TagHTTPAddr]; a != "" {
-				out = append(out, a)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Members lists the gossip pool as GET /v1/agent/members reports it.
+// Members lists the servers of the gossip pool, as GET /v1/agent/members
+// reports them: clients share the pool but, as in Nomad, are listed by
+// /v1/nodes, not as members.
 func (s *Server) Members() []*structs.AgentMember {
 	if s.gossip == nil {
 		return nil
 	}
 	var out []*structs.AgentMember
 	for _, m := range s.gossip.Members() {
+		if m.Tags[structs.TagRole] != "server" {
+			continue
+		}
 		out = append(out, MemberToAgentMember(m))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -24,9 +24,11 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/orch-project/orch/acl"
+	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/gossip"
 	"github.com/orch-project/orch/keyring"
 	"github.com/orch-project/orch/raftfsm"
+	"github.com/orch-project/orch/rpcmux"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
@@ -108,6 +110,19 @@ type Config struct {
 	// legacyAddressID makes the server use its address as its Raft ID,
 	// as data dirs from before server IDs did (tests of the migration).
 	legacyAddressID bool
+
+	// Heartbeats (the agent's server block). Zero means the defaults; see
+	// HeartbeatConfig.
+	Heartbeat HeartbeatConfig
+
+	// TLS on the RPC port (Raft and the control channel). RPCTLS
+	// terminates TLS on connections that announce it (a *tls.Conn after
+	// its handshake; require client certificates there); RPCRequireTLS
+	// refuses plaintext connections; RPCDialTLS wraps this server's
+	// outgoing Raft and forwarding connections.
+	RPCTLS        func(net.Conn) (net.Conn, error)
+	RPCRequireTLS bool
+	RPCDialTLS    func(ctx context.Context, c net.Conn, addr string) (net.Conn, error)
 }
 
 // Server is one orch server.
@@ -121,6 +136,13 @@ type Server struct {
 	logStore  *raftboltdb.BoltStore
 	raftAddr  string
 	localID   raft.ServerID
+
+	// The RPC port: rpcmux splits it between Raft and the control channel.
+	mux        *rpcmux.Mux
+	dialer     *rpcmux.Dialer
+	raftLayer  *rpcmux.RaftLayer
+	control    *control.Server
+	heartbeats *heartbeats
 
 	broker  *EvalBroker
 	blocked *BlockedEvals
@@ -194,13 +216,19 @@ func New(cfg Config) (*Server, error) {
 	s.keyring = keyring.New()
 	s.keyringWake = make(chan struct{}, 1)
 	s.locks = &lockTimers{srv: s}
+	s.heartbeats = newHeartbeats(s, cfg.Heartbeat)
 	s.broker = NewEvalBroker(cfg.EvalNackTimeout, 3)
 	s.blocked = NewBlockedEvals(s.broker)
 	s.broker.onFail = s.failEval
 	s.broker.onCancel = s.cancelEvals
 	s.blocked.onCancel = s.cancelEvals
+	if err := s.setupRPC(); err != nil {
+		cancel()
+		return nil, err
+	}
 	if err := s.setupRaft(); err != nil {
 		cancel()
+		s.closeRPC()
 		return nil, err
 	}
 	s.wg.Add(1)
@@ -219,16 +247,8 @@ func (s *Server) setupRaft() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating raft dir: %w", err)
 	}
-	s.raftAddr = net.JoinHostPort(s.cfg.BindAddr, strconv.Itoa(s.cfg.RaftPort))
-	addr, err := net.ResolveTCPAddr("tcp", s.raftAddr)
-	if err != nil {
-		return fmt.Errorf("resolving raft address %s: %w", s.raftAddr, err)
-	}
 	rlog := newHCLogger("raft", s.cfg.Logger)
-	trans, err := raft.NewTCPTransportWithLogger(s.raftAddr, addr, 3, 10*time.Second, rlog)
-	if err != nil {
-		return fmt.Errorf("starting raft transport on %s: %w", s.raftAddr, err)
-	}
+	trans := s.raftTransport()
 	s.transport = trans
 	st, err := s.openRaftStores(dir, rlog)
 	if err != nil {
@@ -381,12 +401,23 @@ func (s *Server) Shutdown() error {
 	s.broker.SetEnabled(false)
 	s.blocked.SetEnabled(false)
 	err := s.raft.Shutdown().Error()
-	s.wg.Wait()
 	s.transport.Close()
+	s.closeRPC()
+	s.wg.Wait()
 	if cerr := s.logStore.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// closeRPC stops the control channel and the RPC listener.
+func (s *Server) closeRPC() {
+	if err := s.control.Shutdown(); err != nil {
+		s.logger.Warn("stopping control channel", "error", err)
+	}
+	if err := s.mux.Close(); err != nil {
+		s.logger.Warn("closing RPC listener", "error", err)
+	}
 }
 
 // raftApply commits one typed log entry and returns its index.

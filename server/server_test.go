@@ -32,7 +32,9 @@ func testServerWith(t testing.TB, dir string, adjust func(*Config)) *Server {
 	cfg := Config{
 		DataDir: dir, NodeName: "s1", BindAddr: "127.0.0.1", RaftPort: port,
 		HTTPAddr: "127.0.0.1:0", BootstrapExpect: 1, Dev: true, NumWorkers: 2,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Test nodes do not heartbeat: keep them alive for the test.
+		Heartbeat: HeartbeatConfig{MinTTL: time.Hour},
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if adjust != nil {
 		adjust(&cfg)
@@ -61,13 +63,25 @@ func waitUntil(t testing.TB, d time.Duration, what string, f func() bool) {
 
 func testNode(name string, cpu, mem int64) *structs.Node {
 	return &structs.Node{
-		ID: structs.GenerateUUID(), Name: name, Datacenter: "dc1", Status: structs.NodeStatusReady,
+		ID: structs.GenerateUUID(), SecretID: structs.GenerateUUID(), Name: name, Datacenter: "dc1", Status: structs.NodeStatusReady,
 		Attributes: map[string]string{"kernel.name": "linux", "driver.raw_exec": "1"},
 		Drivers:    map[string]*structs.DriverInfo{"raw_exec": {Detected: true, Healthy: true}},
 		NodeResources: &structs.NodeResources{
 			Cpu: structs.NodeCpuResources{CpuShares: cpu}, Memory: structs.NodeMemoryResources{MemoryMB: mem},
 			Disk: structs.NodeDiskResources{DiskMB: 100000},
 		},
+	}
+}
+
+// markDown marks a node down as a missed heartbeat would.
+func markDown(t *testing.T, s *Server, id string) {
+	t.Helper()
+	n, err := s.State().NodeByID(nil, id)
+	if err != nil || n == nil {
+		t.Fatalf("node %s: %v", id, err)
+	}
+	if err := s.setNodeStatus(n, structs.NodeStatusDown, "test"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -194,7 +208,7 @@ func TestServerReplacesFailedAndLostAllocs(t *testing.T) {
 	})
 
 	// A node goes down: its allocations are lost and placed on the other node.
-	s.markNodeDown(n1.ID, "test")
+	markDown(t, s, n1.ID)
 	waitUntil(t, 5*time.Second, "lost allocs replaced on n2", func() bool {
 		live := liveAllocs(t, s, "svc")
 		if len(live) != 4 {

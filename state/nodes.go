@@ -19,7 +19,12 @@ func (s *Snapshot) NodeByID(ws memdb.WatchSet, id string) (*structs.Node, error)
 // NodesByIDPrefix returns the nodes whose ID starts with prefix ("" = all),
 // sorted by ID.
 func (s *Snapshot) NodesByIDPrefix(ws memdb.WatchSet, prefix string) ([]*structs.Node, error) {
-	it, err := s.get(ws, TableNodes, "id_prefix", prefix)
+	return s.nodesBy(ws, "id_prefix", prefix)
+}
+
+// nodesBy returns the nodes an index lookup yields, in index order.
+func (s *Snapshot) nodesBy(ws memdb.WatchSet, index string, arg string) ([]*structs.Node, error) {
+	it, err := s.get(ws, TableNodes, index, arg)
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,8 @@ func coreSchema() *memdb.DBSchema {
 		TableNodes: {
 			Name: TableNodes,
 			Indexes: map[string]*memdb.IndexSchema{
-				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				"id":   {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				"name": {Name: "name", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
 			},
 		},
 		TableAllocs: {

@@ -46,9 +46,12 @@ type Allocation struct {
 	PreviousAllocation string                `json:"PreviousAllocation"`
 	NextAllocation     string                `json:"NextAllocation"`
 	RescheduleTracker  *RescheduleTracker    `json:"RescheduleTracker"`
-	CreateIndex        uint64                `json:"CreateIndex"`
-	ModifyIndex        uint64                `json:"ModifyIndex"`
-	AllocModifyIndex   uint64                `json:"AllocModifyIndex"`
+	// AllocStates records server-side status transitions (an allocation
+	// going unknown when its node disconnects), with their times.
+	AllocStates      []*AllocState `json:"AllocStates"`
+	CreateIndex      uint64        `json:"CreateIndex"`
+	ModifyIndex      uint64        `json:"ModifyIndex"`
+	AllocModifyIndex uint64        `json:"AllocModifyIndex"`
 	// CreateTime and ModifyTime are Unix nanoseconds, stamped by the leader.
 	CreateTime int64 `json:"CreateTime"`
 	ModifyTime int64 `json:"ModifyTime"`

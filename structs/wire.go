@@ -51,25 +51,6 @@ type JobVersionsResponse struct {
 	Index    uint64     `json:"Index"`
 }
 
-// NodeRegisterRequest is sent by a client to register or refresh its node.
-type NodeRegisterRequest struct {
-	Node *Node `json:"Node"`
-}
-
-// NodeUpdateResponse answers node writes.
-type NodeUpdateResponse struct {
-	EvalIDs []string `json:"EvalIDs"`
-	Index   uint64   `json:"Index"`
-	// Servers lists the servers' HTTP addresses, so clients learn them.
-	Servers []string `json:"Servers,omitempty"`
-}
-
-// AllocUpdateRequest carries a batch of client-side allocation updates:
-// only ID, ClientStatus, ClientDescription and TaskStates are read.
-type AllocUpdateRequest struct {
-	Alloc []*Allocation `json:"Alloc"`
-}
-
 // GenericResponse answers writes that return only an index.
 type GenericResponse struct {
 	Index uint64 `json:"Index"`
@@ -111,13 +92,12 @@ const (
 	TagNodeID    = "node_id"
 	TagBootstrap = "expect"
 	TagVersion   = "build"
+	// TagRPCAddr and TagPort are a server's RPC host and port under
+	// Nomad's tag names (TagRaftAddr is the same address: Raft and the
+	// control channel share the RPC port).
+	TagRPCAddr = "rpc_addr"
+	TagPort    = "port"
 )
 
 // Version is orch's release version.
 const Version = "0.1.0"
-
-// AllocsGetRequest asks for full allocations by ID (the client fetches only
-// those whose AllocModifyIndex changed).
-type AllocsGetRequest struct {
-	AllocIDs []string `json:"AllocIDs"`
-}

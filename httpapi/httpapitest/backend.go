@@ -262,8 +262,8 @@ func (b *Backend) DeregisterJob(ctx context.Context, ns, id string, opts structs
 	return &structs.JobDeregisterResponse{EvalID: eval.ID, EvalCreateIndex: evalIdx, JobModifyIndex: idx, Index: evalIdx}, nil
 }
 
-// RegisterNode stores the node as ready.
-func (b *Backend) RegisterNode(ctx context.Context, node *structs.Node) (*structs.NodeUpdateResponse, error) {
+// RegisterNode stores the node as ready, as the control channel would.
+func (b *Backend) RegisterNode(ctx context.Context, node *structs.Node) (*structs.GenericResponse, error) {
 	n := *node
 	if n.Status == "" {
 		n.Status = structs.NodeStatusReady
@@ -272,7 +272,7 @@ func (b *Backend) RegisterNode(ctx context.Context, node *structs.Node) (*struct
 	if err := b.store.UpsertNode(idx, &n); err != nil {
 		return nil, err
 	}
-	return &structs.NodeUpdateResponse{Index: idx, Servers: []string{"127.0.0.1:4646"}}, nil
+	return &structs.GenericResponse{Index: idx}, nil
 }
 
 // UpdateAllocsFromClient applies client status reports.
@@ -338,7 +338,7 @@ func (c *Client) NodeID() string { return c.ID }
 // TestNode returns a ready node with some capacity.
 func TestNode(name, httpAddr string) *structs.Node {
 	return &structs.Node{
-		ID: structs.GenerateUUID(), Name: name, Datacenter: "dc1", HTTPAddr: httpAddr, NodePool: "default",
+		ID: structs.GenerateUUID(), SecretID: structs.GenerateUUID(), Name: name, Datacenter: "dc1", HTTPAddr: httpAddr, NodePool: "default",
 		Status: structs.NodeStatusReady, SchedulingEligibility: structs.NodeSchedulingEligible,
 		Attributes: map[string]string{"unique.network.ip-address": "127.0.0.1", "nomad.version": structs.Version},
 		NodeResources: &structs.NodeResources{

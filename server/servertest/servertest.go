@@ -29,6 +29,8 @@ func Server(t testing.TB) *server.Server {
 	srv, err := server.New(server.Config{
 		DataDir: t.TempDir(), NodeName: "s1", BindAddr: "127.0.0.1", RaftPort: port, HTTPAddr: "127.0.0.1:0",
 		BootstrapExpect: 1, Dev: true, NumWorkers: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Nodes tests register directly do not heartbeat: keep them up.
+		Heartbeat: server.HeartbeatConfig{MinTTL: time.Hour},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,325 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/raftfsm"
+	"github.com/orch-project/orch/structs"
+)
+
+// HeartbeatConfig is Nomad's server heartbeat tuning. Clients heartbeat
+// every TTL; the leader marks a node that missed TTL plus Grace
+// disconnected or down. The TTL grows with the number of nodes so the
+// leader receives at most MaxPerSecond heartbeats a second.
+type HeartbeatConfig struct {
+	// MinTTL is the shortest TTL (min_heartbeat_ttl). Default 1s.
+	MinTTL time.Duration
+	// MaxPerSecond is the target heartbeat rate at the leader
+	// (max_heartbeats_per_second). Default 500.
+	MaxPerSecond float64
+	// Grace is added to the TTL before a node counts as missing
+	// (heartbeat_grace). Default 1.5s.
+	Grace time.Duration
+	// FailoverTTL is every node's first deadline after a leader election
+	// (failover_heartbeat_ttl), so clients have time to find the new
+	// leader. Default 30s; never less than the TTL plus grace.
+	FailoverTTL time.Duration
+}
+
+// Default heartbeat tuning, for a LAN: a dead node of a small cluster is
+// marked down 1.5-2.6 s after its last heartbeat. Nomad's defaults (10s,
+// 50/s, 10s, 5m) suit slower networks and can be set in the server block.
+const (
+	DefaultMinHeartbeatTTL        = time.Second
+	DefaultMaxHeartbeatsPerSecond = 500
+	DefaultHeartbeatGrace         = 1500 * time.Millisecond
+	DefaultFailoverHeartbeatTTL   = 30 * time.Second
+)
+
+func (c HeartbeatConfig) withDefaults() HeartbeatConfig {
+	if c.MinTTL <= 0 {
+		c.MinTTL = DefaultMinHeartbeatTTL
+	}
+	if c.MaxPerSecond <= 0 {
+		c.MaxPerSecond = DefaultMaxHeartbeatsPerSecond
+	}
+	if c.Grace <= 0 {
+		c.Grace = DefaultHeartbeatGrace
+	}
+	if c.FailoverTTL <= 0 {
+		c.FailoverTTL = DefaultFailoverHeartbeatTTL
+	}
+	return c
+}
+
+// heartbeats holds the leader's in-memory liveness timers, one per node
+// that is not down. Heartbeats only reset timers; Raft is written when a
+// node's status changes (a timer fires, or a heartbeat arrives from a node
+// that was disconnected or down). Like every leader loop it starts from
+// state when leadership is gained and forgets everything when it is lost.
+type heartbeats struct {
+	s   *Server
+	cfg HeartbeatConfig
+
+	// statusMu serializes node status changes between heartbeats and
+	// timer expiry, so a heartbeat is never lost to a concurrent down
+	// verdict.
+	statusMu sync.Mutex
+
+	mu      sync.Mutex
+	enabled bool
+	timers  map[string]*nodeTimer
+	// expired queues nodes whose timer fired, handled one at a time.
+	expired chan string
+	cancel  context.CancelFunc
+}
+
+type nodeTimer struct {
+	t *time.Timer
+	// last is when the node last heartbeated (or the timer was set at
+	// leadership); ttl is the TTL it was given then.
+	last time.Time
+	ttl  time.Duration
+}
+
+func newHeartbeats(s *Server, cfg HeartbeatConfig) *heartbeats {
+	return &heartbeats{s: s, cfg: cfg.withDefaults(), timers: map[string]*nodeTimer{}}
+}
+
+// ttl is the TTL to hand out now: large enough that all live nodes stay
+// under MaxPerSecond heartbeats a second, jittered up to 10% so nodes that
+// registered together spread out.
+func (h *heartbeats) ttl(nodes int) time.Duration {
+	base := time.Duration(float64(nodes) / h.cfg.MaxPerSecond * float64(time.Second))
+	base = max(base, h.cfg.MinTTL)
+	return base + rand.N(base/10+1)
+}
+
+// start arms a timer for every node that is not down, from state, with the
+// failover TTL: clients need a moment to reach the new leader.
+func (h *heartbeats) start(ctx context.Context) {
+	nodes, err := h.s.State().NodesByIDPrefix(nil, "")
+	if err != nil {
+		h.s.logger.Error("listing nodes for heartbeat timers", "error", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	h.mu.Lock()
+	h.enabled = true
+	h.cancel = cancel
+	h.expired = make(chan string, 1024)
+	now := time.Now()
+	failover := max(h.cfg.FailoverTTL, h.ttl(len(nodes))+h.cfg.Grace)
+	for _, n := range nodes {
+		switch n.Status {
+		case structs.NodeStatusDown:
+			continue
+		case structs.NodeStatusDisconnected:
+			// Its allocations' lost_after runs from when it disconnected.
+			left := time.Until(time.Unix(n.StatusUpdatedAt, 0).Add(h.lostWindow(n.ID)))
+			h.arm(n.ID, max(left, failover), now, 0)
+		default:
+			h.arm(n.ID, failover, now, 0)
+		}
+	}
+	h.mu.Unlock()
+	go h.run(ctx)
+}
+
+// stop disarms every timer: only the leader keeps them.
+func (h *heartbeats) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.enabled = false
+	if h.cancel != nil {
+		h.cancel()
+	}
+	for id, t := range h.timers {
+		t.t.Stop()
+		delete(h.timers, id)
+	}
+}
+
+// arm sets (or resets) a node's timer to fire after d. h.mu is held.
+func (h *heartbeats) arm(nodeID string, d time.Duration, last time.Time, ttl time.Duration) {
+	if t, ok := h.timers[nodeID]; ok {
+		t.t.Stop()
+	}
+	expired := h.expired
+	nt := &nodeTimer{last: last, ttl: ttl}
+	nt.t = time.AfterFunc(d, func() {
+		select {
+		case expired <- nodeID:
+		default:
+			// The queue is full of expirations already: the node's
+			// timer is re-armed briefly so it is not forgotten.
+			h.mu.Lock()
+			if h.enabled && h.timers[nodeID] == nt {
+				nt.t.Reset(100 * time.Millisecond)
+			}
+			h.mu.Unlock()
+		}
+	})
+	h.timers[nodeID] = nt
+}
+
+// clientRestartGrace is how long the leader waits for a client that
+// announced a graceful shutdown (an agent restart or upgrade) before
+// declaring its node missing.
+const clientRestartGrace = 30 * time.Second
+
+// beat records a heartbeat of a live node and returns its TTL; false when
+// this server is not (or no longer) the leader. A leaving node's deadline
+// is at least clientRestartGrace away.
+func (h *heartbeats) beat(nodeID string, leaving bool) (time.Duration, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.enabled {
+		return 0, false
+	}
+	n := len(h.timers)
+	if _, ok := h.timers[nodeID]; !ok {
+		n++
+	}
+	ttl := h.ttl(n)
+	d := ttl + h.cfg.Grace
+	if leaving {
+		d = max(d, clientRestartGrace)
+	}
+	h.arm(nodeID, d, time.Now(), ttl)
+	return ttl, true
+}
+
+// forget drops a node's timer (it went down).
+func (h *heartbeats) forget(nodeID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t, ok := h.timers[nodeID]; ok {
+		t.t.Stop()
+		delete(h.timers, nodeID)
+	}
+}
+
+// hint acts on a gossip report that a node failed: never a verdict by
+// itself, it only cuts short the grace of a node that has already missed
+// its heartbeat (its TTL ran out). A node heartbeating on time is left
+// alone, whoever gossip believes.
+func (h *heartbeats) hint(nodeID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.timers[nodeID]
+	if !h.enabled || !ok || t.ttl == 0 || time.Since(t.last) <= t.ttl {
+		return false
+	}
+	t.t.Reset(0)
+	return true
+}
+
+// run handles expired timers one at a time until leadership ends.
+func (h *heartbeats) run(ctx context.Context) {
+	h.mu.Lock()
+	expired := h.expired
+	h.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-expired:
+			if err := h.expire(ctx, id); err != nil {
+				h.s.logger.Error("handling missed heartbeat", "node_id", id, "error", err)
+				h.mu.Lock()
+				if h.enabled {
+					if t, ok := h.timers[id]; ok {
+						t.t.Reset(time.Second) // retry
+					}
+				}
+				h.mu.Unlock()
+			}
+		}
+	}
+}
+
+// expire moves a node whose timer ran out to disconnected (if some of its
+// allocations tolerate a disconnection) or down, then evaluates its jobs.
+func (h *heartbeats) expire(ctx context.Context, nodeID string) error {
+	h.statusMu.Lock()
+	defer h.statusMu.Unlock()
+	h.mu.Lock()
+	t, ok := h.timers[nodeID]
+	live := ok && h.enabled && t.t != nil
+	h.mu.Unlock()
+	if !live || ctx.Err() != nil {
+		return nil
+	}
+	node, err := h.s.State().NodeByID(nil, nodeID)
+	if err != nil {
+		return fmt.Errorf("reading node: %w", err)
+	}
+	if node == nil || node.Status == structs.NodeStatusDown {
+		h.forget(nodeID)
+		return nil
+	}
+	status, desc := structs.NodeStatusDown, "node missed its heartbeats"
+	window := time.Duration(0)
+	if node.Status != structs.NodeStatusDisconnected {
+		if window = h.lostWindow(nodeID); window > 0 {
+			status, desc = structs.NodeStatusDisconnected, "node missed its heartbeats; its allocations may reconnect"
+		}
+	} else {
+		desc = "node stayed disconnected past its allocations' lost_after"
+	}
+	h.mu.Lock()
+	if cur, ok := h.timers[nodeID]; !ok || cur != t {
+		// A heartbeat arrived meanwhile.
+		h.mu.Unlock()
+		return nil
+	}
+	h.mu.Unlock()
+	if err := h.s.setNodeStatus(node, status, desc); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cur, ok := h.timers[nodeID]; ok && cur == t {
+		if status == structs.NodeStatusDisconnected {
+			h.arm(nodeID, window, t.last, 0)
+		} else {
+			t.t.Stop()
+			delete(h.timers, nodeID)
+		}
+	}
+	return nil
+}
+
+// lostWindow is the longest lost_after among the node's live allocations:
+// how long the node stays disconnected before it is marked down. Zero when
+// none tolerates a disconnection.
+func (h *heartbeats) lostWindow(nodeID string) time.Duration {
+	allocs, err := h.s.State().AllocsByNode(nil, nodeID)
+	if err != nil {
+		return 0
+	}
+	var w time.Duration
+	for _, a := range allocs {
+		if a.ClientTerminalStatus() {
+			continue
+		}
+		w = max(w, structs.AllocDisconnectPolicy(a).LostAfter)
+	}
+	return w
+}
+
+// setNodeStatus commits a node status change; the FSM marks the node's
+// allocations and evaluates its jobs in the same transaction.
+func (s *Server) setNodeStatus(node *structs.Node, status, desc string) error {
+	if _, err := s.raftApply(raftfsm.NodeStatusChangeType, &raftfsm.NodeStatusChange{
+		NodeID: node.ID, Status: status, Description: desc, Time: s.now(),
+	}); err != nil {
+		return fmt.Errorf("committing node status %s: %w", status, err)
+	}
+	s.logger.Info("node status changed", "node_id", node.ID, "name", node.Name, "from", node.Status, "to", status, "reason", desc)
+	return nil
+}
