@@ -104,9 +104,15 @@ func stopAfter(p structs.DisconnectPolicy, ttl time.Duration) (time.Duration, bo
 	return ttl, true
 }
 
-// heartbeatLoop heartbeats every TTL through any server (followers forward
-// to the leader), re-registers when the leader no longer knows the node,
-// and retries quickly when a heartbeat fails.
+// heartbeatsPerTTL is how many heartbeats the client sends per TTL (the
+// servers size TTLs for it): its limit for stopping allocations (a TTL
+// without contact) is then several heartbeats away, so one slow round trip
+// never stops anything.
+const heartbeatsPerTTL = 3
+
+// heartbeatLoop heartbeats through any server (followers forward to the
+// leader), re-registers when the leader no longer knows the node, and
+// retries quickly when a heartbeat fails.
 func (c *Client) heartbeatLoop(ctx context.Context) {
 	next := time.Duration(0)
 	for {
@@ -117,14 +123,14 @@ func (c *Client) heartbeatLoop(ctx context.Context) {
 		}
 		sent := time.Now()
 		ttl := c.live.heartbeatTTL()
-		hctx, cancel := context.WithTimeout(ctx, max(ttl, time.Second))
+		hctx, cancel := context.WithTimeout(ctx, max(ttl/2, 500*time.Millisecond))
 		var resp control.HeartbeatResponse
 		_, err := c.rpc.Call(hctx, control.MethodNodeHeartbeat, &control.HeartbeatRequest{NodeID: c.nodeID}, &resp)
 		cancel()
 		switch {
 		case err == nil:
 			c.heartbeatOK(sent, &resp)
-			next = max(resp.HeartbeatTTL, 100*time.Millisecond)
+			next = max(resp.HeartbeatTTL/heartbeatsPerTTL-time.Since(sent), 50*time.Millisecond)
 			continue
 		case ctx.Err() != nil:
 			return
@@ -138,7 +144,7 @@ func (c *Client) heartbeatLoop(ctx context.Context) {
 		}
 		c.logger.Warn("heartbeat failed", "error", err)
 		c.checkQuorum(ctx, sent)
-		next = min(max(ttl/4, 100*time.Millisecond), time.Second)
+		next = min(max(ttl/heartbeatsPerTTL-time.Since(sent), 50*time.Millisecond), time.Second)
 	}
 }
 

@@ -27,8 +27,9 @@ type HeartbeatResponse struct {
 	// registration's, for a register call); reads by the node wait for a
 	// replica to reach it.
 	Index uint64 `json:"Index"`
-	// HeartbeatTTL is when the next heartbeat is due. The leader marks the
-	// node down HeartbeatTTL plus its heartbeat grace after this one.
+	// HeartbeatTTL is how long the leader goes without a heartbeat before
+	// the node counts as missing (plus its heartbeat grace): the client
+	// sends one every HeartbeatTTL/3.
 	HeartbeatTTL time.Duration `json:"HeartbeatTTL"`
 	// Servers are the region's servers; NumVoters how many of them vote
 	// in Raft (a client that reaches a majority of them is not cut off).

@@ -11,18 +11,20 @@ import (
 	"github.com/orch-project/orch/structs"
 )
 
-// HeartbeatConfig is Nomad's server heartbeat tuning. Clients heartbeat
-// every TTL; the leader marks a node that missed TTL plus Grace
-// disconnected or down. The TTL grows with the number of nodes so the
-// leader receives at most MaxPerSecond heartbeats a second.
+// HeartbeatConfig is Nomad's server heartbeat tuning. The leader marks a
+// node that has not heartbeated for TTL plus Grace disconnected or down.
+// Clients heartbeat HeartbeatsPerTTL times per TTL, so one late or lost
+// heartbeat costs nothing, and stop what would be replaced after a TTL
+// without contact. The TTL grows with the number of nodes so the leader
+// receives at most MaxPerSecond heartbeats a second.
 type HeartbeatConfig struct {
-	// MinTTL is the shortest TTL (min_heartbeat_ttl). Default 1s.
+	// MinTTL is the shortest TTL (min_heartbeat_ttl). Default 1.5s.
 	MinTTL time.Duration
 	// MaxPerSecond is the target heartbeat rate at the leader
 	// (max_heartbeats_per_second). Default 500.
 	MaxPerSecond float64
 	// Grace is added to the TTL before a node counts as missing
-	// (heartbeat_grace). Default 1.5s.
+	// (heartbeat_grace). Default 1s.
 	Grace time.Duration
 	// FailoverTTL is every node's first deadline after a leader election
 	// (failover_heartbeat_ttl), so clients have time to find the new
@@ -30,15 +32,20 @@ type HeartbeatConfig struct {
 	FailoverTTL time.Duration
 }
 
-// Default heartbeat tuning, for a LAN: a dead node of a small cluster is
-// marked down 1.5-2.6 s after its last heartbeat. Nomad's defaults (10s,
-// 50/s, 10s, 5m) suit slower networks and can be set in the server block.
+// Default heartbeat tuning, for a LAN: clients of a cluster of up to 250
+// nodes heartbeat every 0.5 s and a dead one is declared missing 2.0-2.65 s
+// after it died (TTL plus grace after its last heartbeat, up to a third of
+// a TTL before the death). Nomad's defaults (10s, 50/s, 10s, 5m) suit slower
+// networks and can be set in the server block.
 const (
-	DefaultMinHeartbeatTTL        = time.Second
+	DefaultMinHeartbeatTTL        = 1500 * time.Millisecond
 	DefaultMaxHeartbeatsPerSecond = 500
-	DefaultHeartbeatGrace         = 1500 * time.Millisecond
+	DefaultHeartbeatGrace         = time.Second
 	DefaultFailoverHeartbeatTTL   = 30 * time.Second
 )
+
+// HeartbeatsPerTTL is how many heartbeats a client sends per TTL.
+const HeartbeatsPerTTL = 3
 
 func (c HeartbeatConfig) withDefaults() HeartbeatConfig {
 	if c.MinTTL <= 0 {
@@ -90,11 +97,12 @@ func newHeartbeats(s *Server, cfg HeartbeatConfig) *heartbeats {
 	return &heartbeats{s: s, cfg: cfg.withDefaults(), timers: map[string]*nodeTimer{}}
 }
 
-// ttl is the TTL to hand out now: large enough that all live nodes stay
-// under MaxPerSecond heartbeats a second, jittered up to 10% so nodes that
-// registered together spread out.
+// ttl is the TTL to hand out now: large enough that all live nodes, each
+// heartbeating HeartbeatsPerTTL times a TTL, stay under MaxPerSecond
+// heartbeats a second; jittered up to 10% so nodes that registered together
+// spread out.
 func (h *heartbeats) ttl(nodes int) time.Duration {
-	base := time.Duration(float64(nodes) / h.cfg.MaxPerSecond * float64(time.Second))
+	base := time.Duration(float64(nodes*HeartbeatsPerTTL) / h.cfg.MaxPerSecond * float64(time.Second))
 	base = max(base, h.cfg.MinTTL)
 	return base + rand.N(base/10+1)
 }

@@ -131,18 +131,14 @@ func (s *Server) LeaderHTTPAddr() string {
 	return ""
 }
 
-// Members lists the servers of the gossip pool, as GET /v1/agent/members
-// reports them: clients share the pool but, as in Nomad, are listed by
-// /v1/nodes, not as members.
+// Members lists the gossip pool, servers and clients, as GET
+// /v1/agent/members reports it (`orch server members` shows the servers).
 func (s *Server) Members() []*structs.AgentMember {
 	if s.gossip == nil {
 		return nil
 	}
 	var out []*structs.AgentMember
 	for _, m := range s.gossip.Members() {
-		if m.Tags[structs.TagRole] != "server" {
-			continue
-		}
 		out = append(out, MemberToAgentMember(m))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
