@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/raftfsm"
+	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
 
