@@ -39,7 +39,9 @@ func newRolloutEnv(t *testing.T) *rolloutEnv {
 	ln.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := server.New(server.Config{DataDir: t.TempDir(), NodeName: "s1", BindAddr: "127.0.0.1", RaftPort: port,
-		BootstrapExpect: 1, Dev: true, NumWorkers: 2, Logger: quiet})
+		BootstrapExpect: 1, Dev: true, NumWorkers: 2, Logger: quiet,
+		// The test's nodes do not heartbeat: keep them up.
+		Heartbeat: server.HeartbeatConfig{MinTTL: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func newRolloutEnv(t *testing.T) *rolloutEnv {
 		}
 	}
 	for i := 0; i < 5; i++ {
-		n := &structs.Node{ID: structs.GenerateUUID(), Name: fmt.Sprintf("n%d", i), Datacenter: "dc1", Status: structs.NodeStatusReady,
+		n := &structs.Node{ID: structs.GenerateUUID(), SecretID: structs.GenerateUUID(), Name: fmt.Sprintf("n%d", i), Datacenter: "dc1", Status: structs.NodeStatusReady,
 			Attributes: map[string]string{"kernel.name": "linux"},
 			Drivers:    map[string]*structs.DriverInfo{"raw_exec": {Detected: true, Healthy: true}},
 			NodeResources: &structs.NodeResources{Cpu: structs.NodeCpuResources{CpuShares: 4000},

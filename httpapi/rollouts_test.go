@@ -38,6 +38,8 @@ func newRolloutAgent(t *testing.T, nodes int) *rolloutAgent {
 	s, err := server.New(server.Config{
 		DataDir: t.TempDir(), NodeName: "s1", BindAddr: "127.0.0.1", RaftPort: port,
 		BootstrapExpect: 1, Dev: true, NumWorkers: 2, Logger: quiet,
+		// The test's nodes do not heartbeat: keep them up.
+		Heartbeat: server.HeartbeatConfig{MinTTL: time.Hour},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +50,7 @@ func newRolloutAgent(t *testing.T, nodes int) *rolloutAgent {
 	eventually(t, "leadership", s.IsLeader)
 	for i := 0; i < nodes; i++ {
 		n := &structs.Node{
-			ID: structs.GenerateUUID(), Name: "n" + string(rune('a'+i)), Datacenter: "dc1", Status: structs.NodeStatusReady,
+			ID: structs.GenerateUUID(), SecretID: structs.GenerateUUID(), Name: "n" + string(rune('a'+i)), Datacenter: "dc1", Status: structs.NodeStatusReady,
 			Attributes: map[string]string{"kernel.name": "linux"},
 			Drivers:    map[string]*structs.DriverInfo{"raw_exec": {Detected: true, Healthy: true}},
 			NodeResources: &structs.NodeResources{Cpu: structs.NodeCpuResources{CpuShares: 4000},
