@@ -139,6 +139,7 @@ func (v *validator) job(job *structs.Job) {
 	}
 	if job.Update != nil {
 		v.update("update", job.Update)
+		v.updateForType("update", job.Type, job.Update, false)
 	}
 	if job.Migrate != nil {
 		v.migrate("migrate", job.Migrate)

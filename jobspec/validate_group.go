@@ -36,6 +36,7 @@ func (v *validator) group(job *structs.Job, path string, tg *structs.TaskGroup) 
 	}
 	if tg.Update != nil {
 		v.update(joinPath(path, "update"), tg.Update)
+		v.updateForType(joinPath(path, "update"), job.Type, tg.Update, job.Update != nil && *job.Update == *tg.Update)
 		if tg.Update.Canary > 0 && tg.Update.MaxParallel > 0 && tg.Count > 0 && job.Type == structs.JobTypeService &&
 			tg.Update.Canary > tg.Count {
 			v.add(joinPath(path, "update"), "canary %d must not exceed count %d", tg.Update.Canary, tg.Count)
