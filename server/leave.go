@@ -39,8 +39,13 @@ func (s *Server) Leave(timeout time.Duration, leaveGossip func()) {
 		}
 	}
 	leaveGossip()
+	left := time.Now()
 	for time.Now().Before(deadline) {
-		if !s.inConfiguration() {
+		// A removed server may never receive the entry removing it, but
+		// the leader stops replicating to it: silence from the leader
+		// for over a heartbeat timeout after leaving means the same.
+		silent := time.Since(left) > 2*time.Second && s.LastContact() > 1500*time.Millisecond
+		if !s.inConfiguration() || silent {
 			s.logger.Info("leaving: removed from the raft configuration")
 			if string(s.localID) == s.raftAddr {
 				if _, err := createServerID(s.cfg.DataDir); err != nil {

@@ -400,7 +400,7 @@ func (s *Server) Shutdown() error {
 	s.cancel()
 	s.broker.SetEnabled(false)
 	s.blocked.SetEnabled(false)
-	err := s.raft.Shutdown().Error()
+	err := s.shutdownRaft(raftShutdownTimeout)
 	s.transport.Close()
 	s.closeRPC()
 	s.wg.Wait()
@@ -417,6 +417,26 @@ func (s *Server) closeRPC() {
 	}
 	if err := s.mux.Close(); err != nil {
 		s.logger.Warn("closing RPC listener", "error", err)
+	}
+}
+
+// raftShutdownTimeout bounds the wait for Raft's goroutines on shutdown.
+const raftShutdownTimeout = 10 * time.Second
+
+// shutdownRaft stops Raft, waiting at most timeout. hashicorp/raft v1.7.3
+// can leave a replication goroutine blocked for good when a pipelined
+// follower's responses stop being read just after leadership moved (seen
+// right after a leadership transfer); the log is durable after every
+// commit, so the server stops without it rather than hang on SIGTERM.
+func (s *Server) shutdownRaft(timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- s.raft.Shutdown().Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		s.logger.Error("raft did not stop in time; stopping without it", "timeout", timeout)
+		return nil
 	}
 }
 
