@@ -65,7 +65,9 @@ type Config struct {
 	// Plugins holds each driver's `plugin "<name>" { config { ... } }`.
 	Plugins  map[string]map[string]any
 	LogLevel string
-	// NumSchedulers is the number of scheduler workers on a server.
+	// NumSchedulers is the number of scheduler workers on a server: 0 (not
+	// set) means one per CPU; num_schedulers = 0 in the file means none,
+	// as in Nomad (stored as -1, the server's "no workers").
 	NumSchedulers int
 	// JobMaxCount bounds every group's count (server { job_max_count });
 	// 0 means the server's default.
@@ -293,6 +295,11 @@ func (c *Config) loadOne(path string) error {
 		}
 		setInt(&c.BootstrapExpect, s.BootstrapExpect)
 		setInt(&c.NumSchedulers, s.NumSchedulers)
+		if s.NumSchedulers != nil && *s.NumSchedulers == 0 {
+			c.NumSchedulers = -1
+		} else if s.NumSchedulers != nil && *s.NumSchedulers < 0 {
+			return fmt.Errorf("%s: server.num_schedulers must not be negative", path)
+		}
 		setInt(&c.JobMaxCount, s.JobMaxCount)
 		if c.JobMaxCount < 0 {
 			return fmt.Errorf("%s: server job_max_count must not be negative", path)

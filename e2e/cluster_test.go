@@ -89,4 +89,7 @@ func TestThreeServersSurviveLeaderKill(t *testing.T) {
 	}
 	waitAllocs(t, rest[0], "hello", 1, structs.AllocClientStatusComplete, 30*time.Second)
 	rest[0].cli(t, "job", "stop", "-purge", "ticker")
+	// The surviving replicas, after a failover and a run of jobs, hold
+	// identical state.
+	requireStateHashesEqual(t, rest)
 }
