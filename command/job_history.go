@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/orch-project/orch/api"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -26,13 +27,9 @@ func (c *cli) jobHistory(args []string) int {
 	if fs.NArg() != 1 {
 		return c.fail("This command takes one argument: <job>\nUsage: orch %s", jobHistoryUsage)
 	}
-	client, err := m.client()
-	if err != nil {
-		return c.fail("Error initializing client: %v", err)
-	}
-	id, err := c.resolveJob(client, &m, fs.Arg(0))
-	if err != nil {
-		return c.report(err)
+	client, id, code := c.targetJob(&m, fs.Arg(0))
+	if client == nil {
+		return code
 	}
 	resp, _, err := client.Jobs().VersionsWithDiffs(c.ctx, id, m.query())
 	if err != nil {
@@ -92,13 +89,9 @@ func (c *cli) jobRevert(args []string) int {
 	if err != nil {
 		return c.fail("The job version to revert to must be an integer: %v", err)
 	}
-	client, err := m.client()
-	if err != nil {
-		return c.fail("Error initializing client: %v", err)
-	}
-	id, err := c.resolveJob(client, &m, fs.Arg(0))
-	if err != nil {
-		return c.report(err)
+	client, id, code := c.targetJob(&m, fs.Arg(0))
+	if client == nil {
+		return code
 	}
 	resp, err := client.Jobs().Revert(c.ctx, id, version, nil, m.query())
 	if err != nil {
@@ -128,13 +121,9 @@ func (c *cli) jobEval(args []string) int {
 	if fs.NArg() != 1 {
 		return c.fail("This command takes one argument: <job>\nUsage: orch %s", jobEvalUsage)
 	}
-	client, err := m.client()
-	if err != nil {
-		return c.fail("Error initializing client: %v", err)
-	}
-	id, err := c.resolveJob(client, &m, fs.Arg(0))
-	if err != nil {
-		return c.report(err)
+	client, id, code := c.targetJob(&m, fs.Arg(0))
+	if client == nil {
+		return code
 	}
 	resp, err := client.Jobs().Evaluate(c.ctx, id, structs.EvalOptions{ForceReschedule: force}, m.query())
 	if err != nil {
@@ -164,13 +153,9 @@ func (c *cli) jobPromote(args []string) int {
 	if fs.NArg() != 1 {
 		return c.fail("This command takes one argument: <job>\nUsage: orch %s", jobPromoteUsage)
 	}
-	client, err := m.client()
-	if err != nil {
-		return c.fail("Error initializing client: %v", err)
-	}
-	id, err := c.resolveJob(client, &m, fs.Arg(0))
-	if err != nil {
-		return c.report(err)
+	client, id, code := c.targetJob(&m, fs.Arg(0))
+	if client == nil {
+		return code
 	}
 	d, _, err := client.Jobs().LatestDeployment(c.ctx, id, m.query())
 	if err != nil {
@@ -188,4 +173,18 @@ func (c *cli) jobPromote(args []string) int {
 		return 0
 	}
 	return c.monitor(client, resp.EvalID)
+}
+
+// targetJob connects to the agent and resolves the job a command names; on
+// failure it has printed why and returns a nil client and the exit code.
+func (c *cli) targetJob(m *meta, arg string) (*api.Client, string, int) {
+	client, err := m.client()
+	if err != nil {
+		return nil, "", c.fail("Error initializing client: %v", err)
+	}
+	id, err := c.resolveJob(client, m, arg)
+	if err != nil {
+		return nil, "", c.report(err)
+	}
+	return client, id, 0
 }

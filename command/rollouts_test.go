@@ -1,26 +1,20 @@
 package command
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/orch-project/orch/httpapi"
 	"github.com/orch-project/orch/server"
+	"github.com/orch-project/orch/server/servertest"
 	"github.com/orch-project/orch/structs"
 )
 
 // rolloutEnv is a real server (Raft on disk) behind the HTTP API, with a
-// client stand-in that reports allocations running, healthy unless their
+// stand-in client that reports allocations running, healthy unless their
 // command is /bin/false (then failed). The e2e tests drive real clients.
 type rolloutEnv struct {
 	srv   *server.Server
@@ -31,79 +25,16 @@ type rolloutEnv struct {
 
 func newRolloutEnv(t *testing.T) *rolloutEnv {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := server.New(server.Config{DataDir: t.TempDir(), NodeName: "s1", BindAddr: "127.0.0.1", RaftPort: port,
-		BootstrapExpect: 1, Dev: true, NumWorkers: 2, Logger: quiet,
-		// The test's nodes do not heartbeat: keep them up.
-		Heartbeat: server.HeartbeatConfig{MinTTL: time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Shutdown() })
-	hs := httptest.NewServer(httpapi.New(httpapi.Config{Server: s, Logger: quiet}))
-	t.Cleanup(hs.Close)
-	for deadline := time.Now().Add(10 * time.Second); !s.IsLeader(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
+	s, url := servertest.HTTP(t)
+	servertest.Nodes(t, s, 5)
+	servertest.StandInClient(t, s, func(a *structs.Allocation) (string, *bool) {
+		if a.Job != nil && a.Job.TaskGroups[0].Tasks[0].Config["command"] == "/bin/false" {
+			no := false
+			return structs.AllocClientStatusFailed, &no
 		}
-	}
-	for i := 0; i < 5; i++ {
-		n := &structs.Node{ID: structs.GenerateUUID(), SecretID: structs.GenerateUUID(), Name: fmt.Sprintf("n%d", i), Datacenter: "dc1", Status: structs.NodeStatusReady,
-			Attributes: map[string]string{"kernel.name": "linux"},
-			Drivers:    map[string]*structs.DriverInfo{"raw_exec": {Detected: true, Healthy: true}},
-			NodeResources: &structs.NodeResources{Cpu: structs.NodeCpuResources{CpuShares: 4000},
-				Memory: structs.NodeMemoryResources{MemoryMB: 4096}, Disk: structs.NodeDiskResources{DiskMB: 100000}}}
-		if _, err := s.RegisterNode(context.Background(), n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
-			standInClient(s)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return &rolloutEnv{srv: s, url: hs.URL, dir: t.TempDir()}
-}
-
-func standInClient(s *server.Server) {
-	allocs, err := s.State().AllocsByIDPrefix(nil, "*", "")
-	if err != nil || !s.IsLeader() {
-		return
-	}
-	yes, no := true, false
-	var ups []*structs.Allocation
-	for _, a := range allocs {
-		if a.ClientTerminalStatus() {
-			continue
-		}
-		if a.DesiredStatus != structs.AllocDesiredStatusRun {
-			ups = append(ups, &structs.Allocation{ID: a.ID, ClientStatus: structs.AllocClientStatusComplete})
-			continue
-		}
-		bad := a.Job != nil && a.Job.TaskGroups[0].Tasks[0].Config["command"] == "/bin/false"
-		switch {
-		case bad:
-			ups = append(ups, &structs.Allocation{ID: a.ID, DeploymentID: a.DeploymentID, ClientStatus: structs.AllocClientStatusFailed,
-				DeploymentStatus: &structs.AllocDeploymentStatus{Healthy: &no}})
-		case a.ClientStatus != structs.AllocClientStatusRunning || !a.DeploymentStatus.HealthSet():
-			ups = append(ups, &structs.Allocation{ID: a.ID, DeploymentID: a.DeploymentID, ClientStatus: structs.AllocClientStatusRunning,
-				DeploymentStatus: &structs.AllocDeploymentStatus{Healthy: &yes}})
-		}
-	}
-	if len(ups) > 0 {
-		_, _ = s.UpdateAllocsFromClient(context.Background(), ups)
-	}
+		return servertest.Healthy(a)
+	})
+	return &rolloutEnv{srv: s, url: url, dir: t.TempDir()}
 }
 
 func (e *rolloutEnv) run(t *testing.T, args ...string) (int, string, string) {
@@ -130,6 +61,13 @@ func (e *rolloutEnv) jobFile(t *testing.T, name string, count, maxParallel int, 
     restart {
       attempts = 0
       mode     = "fail"
+    }
+    # After a rollback the failed allocation's slot is refilled after
+    # this delay (the default is 30s; 5s is the least Nomad allows).
+    reschedule {
+      delay          = "5s"
+      delay_function = "constant"
+      unlimited      = true
     }
     task "t" {
       driver = "raw_exec"

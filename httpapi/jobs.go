@@ -19,25 +19,8 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, uint6
 	if req.Job == nil {
 		return nil, 0, codedErr(http.StatusBadRequest, "Job must be specified")
 	}
-	job := req.Job
-	if id := r.PathValue("id"); id != "" && job.ID != id {
-		return nil, 0, codedErr(http.StatusBadRequest, "Job ID does not match name")
-	}
-	// The namespace may come from the job, the body or the query string.
-	if job.Namespace == "" {
-		job.Namespace = req.Namespace
-	}
-	if job.Namespace == "" {
-		job.Namespace = namespaceOf(r)
-	}
-	if job.Region == "" {
-		job.Region = req.Region
-	}
-	if err := authzOf(r).AllowNamespace(job.Namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
+	if err := intakeJob(r, req.Job, req.Namespace, req.Region, body, "Job ID does not match name"); err != nil {
 		return nil, 0, err
-	}
-	if err := prepareJob(job, body); err != nil {
-		return nil, 0, codedErr(http.StatusBadRequest, "%s", strings.TrimSpace(err.Error()))
 	}
 	resp, err := s.srv.RegisterJob(r.Context(), &req)
 	if err != nil {
@@ -173,4 +156,30 @@ func (s *Server) jobSummary(r *http.Request, ws memdb.WatchSet, st *state.Snapsh
 	}
 	idx, err := maxIndex(st, "job_summary")
 	return idx, sum, err
+}
+
+// intakeJob readies a job a write carries (register, plan): its ID must be
+// the path's, its namespace comes from the job, the body or the query
+// string, the caller must hold submit-job there, and the job is
+// canonicalized and validated (body is the request it came in).
+func intakeJob(r *http.Request, job *structs.Job, ns, region string, body []byte, mismatch string) error {
+	if id := r.PathValue("id"); id != "" && job.ID != id {
+		return codedErr(http.StatusBadRequest, "%s", mismatch)
+	}
+	if job.Namespace == "" {
+		job.Namespace = ns
+	}
+	if job.Namespace == "" {
+		job.Namespace = namespaceOf(r)
+	}
+	if job.Region == "" {
+		job.Region = region
+	}
+	if err := authzOf(r).AllowNamespace(job.Namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
+		return err
+	}
+	if err := prepareJob(job, body); err != nil {
+		return codedErr(http.StatusBadRequest, "%s", strings.TrimSpace(err.Error()))
+	}
+	return nil
 }

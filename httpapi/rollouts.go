@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -250,12 +249,19 @@ func checkPathID(r *http.Request, bodyID *string, what string) error {
 	return nil
 }
 
-func (s *Server) deploymentPromote(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
-	var req structs.DeploymentPromoteRequest
-	if err := decodeBody(r, &req); err != nil {
+// deploymentWrite is the shape of every deployment write: decode the body
+// (optional for fail), match its deployment ID to the path, check the
+// caller holds submit-job in the deployment's namespace, then call.
+func deploymentWrite[T any](s *Server, r *http.Request, req *T, id *string, optional bool,
+	call func(RolloutBackend) (*structs.DeploymentUpdateResponse, error)) (any, uint64, error) {
+	decode := decodeBody
+	if optional {
+		decode = decodeOptional
+	}
+	if err := decode(r, req); err != nil {
 		return nil, 0, err
 	}
-	if err := checkPathID(r, &req.DeploymentID, "Deployment"); err != nil {
+	if err := checkPathID(r, id, "Deployment"); err != nil {
 		return nil, 0, err
 	}
 	if _, err := lookupDeployment(r, nil, s.srv.State().Snapshot(), acl.NamespaceCapabilitySubmitJob); err != nil {
@@ -265,77 +271,39 @@ func (s *Server) deploymentPromote(w http.ResponseWriter, r *http.Request) (any,
 	if err != nil {
 		return nil, 0, err
 	}
-	resp, err := rb.PromoteDeployment(r.Context(), &req)
+	resp, err := call(rb)
 	if err != nil {
 		return nil, 0, err
 	}
 	return resp, resp.Index, nil
+}
+
+func (s *Server) deploymentPromote(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
+	var req structs.DeploymentPromoteRequest
+	return deploymentWrite(s, r, &req, &req.DeploymentID, false, func(rb RolloutBackend) (*structs.DeploymentUpdateResponse, error) {
+		return rb.PromoteDeployment(r.Context(), &req)
+	})
 }
 
 func (s *Server) deploymentPause(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
 	var req structs.DeploymentPauseRequest
-	if err := decodeBody(r, &req); err != nil {
-		return nil, 0, err
-	}
-	if err := checkPathID(r, &req.DeploymentID, "Deployment"); err != nil {
-		return nil, 0, err
-	}
-	if _, err := lookupDeployment(r, nil, s.srv.State().Snapshot(), acl.NamespaceCapabilitySubmitJob); err != nil {
-		return nil, 0, err
-	}
-	rb, err := s.rollouts()
-	if err != nil {
-		return nil, 0, err
-	}
-	resp, err := rb.PauseDeployment(r.Context(), &req)
-	if err != nil {
-		return nil, 0, err
-	}
-	return resp, resp.Index, nil
+	return deploymentWrite(s, r, &req, &req.DeploymentID, false, func(rb RolloutBackend) (*structs.DeploymentUpdateResponse, error) {
+		return rb.PauseDeployment(r.Context(), &req)
+	})
 }
 
 func (s *Server) deploymentFail(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
 	var req structs.DeploymentFailRequest
-	if err := decodeOptional(r, &req); err != nil {
-		return nil, 0, err
-	}
-	if err := checkPathID(r, &req.DeploymentID, "Deployment"); err != nil {
-		return nil, 0, err
-	}
-	if _, err := lookupDeployment(r, nil, s.srv.State().Snapshot(), acl.NamespaceCapabilitySubmitJob); err != nil {
-		return nil, 0, err
-	}
-	rb, err := s.rollouts()
-	if err != nil {
-		return nil, 0, err
-	}
-	resp, err := rb.FailDeployment(r.Context(), &req)
-	if err != nil {
-		return nil, 0, err
-	}
-	return resp, resp.Index, nil
+	return deploymentWrite(s, r, &req, &req.DeploymentID, true, func(rb RolloutBackend) (*structs.DeploymentUpdateResponse, error) {
+		return rb.FailDeployment(r.Context(), &req)
+	})
 }
 
 func (s *Server) deploymentAllocHealth(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
 	var req structs.DeploymentAllocHealthRequest
-	if err := decodeBody(r, &req); err != nil {
-		return nil, 0, err
-	}
-	if err := checkPathID(r, &req.DeploymentID, "Deployment"); err != nil {
-		return nil, 0, err
-	}
-	if _, err := lookupDeployment(r, nil, s.srv.State().Snapshot(), acl.NamespaceCapabilitySubmitJob); err != nil {
-		return nil, 0, err
-	}
-	rb, err := s.rollouts()
-	if err != nil {
-		return nil, 0, err
-	}
-	resp, err := rb.SetAllocHealth(r.Context(), &req)
-	if err != nil {
-		return nil, 0, err
-	}
-	return resp, resp.Index, nil
+	return deploymentWrite(s, r, &req, &req.DeploymentID, false, func(rb RolloutBackend) (*structs.DeploymentUpdateResponse, error) {
+		return rb.SetAllocHealth(r.Context(), &req)
+	})
 }
 
 func (s *Server) jobPlan(w http.ResponseWriter, r *http.Request) (any, uint64, error) {
@@ -344,27 +312,11 @@ func (s *Server) jobPlan(w http.ResponseWriter, r *http.Request) (any, uint64, e
 	if err != nil {
 		return nil, 0, err
 	}
-	job := req.Job
-	if job == nil {
+	if req.Job == nil {
 		return nil, 0, codedErr(http.StatusBadRequest, "Job must be specified")
 	}
-	if job.ID != r.PathValue("id") {
-		return nil, 0, codedErr(http.StatusBadRequest, "Job ID does not match")
-	}
-	if job.Namespace == "" {
-		job.Namespace = req.Namespace
-	}
-	if job.Namespace == "" {
-		job.Namespace = namespaceOf(r)
-	}
-	if job.Region == "" {
-		job.Region = req.Region
-	}
-	if err := authzOf(r).AllowNamespace(job.Namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
+	if err := intakeJob(r, req.Job, req.Namespace, req.Region, body, "Job ID does not match"); err != nil {
 		return nil, 0, err
-	}
-	if err := prepareJob(job, body); err != nil {
-		return nil, 0, codedErr(http.StatusBadRequest, "%s", strings.TrimSpace(err.Error()))
 	}
 	rb, err := s.rollouts()
 	if err != nil {

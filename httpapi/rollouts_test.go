@@ -1,26 +1,20 @@
 package httpapi_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	nomad "github.com/hashicorp/nomad/api"
 
-	"github.com/orch-project/orch/httpapi"
 	"github.com/orch-project/orch/server"
-	"github.com/orch-project/orch/structs"
+	"github.com/orch-project/orch/server/servertest"
 )
 
 // rolloutAgent is a real server (Raft on disk) behind the HTTP API, with
-// nodes registered and a client stand-in that reports every allocation
-// running and healthy, so deployments progress. Real clients are covered by
-// the e2e tests.
+// nodes registered and a stand-in client that reports every allocation
+// running and healthy (health_check = "manual" left to the test), so
+// deployments progress. Real clients are covered by the e2e tests.
 type rolloutAgent struct {
 	srv *server.Server
 	c   *nomad.Client
@@ -28,89 +22,14 @@ type rolloutAgent struct {
 
 func newRolloutAgent(t *testing.T, nodes int) *rolloutAgent {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, url := servertest.HTTP(t)
+	servertest.Nodes(t, s, nodes)
+	servertest.StandInClient(t, s, servertest.Healthy)
+	c, err := nomad.NewClient(&nomad.Config{Address: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := server.New(server.Config{
-		DataDir: t.TempDir(), NodeName: "s1", BindAddr: "127.0.0.1", RaftPort: port,
-		BootstrapExpect: 1, Dev: true, NumWorkers: 2, Logger: quiet,
-		// The test's nodes do not heartbeat: keep them up.
-		Heartbeat: server.HeartbeatConfig{MinTTL: time.Hour},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Shutdown() })
-	hs := httptest.NewServer(httpapi.New(httpapi.Config{Server: s, Logger: quiet}))
-	t.Cleanup(hs.Close)
-	eventually(t, "leadership", s.IsLeader)
-	for i := 0; i < nodes; i++ {
-		n := &structs.Node{
-			ID: structs.GenerateUUID(), SecretID: structs.GenerateUUID(), Name: "n" + string(rune('a'+i)), Datacenter: "dc1", Status: structs.NodeStatusReady,
-			Attributes: map[string]string{"kernel.name": "linux"},
-			Drivers:    map[string]*structs.DriverInfo{"raw_exec": {Detected: true, Healthy: true}},
-			NodeResources: &structs.NodeResources{Cpu: structs.NodeCpuResources{CpuShares: 4000},
-				Memory: structs.NodeMemoryResources{MemoryMB: 4096}, Disk: structs.NodeDiskResources{DiskMB: 100000}},
-		}
-		if _, err := s.RegisterNode(context.Background(), n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := nomad.NewClient(&nomad.Config{Address: hs.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
-			reportHealthy(s)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
 	return &rolloutAgent{srv: s, c: c}
-}
-
-// reportHealthy plays the clients: running and healthy everything asked to run.
-func reportHealthy(s *server.Server) {
-	allocs, err := s.State().AllocsByIDPrefix(nil, "*", "")
-	if err != nil || !s.IsLeader() {
-		return
-	}
-	yes := true
-	var ups []*structs.Allocation
-	for _, a := range allocs {
-		switch {
-		case a.ClientTerminalStatus():
-		case a.DesiredStatus != structs.AllocDesiredStatusRun:
-			ups = append(ups, &structs.Allocation{ID: a.ID, ClientStatus: structs.AllocClientStatusComplete})
-		case manual(a):
-			// health_check = "manual": the operator decides, not clients.
-			if a.ClientStatus != structs.AllocClientStatusRunning {
-				ups = append(ups, &structs.Allocation{ID: a.ID, ClientStatus: structs.AllocClientStatusRunning})
-			}
-		case a.ClientStatus != structs.AllocClientStatusRunning || !a.DeploymentStatus.HealthSet():
-			ups = append(ups, &structs.Allocation{ID: a.ID, DeploymentID: a.DeploymentID, ClientStatus: structs.AllocClientStatusRunning,
-				DeploymentStatus: &structs.AllocDeploymentStatus{Healthy: &yes}})
-		}
-	}
-	if len(ups) > 0 {
-		_, _ = s.UpdateAllocsFromClient(context.Background(), ups)
-	}
-}
-
-func manual(a *structs.Allocation) bool {
-	if a.Job == nil {
-		return false
-	}
-	tg := a.Job.LookupTaskGroup(a.TaskGroup)
-	return tg != nil && tg.Update != nil && tg.Update.HealthCheck == "manual"
 }
 
 func eventually(t *testing.T, what string, f func() bool) {
