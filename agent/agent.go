@@ -173,7 +173,7 @@ func (a *Agent) start() error {
 	a.pool = pool
 
 	if c.Server {
-		srv, err := server.New(server.Config{
+		sc := server.Config{
 			DataDir: c.DataDir, NodeName: c.NodeName, Region: c.Region, Datacenter: c.Datacenter,
 			BindAddr: c.BindAddr, RaftPort: c.RPCPort, HTTPAddr: a.httpAddr,
 			BootstrapExpect: c.BootstrapExpect, Dev: c.Dev, NumWorkers: c.NumSchedulers, MaxGroupCount: c.JobMaxCount,
@@ -181,7 +181,11 @@ func (a *Agent) start() error {
 			Autopilot: c.Autopilot, PeerTLS: peerTLS,
 			Heartbeat: server.HeartbeatConfig{MinTTL: c.MinHeartbeatTTL, MaxPerSecond: c.MaxHeartbeatsPerSecond,
 				Grace: c.HeartbeatGrace, FailoverTTL: c.FailoverHeartbeatTTL},
-		})
+		}
+		if err := a.rpcTLS(&sc); err != nil {
+			return err
+		}
+		srv, err := server.New(sc)
 		if err != nil {
 			return fmt.Errorf("starting server: %w", err)
 		}

@@ -27,10 +27,14 @@ func (a *Agent) newClient() (*client.Client, error) {
 	if a.server != nil {
 		servers = append([]string{a.server.RaftAddr()}, servers...)
 	}
+	dialer, err := a.rpcDialer()
+	if err != nil {
+		return nil, err
+	}
 	cl, err := client.New(client.Config{
 		DataDir: c.DataDir, NodeName: c.NodeName, Datacenter: c.Datacenter, Region: c.Region,
 		NodeClass: c.NodeClass, NodePool: c.NodePool, Meta: c.Meta, Servers: servers,
-		HTTPAddr: a.httpAddr, Options: opts, Logger: a.logger,
+		HTTPAddr: a.httpAddr, Options: opts, Logger: a.logger, Dialer: dialer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting client: %w", err)

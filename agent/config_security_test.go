@@ -76,9 +76,8 @@ func TestAgentRefusesBadTLS(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for name, mut := range map[string]func(c *Config){
-		"missing key":   func(c *Config) { c.TLS.KeyFile = "" },
-		"rpc (not yet)": func(c *Config) { c.TLS.RPC = true },
-		"other CA":      func(c *Config) { c.TLS.CAFile = other.CAFile() },
+		"missing key": func(c *Config) { c.TLS.KeyFile = "" },
+		"other CA":    func(c *Config) { c.TLS.CAFile = other.CAFile() },
 	} {
 		c := DefaultConfig()
 		c.Server, c.BootstrapExpect, c.DataDir, c.BindAddr = true, 1, t.TempDir(), "127.0.0.1"

@@ -1,15 +1,52 @@
 package agent
 
 import (
+	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
 
 	"github.com/orch-project/orch/gossip"
+	"github.com/orch-project/orch/rpcmux"
+	"github.com/orch-project/orch/server"
 	"github.com/orch-project/orch/structs"
 )
+
+// rpcTLS fills in the RPC port's TLS (tls { rpc }): mutual TLS for Raft
+// and the control channel, plaintext refused, and server identity proven
+// before a gossip member joins Raft.
+func (a *Agent) rpcTLS(sc *server.Config) error {
+	t := &a.cfg.TLS
+	if !t.RPC {
+		return nil
+	}
+	accept, err := t.RPCAccept()
+	if err != nil {
+		return err
+	}
+	dial, err := t.RPCDial()
+	if err != nil {
+		return err
+	}
+	sc.RPCTLS, sc.RPCRequireTLS, sc.RPCDialTLS = accept, true, dial
+	sc.VerifyServer = func(ctx context.Context, addr string) error {
+		return t.VerifyServer(ctx, addr, []byte{byte(rpcmux.ProtoTLS)})
+	}
+	return nil
+}
+
+// rpcDialer is how this agent's client reaches the servers' RPC ports.
+func (a *Agent) rpcDialer() (*rpcmux.Dialer, error) {
+	if !a.cfg.TLS.RPC {
+		return nil, nil
+	}
+	dial, err := a.cfg.TLS.RPCDial()
+	if err != nil {
+		return nil, err
+	}
+	return &rpcmux.Dialer{TLS: dial}, nil
+}
 
 // setupTLS checks the tls block and returns the configuration of this
 // agent's HTTPS calls to other agents (nil without tls { http }).
@@ -18,11 +55,6 @@ func (a *Agent) setupTLS() (*tls.Config, error) {
 	c.TLS.Region = c.Region
 	if err := c.TLS.Check(); err != nil {
 		return nil, err
-	}
-	if c.TLS.RPC {
-		// Refused rather than accepted and ignored until the RPC port
-		// (Raft and the control channel) terminates TLS.
-		return nil, errors.New("tls: rpc = true is not supported yet; use http = true")
 	}
 	if !c.TLS.HTTP {
 		return nil, nil

@@ -1,8 +1,12 @@
 package client
 
 import (
+	"context"
+
 	"github.com/orch-project/orch/client/health"
 	"github.com/orch-project/orch/client/hooks"
+	"github.com/orch-project/orch/client/identityhook"
+	"github.com/orch-project/orch/control"
 )
 
 // allocHooks lists the feature alloc hooks every allocation runs, in
@@ -24,5 +28,20 @@ func (c *Client) allocHooks() []hooks.AllocHookFactory {
 // artifacts before templates that read them, templates before anything
 // that needs their env.
 func (c *Client) taskHooks() []hooks.TaskHookFactory {
-	return nil
+	return []hooks.TaskHookFactory{
+		identityhook.New(identitySigner{c}),
+	}
+}
+
+// identitySigner asks the servers, over the control channel, for the
+// workload identities of this node's tasks.
+type identitySigner struct{ c *Client }
+
+func (s identitySigner) SignIdentities(ctx context.Context, allocID string, tasks []string) (map[string]string, error) {
+	var resp control.SignIdentitiesResponse
+	if _, err := s.c.rpc.Call(ctx, control.MethodSignIdentities,
+		&control.SignIdentitiesRequest{AllocID: allocID, Tasks: tasks}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Identities, nil
 }

@@ -126,8 +126,8 @@ func NewServer(cfg ServerConfig) *Server {
 			PingTimeout:     10 * time.Second,
 		},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if st, ok := rpcmux.PeerTLS(c); ok {
-				return context.WithValue(ctx, tlsStateKey{}, &st)
+			if h, ok := c.(*tlsHidden); ok {
+				return context.WithValue(ctx, tlsStateKey{}, &h.st)
 			}
 			return ctx
 		},
@@ -353,9 +353,11 @@ func (l hideTLS) Accept() (net.Conn, error) {
 	return c, nil
 }
 
+// tlsHidden must not have a ConnectionState method: net/http treats a
+// connection that has one as TLS and then refuses it h2c (prior-knowledge
+// HTTP/2), closing every control call made over TLS. ConnContext reads the
+// state from the field instead.
 type tlsHidden struct {
 	net.Conn
 	st tls.ConnectionState
 }
-
-func (c *tlsHidden) ConnectionState() tls.ConnectionState { return c.st }

@@ -144,8 +144,8 @@ var fieldTable = map[string]FieldRow{
 	"Task.CSIPluginConfig": refused("csi_plugin", msgCSI),
 	"Task.ScalingPolicies": refused("scaling", "vertical scaling (scaling \"cpu\"/\"mem\") "+msgEnterprise),
 	"Task.Secrets":         refused("secret", "secret blocks are not supported yet"),
-	"Task.Identity":        refused("identity", "workload identities are not supported yet"),
-	"Task.Identities":      refused("identity", "workload identities are not supported yet"),
+	"Task.Identity":        works("identity", "TestWorkloadIdentityInTask", "TestPrestartDeliversTheIdentity", "TestWorkloadIdentitySignAndResolve"),
+	"Task.Identities":      refused("identity", "named workload identities (for Vault, Consul or cloud providers) are not supported yet; the default identity (no name) is"),
 	"Task.Actions":         refused("action", "actions are not supported yet"),
 	"Task.Schedule":        refused("schedule", "task schedules "+msgEnterprise),
 
@@ -169,7 +169,7 @@ var fieldTable = map[string]FieldRow{
 	"Service.Provider":          part("provider"),
 	"Service.CheckRestart":      part("check_restart"),
 	"Service.Connect":           refused("connect", msgConnect),
-	"Service.Identity":          refused("identity", "workload identities are not supported yet"),
+	"Service.Identity":          refused("identity", "service identities are for Consul: "+msgConsul),
 	"Service.Weights":           refused("weights", msgConsul),
 	"Service.Cluster":           refused("cluster", msgConsul).unless(func(v any, _ *structs.Job) bool { return v.(string) == "default" }),
 	"Service.Kind":              refused("kind", msgConnect),
@@ -206,16 +206,41 @@ var fieldTable = map[string]FieldRow{
 	"CheckRestart.Grace":          part("grace"),
 	"CheckRestart.IgnoreWarnings": part("ignore_warnings"),
 
-	"WorkloadIdentity.Name":         part("name"),
-	"WorkloadIdentity.Audience":     part("aud"),
-	"WorkloadIdentity.ChangeMode":   part("change_mode"),
-	"WorkloadIdentity.ChangeSignal": part("change_signal"),
+	// The default identity: env and file work; what only named identities
+	// for third parties use (audiences, expiry and rotation, extra claims)
+	// is refused.
+	"WorkloadIdentity.Name": part("name").refusing("only the default identity", func(v any) string {
+		if n := v.(string); n != "" && n != "default" {
+			return "named workload identities are not supported yet"
+		}
+		return ""
+	}),
+	"WorkloadIdentity.Audience": part("aud").refusing("only nomadproject.io", func(v any) string {
+		for _, a := range v.([]string) {
+			if a != "nomadproject.io" {
+				return "identity audiences other than nomadproject.io are not supported yet"
+			}
+		}
+		return ""
+	}),
+	"WorkloadIdentity.ChangeMode":   part("change_mode").refusing("any value", nonEmpty("identity change_mode is not supported: the default identity does not expire")),
+	"WorkloadIdentity.ChangeSignal": part("change_signal").refusing("any value", nonEmpty("identity change_signal is not supported: the default identity does not expire")),
 	"WorkloadIdentity.Env":          part("env"),
 	"WorkloadIdentity.File":         part("file"),
-	"WorkloadIdentity.Filepath":     part("filepath"),
-	"WorkloadIdentity.ServiceName":  part("service_name"),
-	"WorkloadIdentity.TTL":          part("ttl"),
-	"WorkloadIdentity.ExtraClaims":  part("extra_claims"),
+	"WorkloadIdentity.Filepath":     part("filepath").refusing("any value", nonEmpty("identity filepath is not supported yet: the token is written to secrets/nomad_token")),
+	"WorkloadIdentity.ServiceName":  part("service_name").refusing("any value", nonEmpty("identity service_name is for Consul: "+msgConsul)),
+	"WorkloadIdentity.TTL": part("ttl").refusing("any value", func(v any) string {
+		if v.(time.Duration) != 0 {
+			return "identity ttl is not supported yet: the default identity lives as long as its allocation"
+		}
+		return ""
+	}),
+	"WorkloadIdentity.ExtraClaims": part("extra_claims").refusing("any value", func(v any) string {
+		if len(v.([]string)) > 0 {
+			return "identity extra_claims are not supported yet"
+		}
+		return ""
+	}),
 
 	"ServiceWeights.Passing": part("passing"),
 	"ServiceWeights.Warning": part("warning"),
@@ -433,3 +458,13 @@ func networkModeMsg(v any) string {
 
 var _ = time.Second
 var _ = reflect.TypeOf
+
+// nonEmpty refuses any non-empty string with msg.
+func nonEmpty(msg string) func(v any) string {
+	return func(v any) string {
+		if v.(string) != "" {
+			return msg
+		}
+		return ""
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	nomad "github.com/hashicorp/nomad/api"
 
@@ -288,8 +289,11 @@ func TestRefusedFieldsOverJSON(t *testing.T) {
 		{"cores", func(j *nomad.Job) { j.TaskGroups[0].Tasks[0].Resources = &nomad.Resources{Cores: ptr(2)} },
 			`group "g" -> task "t" -> resources -> cores: cores is not supported yet`},
 		{"identity", func(j *nomad.Job) {
-			j.TaskGroups[0].Tasks[0].Identity = &nomad.WorkloadIdentity{Env: true}
-		}, `group "g" -> task "t" -> identity: workload identities are not supported yet`},
+			j.TaskGroups[0].Tasks[0].Identity = &nomad.WorkloadIdentity{Env: true, TTL: time.Hour}
+		}, `group "g" -> task "t" -> identity -> ttl: identity ttl is not supported yet`},
+		{"named identity", func(j *nomad.Job) {
+			j.TaskGroups[0].Tasks[0].Identities = []*nomad.WorkloadIdentity{{Name: "vault", Audience: []string{"vault.io"}}}
+		}, `group "g" -> task "t" -> identity "vault": named workload identities`},
 		{"multiregion", func(j *nomad.Job) { j.Multiregion = &nomad.Multiregion{} },
 			`multiregion: multiregion is a Nomad Enterprise feature`},
 	}

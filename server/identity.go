@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/identity"
 	"github.com/orch-project/orch/keyring"
 	"github.com/orch-project/orch/state"
@@ -169,4 +171,26 @@ func (ic *identityCache) verify(jwt string, keys map[string]*rsa.PublicKey, now 
 	ic.m[h] = c
 	ic.mu.Unlock()
 	return c, nil
+}
+
+// identityRoutes are the control-channel calls for workload identities.
+func (s *Server) identityRoutes() {
+	s.control.Handle(control.Route{Method: control.MethodSignIdentities, Auth: control.AuthNode, Handler: s.ctlSignIdentities})
+}
+
+// ctlSignIdentities signs for the authenticated node only: the node's ID
+// comes from the channel, not from the request.
+func (s *Server) ctlSignIdentities(ctx context.Context, c *control.Call) (any, error) {
+	var req control.SignIdentitiesRequest
+	if err := c.Decode(&req); err != nil {
+		return nil, err
+	}
+	ids, err := s.SignIdentities(c.Node, req.AllocID, req.Tasks)
+	if errors.Is(err, ErrIdentityRefused) {
+		return nil, control.Errorf(http.StatusForbidden, "%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &control.SignIdentitiesResponse{Identities: ids}, nil
 }

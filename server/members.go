@@ -93,7 +93,7 @@ func (s *Server) maybeBootstrap() {
 			return
 		}
 		id, addr, ok := memberRaftID(m)
-		if !ok {
+		if !ok || !s.provenServer(m) {
 			continue
 		}
 		servers = append(servers, raft.Server{ID: id, Address: addr})

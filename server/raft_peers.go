@@ -60,6 +60,11 @@ func (s *Server) addRaftPeer(m gossip.Member) {
 			}
 		}
 	}
+	// Even a non-voter receives the whole state: prove the server identity
+	// first (issue 8, attack 5).
+	if !s.provenServer(m) {
+		return
+	}
 	s.logger.Info("adding raft peer as a non-voter until it is stable", "id", id, "addr", addr, "name", m.Name)
 	if err := s.raft.AddNonvoter(id, addr, 0, 10*time.Second).Error(); err != nil {
 		s.logger.Warn("adding raft peer failed", "id", id, "addr", addr, "error", err)

@@ -32,6 +32,7 @@ func (s *Server) setupRPC() error {
 	s.mux = rpcmux.New(ln, rpcmux.Config{Logger: s.cfg.Logger, TLS: s.cfg.RPCTLS, RequireTLS: s.cfg.RPCRequireTLS})
 	s.dialer = &rpcmux.Dialer{TLS: s.cfg.RPCDialTLS}
 	s.raftLayer = rpcmux.NewRaftLayer(s.mux, advertise, s.dialer)
+	s.guardRaftListener()
 	s.control = control.NewServer(control.ServerConfig{Backend: (*controlBackend)(s), Logger: s.cfg.Logger, Dialer: s.dialer})
 	s.registerControlRoutes()
 	ctlLn := s.mux.Listener(rpcmux.ProtoControl)
@@ -55,6 +56,7 @@ func (s *Server) setupRPC() error {
 // adding client calls adds one line here and a file with its handlers.
 func (s *Server) registerControlRoutes() {
 	s.nodeRoutes()
+	s.identityRoutes()
 }
 
 // Control is the control-channel server, for registering routes.

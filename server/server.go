@@ -123,6 +123,10 @@ type Config struct {
 	RPCTLS        func(net.Conn) (net.Conn, error)
 	RPCRequireTLS bool
 	RPCDialTLS    func(ctx context.Context, c net.Conn, addr string) (net.Conn, error)
+	// VerifyServer, set with TLS on the RPC port, proves that the agent
+	// at an RPC address holds a server certificate of this region; a
+	// gossip member becomes a Raft voter only after it passed.
+	VerifyServer func(ctx context.Context, rpcAddr string) error
 }
 
 // Server is one orch server.
