@@ -81,4 +81,3 @@ func writeToken(secretsDir, jwt string) error {
 }
 
 var _ hooks.TaskPrestartHook = (*hook)(nil)
-
