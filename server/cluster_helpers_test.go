@@ -29,6 +29,8 @@ func testCluster(t testing.TB, n int, adjust func(i int, c *Config)) []*Server {
 		cfg := Config{
 			DataDir: t.TempDir(), NodeName: fmt.Sprintf("s%d", i+1), BindAddr: "127.0.0.1", RaftPort: port,
 			HTTPAddr: fmt.Sprintf("127.0.0.1:%d", port), BootstrapExpect: n, NumWorkers: 1,
+			// Test nodes do not heartbeat: keep them alive for the test.
+			Heartbeat: HeartbeatConfig{MinTTL: time.Hour},
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		}
 		if adjust != nil {
