@@ -256,7 +256,7 @@ func (c *Client) watch(ctx context.Context) {
 		// unchanged allocations cost nothing to move.
 		var resp control.WatchAllocsResponse
 		wctx, cancel := context.WithTimeout(ctx, watchWait+15*time.Second)
-		_, err := c.rpc.Call(wctx, control.MethodNodeWatchAllocs,
+		from, err := c.rpc.Call(wctx, control.MethodNodeWatchAllocs,
 			&control.WatchAllocsRequest{MinIndex: index, Known: known, MaxWait: watchWait}, &resp)
 		cancel()
 		if err != nil {
@@ -268,7 +268,8 @@ func (c *Client) watch(ctx context.Context) {
 		if resp.StateIndex < seen {
 			// This replica is behind what the client has seen: it may not
 			// hold allocations the client runs, so nothing is removed on
-			// its word. Ask again once it has had time to catch up.
+			// its word. Ask another server.
+			c.rpc.Rotate(from)
 			select {
 			case <-time.After(100 * time.Millisecond):
 			case <-ctx.Done():

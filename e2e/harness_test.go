@@ -97,9 +97,11 @@ type agentProc struct {
 	ip      string
 	dataDir string
 	args    []string
-	cmd     *exec.Cmd
-	logs    *syncBuffer
-	done    chan struct{}
+	// netns, when set, is the network namespace the agent runs in.
+	netns string
+	cmd   *exec.Cmd
+	logs  *syncBuffer
+	done  chan struct{}
 }
 
 type syncBuffer struct {
@@ -122,7 +124,13 @@ func (s *syncBuffer) String() string {
 // startAgent runs `orch agent <args> -bind ip -data-dir dir -node name`.
 func startAgent(t testing.TB, ip, dataDir string, args ...string) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, ip: ip, dataDir: dataDir, args: args}
+	return startAgentIn(t, "", ip, dataDir, args...)
+}
+
+// startAgentIn is startAgent inside a network namespace ("" for none).
+func startAgentIn(t testing.TB, netns, ip, dataDir string, args ...string) *agentProc {
+	t.Helper()
+	a := &agentProc{t: t, ip: ip, dataDir: dataDir, args: args, netns: netns}
 	a.start()
 	t.Cleanup(func() {
 		a.kill()
@@ -140,7 +148,13 @@ func (a *agentProc) start() {
 	if !slices.Contains(a.args, "-node") {
 		full = append(full, "-node", "agent-"+a.ip)
 	}
-	a.cmd = exec.Command(binPath, full...)
+	if a.netns != "" {
+		// ip netns exec enters the namespace and execs the agent: the
+		// process is the agent's own.
+		a.cmd = exec.Command("ip", append([]string{"netns", "exec", a.netns, binPath}, full...)...)
+	} else {
+		a.cmd = exec.Command(binPath, full...)
+	}
 	a.logs = &syncBuffer{}
 	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: false}

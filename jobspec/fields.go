@@ -108,13 +108,14 @@ var fieldTable = map[string]FieldRow{
 	"TaskGroup.Meta":                      works("meta", "TestBuild"),
 	"TaskGroup.Services":                  refused("service", "services are not supported yet"),
 	"TaskGroup.ShutdownDelay":             works("shutdown_delay", "TestGroupShutdownDelay", "TestJobStopShutdownDelay"),
-	"TaskGroup.StopAfterClientDisconnect": refused("stop_after_client_disconnect", msgDisconnect),
-	"TaskGroup.MaxClientDisconnect":       refused("max_client_disconnect", msgDisconnect),
-	"TaskGroup.Disconnect":                refused("disconnect", msgDisconnect),
-	"TaskGroup.PreventRescheduleOnLost":   works("prevent_reschedule_on_lost", "TestPreventRescheduleOnLost"),
-	"TaskGroup.MaxRunDuration":            works("max_run_duration", "TestMaxRunDuration", "TestMaxRunDurationCountsAcrossAgentRestart", "TestMaxRunDurationFailsAlloc"),
-	"TaskGroup.Scaling":                   works("scaling", "TestJobScaleBoundedByPolicy", "TestScalingPoliciesServed"),
-	"TaskGroup.Consul":                    refused("consul", msgConsul),
+	"TaskGroup.StopAfterClientDisconnect": works("stop_after_client_disconnect", "TestStopOnClientAfterDelaysReplacement", "TestStopAfterFollowsDisconnectPolicy"),
+	"TaskGroup.MaxClientDisconnect":       works("max_client_disconnect", "TestNodeStatusChangeMarksAllocsPerDisconnectPolicy", "TestStopAfterFollowsDisconnectPolicy"),
+	"TaskGroup.Disconnect": works("disconnect", "TestDisconnectReplacePlacesBesideUnknown", "TestDisconnectNoReplaceWaitsForLost",
+		"TestReconnectReconcileStrategies", "TestClientStopsAllocsWhenCutOff", "TestClientCutOffForAMinuteComesBack"),
+	"TaskGroup.PreventRescheduleOnLost": works("prevent_reschedule_on_lost", "TestPreventRescheduleOnLost"),
+	"TaskGroup.MaxRunDuration":          works("max_run_duration", "TestMaxRunDuration", "TestMaxRunDurationCountsAcrossAgentRestart", "TestMaxRunDurationFailsAlloc"),
+	"TaskGroup.Scaling":                 works("scaling", "TestJobScaleBoundedByPolicy", "TestScalingPoliciesServed"),
+	"TaskGroup.Consul":                  refused("consul", msgConsul),
 
 	// task
 	"Task.Name":            works("", "TestBuild"),
@@ -420,8 +421,7 @@ var fieldTable = map[string]FieldRow{
 }
 
 const (
-	msgMigrate    = "migrate strategies are not supported yet; only the default strategy is accepted"
-	msgDisconnect = "disconnect handling is not supported yet"
+	msgMigrate = "migrate strategies are not supported yet; only the default strategy is accepted"
 )
 
 func defaultMigrate(v any, _ *structs.Job) bool {

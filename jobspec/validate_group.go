@@ -70,6 +70,12 @@ func (v *validator) group(job *structs.Job, path string, tg *structs.TaskGroup) 
 		if ds.LostAfter > 0 && tg.MaxClientDisconnect != nil {
 			v.add(dp, "lost_after and the group's max_client_disconnect cannot both be set")
 		}
+		if ds.LostAfter > 0 && ds.StopOnClientAfter != nil {
+			v.add(dp, "lost_after and stop_on_client_after cannot both be set")
+		}
+		if ds.StopOnClientAfter != nil && *ds.StopOnClientAfter < 0 {
+			v.add(dp, "stop_on_client_after must not be negative")
+		}
 		if ds.StopOnClientAfter != nil && tg.StopAfterClientDisconnect != nil {
 			v.add(dp, "stop_on_client_after and the group's stop_after_client_disconnect cannot both be set")
 		}

@@ -68,6 +68,13 @@ func TestValidate(t *testing.T) {
 		}, `group "web" -> task "srv": duplicate task name "srv"`},
 		{"low memory", func(j *structs.Job) { j.TaskGroups[0].Tasks[0].Resources.MemoryMB = 5 }, `group "web" -> task "srv": memory must be at least 10 MB`},
 		{"unknown driver", func(j *structs.Job) { j.TaskGroups[0].Tasks[0].Driver = "podman" }, `group "web" -> task "srv": unknown driver "podman"`},
+		{"lost_after with stop_on_client_after", func(j *structs.Job) {
+			d := time.Minute
+			j.TaskGroups[0].Disconnect = &structs.DisconnectStrategy{LostAfter: time.Hour, StopOnClientAfter: &d}
+		}, `group "web" -> disconnect: lost_after and stop_on_client_after cannot both be set`},
+		{"bad reconcile", func(j *structs.Job) {
+			j.TaskGroups[0].Disconnect = &structs.DisconnectStrategy{Reconcile: "newest"}
+		}, `group "web" -> disconnect: invalid reconcile "newest"`},
 		{"bad operator", func(j *structs.Job) {
 			j.Constraints = []*structs.Constraint{{LTarget: "${attr.a}", RTarget: "b", Operand: "~="}}
 		}, `constraint[0]: invalid constraint operator "~="`},

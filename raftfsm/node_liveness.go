@@ -32,7 +32,8 @@ type NodeClientRegister struct {
 // allocation the client has not finished is marked per its group's
 // disconnect policy: unknown if the group tolerates a disconnection, lost
 // otherwise (and every allocation not kept unknown forever is lost when the
-// node goes down). Coming back ready changes no allocation: the client
+// node goes down). The leader commits "disconnected" again whenever an
+// unknown allocation's lost_after runs out: that one is marked lost. Coming back ready changes no allocation: the client
 // reports what still runs. Either way the FSM evaluates the node's jobs
 // (and, back ready, the system jobs) in the same transaction, so an
 // allocation placed between the leader's decision and the commit is not
@@ -134,7 +135,11 @@ func markNodeAllocs(txn *state.WriteTxn, nodeID, status string, now int64) error
 			continue
 		}
 		p := structs.AllocDisconnectPolicy(a)
-		keep := p.NeverLost || (status == structs.NodeStatusDisconnected && p.LostAfter > 0)
+		// An allocation already unknown keeps that status until its own
+		// lost_after, counted from when it went unknown, runs out.
+		inWindow := p.LostAfter > 0 && (a.ClientStatus != structs.AllocClientStatusUnknown ||
+			now < a.UnknownSince().UnixNano()+int64(p.LostAfter))
+		keep := p.NeverLost || (status == structs.NodeStatusDisconnected && inWindow)
 		switch {
 		case keep && a.ClientStatus != structs.AllocClientStatusUnknown:
 			unknown = append(unknown, a.ID)

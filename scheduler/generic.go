@@ -151,6 +151,7 @@ const (
 	actLost                         // node down or gone: mark lost and replace
 	actReschedule                   // failed and eligible: replace elsewhere
 	actDelay                        // failed and eligible later: defer to a follow-up eval
+	actDisconnect                   // node disconnected, disconnect.replace: place a replacement, keep the original
 )
 
 // slot is an existing allocation that counts toward the group's Count.
@@ -231,6 +232,9 @@ func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, repl
 		case actDelay:
 			delayed = append(delayed, s)
 			g.desired.RescheduleLater++
+		case actDisconnect:
+			places = append(places, placement{g: g, name: name, prev: s.a})
+			g.desired.Disconnect++
 		}
 	}
 	c.deferReschedules(delayed)
@@ -253,8 +257,9 @@ func (c *evalCtx) groupSlots(g *groupCtx, allocs []*structs.Allocation, replaced
 	batch := c.job.Type == structs.JobTypeBatch
 	slots := make([]slot, 0, len(allocs))
 	var canaries []*structs.Allocation
+	skip := c.reconcileReconnects(g, allocs, replaced)
 	for _, a := range allocs {
-		if replaced[a.ID] || a.NextAllocation != "" {
+		if replaced[a.ID] || a.NextAllocation != "" || skip[a.ID] {
 			continue
 		}
 		stopped := a.DesiredStatus == structs.AllocDesiredStatusStop || a.DesiredStatus == structs.AllocDesiredStatusEvict
@@ -295,15 +300,19 @@ func (c *evalCtx) groupSlots(g *groupCtx, allocs []*structs.Allocation, replaced
 				return nil, nil, err
 			}
 		case structs.AllocClientStatusLost:
-			if !tg.PreventRescheduleOnLost {
-				s.act = actLost
+			var err error
+			if s.act, s.delay, s.due, err = c.lostAction(a, tg); err != nil {
+				return nil, nil, err
 			}
+		case structs.AllocClientStatusUnknown:
+			s.act = c.unknownAction(g, a)
 		default:
 			ni := c.nodeByID(a.NodeID)
 			switch {
 			case ni == nil || ni.node.Status == structs.NodeStatusDown:
-				if !tg.PreventRescheduleOnLost {
-					s.act = actLost
+				var err error
+				if s.act, s.delay, s.due, err = c.lostAction(a, tg); err != nil {
+					return nil, nil, err
 				}
 			case ni.node.Drain || a.DesiredTransition.ShouldMigrate():
 				s.act = actMigrate

@@ -69,9 +69,11 @@ func rescheduleEligible(p *structs.ReschedulePolicy, a *structs.Allocation, now 
 // earlier eval until its reschedule delay passes. It is stopped only to carry
 // FollowupEvalID through the plan; it still holds its slot in the group.
 func awaitingReschedule(a *structs.Allocation) bool {
-	return a.DesiredStatus == structs.AllocDesiredStatusStop &&
-		a.ClientStatus == structs.AllocClientStatusFailed &&
-		a.FollowupEvalID != "" && a.DesiredDescription == descDelayed
+	if a.DesiredStatus != structs.AllocDesiredStatusStop || a.FollowupEvalID == "" {
+		return false
+	}
+	return (a.ClientStatus == structs.AllocClientStatusFailed && a.DesiredDescription == descDelayed) ||
+		(a.ClientStatus == structs.AllocClientStatusLost && a.DesiredDescription == descDelayedLost)
 }
 
 // failureTime is when a failed allocation failed: its last task's finish,
@@ -172,7 +174,13 @@ func (c *evalCtx) failedAction(a *structs.Allocation, tg *structs.TaskGroup) (sl
 	if delay <= 0 {
 		return actReschedule, 0, c.now, nil
 	}
-	due := failureTime(a, c.now) + int64(delay)
+	return c.dueAction(a, failureTime(a, c.now)+int64(delay), delay, actReschedule)
+}
+
+// dueAction decides for an allocation whose replacement is due at due:
+// replace it now (act), keep it while a live follow-up eval holds it, or
+// defer it to a new follow-up eval (actDelay).
+func (c *evalCtx) dueAction(a *structs.Allocation, due int64, delay time.Duration, act slotAction) (slotAction, time.Duration, int64, error) {
 	if a.FollowupEvalID != "" {
 		fe := c.eval
 		if a.FollowupEvalID != c.eval.ID {
@@ -189,7 +197,7 @@ func (c *evalCtx) failedAction(a *structs.Allocation, tg *structs.TaskGroup) (sl
 				due = fe.WaitUntil.UnixNano()
 			}
 			if due <= c.now+int64(rescheduleWindow) {
-				return actReschedule, delay, due, nil
+				return act, delay, due, nil
 			}
 			if fe != c.eval {
 				return actKeep, 0, 0, nil
@@ -198,7 +206,7 @@ func (c *evalCtx) failedAction(a *structs.Allocation, tg *structs.TaskGroup) (sl
 		}
 	}
 	if due <= c.now+int64(rescheduleWindow) {
-		return actReschedule, delay, due, nil
+		return act, delay, due, nil
 	}
 	return actDelay, delay, due, nil
 }
@@ -223,7 +231,11 @@ func (c *evalCtx) deferReschedules(slots []slot) {
 			ev = c.followupEval(start)
 			c.createEvals = append(c.createEvals, ev)
 		}
-		st := c.stopAlloc(s.a, descDelayed, "")
+		desc, status := descDelayed, ""
+		if s.a.ClientStatus == structs.AllocClientStatusLost {
+			desc, status = descDelayedLost, structs.AllocClientStatusLost
+		}
+		st := c.stopAlloc(s.a, desc, status)
 		st.FollowupEvalID = ev.ID
 	}
 }

@@ -88,7 +88,9 @@ func (c *evalCtx) scheduleSystem() error {
 			continue
 		}
 		for _, a := range byNode[id] {
-			if a.TerminalStatus() {
+			if a.TerminalStatus() || a.ClientStatus == structs.AllocClientStatusUnknown {
+				// Unknown: its node is disconnected and may come back
+				// before lost_after; the servers mark it lost otherwise.
 				continue
 			}
 			switch {

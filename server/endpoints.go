@@ -142,10 +142,18 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 		if err != nil {
 			return nil, fmt.Errorf("reading allocation %s: %w", u.ID, err)
 		}
-		if existing == nil || existing.ClientTerminalStatus() {
+		if existing == nil || existing.ClientTerminalStatus() || existing.DesiredStatus != structs.AllocDesiredStatusRun || existing.Job == nil {
 			continue
 		}
-		if u.ClientStatus != structs.AllocClientStatusFailed || existing.DesiredStatus != structs.AllocDesiredStatusRun || existing.Job == nil {
+		// A failed allocation may be rescheduled; one reported again after
+		// its node reconnected must be reconciled with its replacement.
+		trigger := ""
+		switch {
+		case u.ClientStatus == structs.AllocClientStatusFailed:
+			trigger = structs.EvalTriggerRetryFailedAlloc
+		case existing.ClientStatus == structs.AllocClientStatusUnknown && u.ClientStatus != "":
+			trigger = structs.EvalTriggerReconnect
+		default:
 			continue
 		}
 		key := structs.NamespacedID{Namespace: existing.Namespace, ID: existing.JobID}
@@ -155,7 +163,7 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 		seen[key] = true
 		evals = append(evals, &structs.Evaluation{
 			ID: structs.GenerateUUID(), Namespace: existing.Namespace, Priority: existing.Job.Priority,
-			Type: existing.Job.Type, TriggeredBy: structs.EvalTriggerRetryFailedAlloc, JobID: existing.JobID,
+			Type: existing.Job.Type, TriggeredBy: trigger, JobID: existing.JobID,
 			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
 		})
 	}

@@ -126,9 +126,10 @@ func (h *heartbeats) start(ctx context.Context) {
 		case structs.NodeStatusDown:
 			continue
 		case structs.NodeStatusDisconnected:
-			// Its allocations' lost_after runs from when it disconnected.
-			left := time.Until(time.Unix(n.StatusUpdatedAt, 0).Add(h.lostWindow(n.ID)))
-			h.arm(n.ID, max(left, failover), now, 0)
+			// Its allocations' lost_after runs from when they went
+			// unknown; a heartbeat brings the node back meanwhile.
+			next, _ := h.nextLost(n.ID, now)
+			h.arm(n.ID, max(time.Until(next), 0), now, 0)
 		default:
 			h.arm(n.ID, failover, now, 0)
 		}
@@ -250,8 +251,12 @@ func (h *heartbeats) run(ctx context.Context) {
 	}
 }
 
-// expire moves a node whose timer ran out to disconnected (if some of its
-// allocations tolerate a disconnection) or down, then evaluates its jobs.
+// expire handles a node whose timer ran out. A ready node that missed its
+// heartbeats goes disconnected (if some allocation on it tolerates a
+// disconnection) or down. A disconnected node's timer runs to the next
+// lost_after deadline of its unknown allocations: it is committed
+// disconnected again (the FSM marks the expired ones lost) while some
+// deadline lies ahead, and down after the last.
 func (h *heartbeats) expire(ctx context.Context, nodeID string) error {
 	h.statusMu.Lock()
 	defer h.statusMu.Unlock()
@@ -271,53 +276,71 @@ func (h *heartbeats) expire(ctx context.Context, nodeID string) error {
 		return nil
 	}
 	status, desc := structs.NodeStatusDown, "node missed its heartbeats"
-	window := time.Duration(0)
 	if node.Status != structs.NodeStatusDisconnected {
-		if window = h.lostWindow(nodeID); window > 0 {
+		if h.tolerated(nodeID) {
 			status, desc = structs.NodeStatusDisconnected, "node missed its heartbeats; its allocations may reconnect"
 		}
+	} else if next, _ := h.nextLost(nodeID, time.Now()); !next.IsZero() {
+		status, desc = structs.NodeStatusDisconnected, "node still disconnected; allocations past their lost_after are lost"
 	} else {
 		desc = "node stayed disconnected past its allocations' lost_after"
 	}
-	h.mu.Lock()
-	if cur, ok := h.timers[nodeID]; !ok || cur != t {
-		// A heartbeat arrived meanwhile.
-		h.mu.Unlock()
-		return nil
-	}
-	h.mu.Unlock()
 	if err := h.s.setNodeStatus(node, status, desc); err != nil {
 		return err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if cur, ok := h.timers[nodeID]; ok && cur == t {
-		if status == structs.NodeStatusDisconnected {
-			h.arm(nodeID, window, t.last, 0)
-		} else {
-			t.t.Stop()
-			delete(h.timers, nodeID)
-		}
+	if cur, ok := h.timers[nodeID]; !ok || cur != t {
+		return nil // a heartbeat arrived meanwhile
 	}
+	if status == structs.NodeStatusDisconnected {
+		next, _ := h.nextLost(nodeID, time.Now())
+		h.arm(nodeID, max(time.Until(next), 0), t.last, 0)
+		return nil
+	}
+	t.t.Stop()
+	delete(h.timers, nodeID)
 	return nil
 }
 
-// lostWindow is the longest lost_after among the node's live allocations:
-// how long the node stays disconnected before it is marked down. Zero when
-// none tolerates a disconnection.
-func (h *heartbeats) lostWindow(nodeID string) time.Duration {
+// tolerated reports whether some live allocation on the node may outlive a
+// disconnection as unknown for a while (its group's lost_after).
+func (h *heartbeats) tolerated(nodeID string) bool {
 	allocs, err := h.s.State().AllocsByNode(nil, nodeID)
 	if err != nil {
-		return 0
+		return false
 	}
-	var w time.Duration
 	for _, a := range allocs {
-		if a.ClientTerminalStatus() {
+		if p := structs.AllocDisconnectPolicy(a); !a.ClientTerminalStatus() && p.LostAfter > 0 && !p.NeverLost {
+			return true
+		}
+	}
+	return false
+}
+
+// nextLost is the earliest lost_after deadline after now among the node's
+// unknown allocations, zero when none lies ahead; expired reports whether
+// some deadline has passed already.
+func (h *heartbeats) nextLost(nodeID string, now time.Time) (next time.Time, expired bool) {
+	allocs, err := h.s.State().AllocsByNode(nil, nodeID)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, a := range allocs {
+		p := structs.AllocDisconnectPolicy(a)
+		if a.ClientStatus != structs.AllocClientStatusUnknown || p.LostAfter <= 0 || p.NeverLost {
 			continue
 		}
-		w = max(w, structs.AllocDisconnectPolicy(a).LostAfter)
+		d := a.UnknownSince().Add(p.LostAfter)
+		if !d.After(now) {
+			expired = true
+			continue
+		}
+		if next.IsZero() || d.Before(next) {
+			next = d
+		}
 	}
-	return w
+	return next, expired
 }
 
 // setNodeStatus commits a node status change; the FSM marks the node's

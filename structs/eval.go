@@ -24,6 +24,10 @@ const (
 	EvalTriggerRollingUpdate    = "rolling-update"
 
 	EvalTriggerDeploymentWatcher = "deployment-watcher"
+
+	// EvalTriggerReconnect: an allocation of a disconnected node was
+	// reported again, as Nomad's "reconnect".
+	EvalTriggerReconnect = "reconnect"
 )
 
 // Evaluation asks the scheduler to reconcile one job with the cluster.

@@ -1,0 +1,86 @@
+package client
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/server"
+	"github.com/orch-project/orch/structs"
+)
+
+func TestStopAfterFollowsDisconnectPolicy(t *testing.T) {
+	ttl := 1500 * time.Millisecond
+	five, hour := 5*time.Second, time.Hour
+	for _, tc := range []struct {
+		name  string
+		tg    structs.TaskGroup
+		after time.Duration
+		stops bool
+	}{
+		{"default", structs.TaskGroup{}, ttl, true},
+		{"stop_on_client_after", structs.TaskGroup{Disconnect: &structs.DisconnectStrategy{StopOnClientAfter: &five}}, five, true},
+		{"stop_after_client_disconnect", structs.TaskGroup{StopAfterClientDisconnect: &five}, five, true},
+		{"lost_after", structs.TaskGroup{Disconnect: &structs.DisconnectStrategy{LostAfter: hour}}, ttl + hour, true},
+		{"max_client_disconnect", structs.TaskGroup{MaxClientDisconnect: &hour}, ttl + hour, true},
+		{"prevent_reschedule_on_lost", structs.TaskGroup{PreventRescheduleOnLost: true}, 0, false},
+	} {
+		after, stops := stopAfter(tc.tg.DisconnectPolicy(), ttl)
+		if after != tc.after || stops != tc.stops {
+			t.Errorf("%s: stopAfter = %s %v, want %s %v", tc.name, after, stops, tc.after, tc.stops)
+		}
+	}
+}
+
+// TestClientStopsAllocsWhenCutOff: when no server answers for longer than
+// the heartbeat TTL, the client stops an allocation that the servers
+// would replace, and keeps one whose group tolerates a disconnection
+// (lost_after).
+func TestClientStopsAllocsWhenCutOff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	srv, err := server.New(server.Config{
+		DataDir: t.TempDir(), NodeName: "s1", BindAddr: "127.0.0.1", RaftPort: port, HTTPAddr: "127.0.0.1:0",
+		BootstrapExpect: 1, Dev: true, NumWorkers: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Heartbeat: server.HeartbeatConfig{MinTTL: 600 * time.Millisecond, Grace: 600 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Server: srv, rpc: srv.RaftAddr()}
+	ts.waitFor(t, "leadership", srv.IsLeader)
+	c, stop := startClient(t, t.TempDir(), []string{ts.rpc})
+	defer stop()
+	ts.waitFor(t, "registration", func() bool { return ts.node(c.NodeID()) != nil })
+	plain := ts.runJob(t, "plain", nil)
+	tolerant := ts.runJob(t, "tolerant", func(g *structs.TaskGroup) {
+		g.Disconnect = &structs.DisconnectStrategy{LostAfter: time.Hour}
+	})
+	for _, a := range []*structs.Allocation{plain, tolerant} {
+		ts.waitFor(t, "running", func() bool {
+			al, ok := c.Allocation(a.ID)
+			return ok && al.ClientStatus == structs.AllocClientStatusRunning
+		})
+	}
+	plainPid, tolerantPid := taskPid(t, c, plain.ID), taskPid(t, c, tolerant.ID)
+
+	// The only server goes away.
+	if err := srv.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	ts.waitFor(t, "the plain allocation stopped", func() bool { return !alive(plainPid) })
+	if d := time.Since(cut); d > 5*time.Second {
+		t.Fatalf("stopped %s after the servers went away; TTL is 0.6 s", d)
+	}
+	time.Sleep(time.Second)
+	if !alive(tolerantPid) {
+		t.Fatal("the allocation whose group tolerates a disconnection was stopped")
+	}
+}
