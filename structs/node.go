@@ -36,8 +36,10 @@ type Node struct {
 	StatusUpdatedAt int64                  `json:"StatusUpdatedAt"`
 	Events          []*NodeEvent           `json:"Events"`
 	Drivers         map[string]*DriverInfo `json:"Drivers"`
-	CreateIndex     uint64                 `json:"CreateIndex"`
-	ModifyIndex     uint64                 `json:"ModifyIndex"`
+	// HostVolumes are the client's host_volume blocks (structs/volumes.go).
+	HostVolumes map[string]*ClientHostVolumeConfig `json:"HostVolumes"`
+	CreateIndex uint64                             `json:"CreateIndex"`
+	ModifyIndex uint64                             `json:"ModifyIndex"`
 }
 
 // Ready reports whether the scheduler may place work on the node.

@@ -31,6 +31,7 @@ func (n *Node) WithClientFields(c *Node) *Node {
 	out.NodeClass = c.NodeClass
 	out.NodePool = c.NodePool
 	out.Drivers = c.Drivers
+	out.HostVolumes = c.HostVolumes
 	return &out
 }
 
@@ -42,7 +43,7 @@ func ClientFieldsEqual(a, b *Node) bool {
 		a.TLSEnabled != b.TLSEnabled || a.NodeClass != b.NodeClass || a.NodePool != b.NodePool ||
 		!maps.Equal(a.Attributes, b.Attributes) || !maps.Equal(a.Links, b.Links) || !maps.Equal(a.Meta, b.Meta) ||
 		!reflect.DeepEqual(a.NodeResources, b.NodeResources) || !reflect.DeepEqual(a.ReservedResources, b.ReservedResources) ||
-		len(a.Drivers) != len(b.Drivers) {
+		!reflect.DeepEqual(a.HostVolumes, b.HostVolumes) || len(a.Drivers) != len(b.Drivers) {
 		return false
 	}
 	for name, da := range a.Drivers {

@@ -67,12 +67,13 @@ type Port struct {
 
 // NodeResources is what a node offers in total.
 type NodeResources struct {
-	Cpu            NodeCpuResources    `json:"Cpu"`
-	Memory         NodeMemoryResources `json:"Memory"`
-	Disk           NodeDiskResources   `json:"Disk"`
-	Networks       []*NetworkResource  `json:"Networks"`
-	MinDynamicPort int                 `json:"MinDynamicPort"`
-	MaxDynamicPort int                 `json:"MaxDynamicPort"`
+	Cpu            NodeCpuResources      `json:"Cpu"`
+	Memory         NodeMemoryResources   `json:"Memory"`
+	Disk           NodeDiskResources     `json:"Disk"`
+	Networks       []*NetworkResource    `json:"Networks"`
+	Devices        []*NodeDeviceResource `json:"Devices"`
+	MinDynamicPort int                   `json:"MinDynamicPort"`
+	MaxDynamicPort int                   `json:"MaxDynamicPort"`
 }
 
 // NodeCpuResources is CPU capacity in MHz and cores.
@@ -100,9 +101,11 @@ type NodeReservedResources struct {
 	Networks NodeReservedNetworkResources `json:"Networks"`
 }
 
-// NodeReservedCpuResources is reserved CPU.
+// NodeReservedCpuResources is reserved CPU: MHz, and cores no allocation
+// may be given.
 type NodeReservedCpuResources struct {
-	CpuShares uint64 `json:"CpuShares"`
+	CpuShares        uint64   `json:"CpuShares"`
+	ReservedCpuCores []uint16 `json:"ReservedCpuCores"`
 }
 
 // NodeReservedMemoryResources is reserved memory.
@@ -131,9 +134,12 @@ type AllocatedTaskResources struct {
 	Cpu      AllocatedCpuResources    `json:"Cpu"`
 	Memory   AllocatedMemoryResources `json:"Memory"`
 	Networks []*NetworkResource       `json:"Networks"`
+	// Devices are the device instances granted, by group.
+	Devices []*AllocatedDeviceResource `json:"Devices"`
 }
 
-// AllocatedCpuResources is granted CPU.
+// AllocatedCpuResources is granted CPU. A task asking for cores gets
+// those core IDs to itself, and CpuShares is their MHz.
 type AllocatedCpuResources struct {
 	CpuShares     int64    `json:"CpuShares"`
 	ReservedCores []uint16 `json:"ReservedCores"`
