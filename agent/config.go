@@ -94,6 +94,9 @@ type Config struct {
 	HTTPAllowedHosts      []string
 	HTTPAllowedOrigins    []string
 	HTTPMaxConnsPerClient int
+	// HostVolumes are the client's host_volume blocks, by name, with
+	// their paths resolved (config_taskworld.go).
+	HostVolumes map[string]*structs.ClientHostVolumeConfig
 	// Warnings name the Nomad settings of the loaded files that orch
 	// accepts without acting on them (config_nomad.go), with positions.
 	Warnings        []string
@@ -199,6 +202,9 @@ type clientBlock struct {
 	NodePool   *string           `hcl:"node_pool"`
 	Meta       map[string]string `hcl:"meta,optional"`
 	Options    map[string]string `hcl:"options,optional"`
+
+	// The task's world (config_taskworld.go).
+	HostVolumes []*hostVolumeBlock `hcl:"host_volume,block"`
 }
 
 type pluginBlock struct {
@@ -334,6 +340,9 @@ func (c *Config) loadOne(path string) error {
 		}
 		for k, v := range cl.Options {
 			c.Options[k] = v
+		}
+		if err := c.applyClientTaskWorld(cl); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
 	c.applyTLSBlock(fc.TLS)

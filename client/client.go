@@ -51,6 +51,9 @@ type Config struct {
 	ReservedMemoryMB int
 	MinDynamicPort   int
 	MaxDynamicPort   int
+	// HostVolumes are the operator's host_volume blocks, by name, with
+	// their paths resolved; fingerprinted into the node.
+	HostVolumes map[string]*structs.ClientHostVolumeConfig
 	// RegisterInterval is how often driver health is re-checked (default
 	// 30s); the node re-registers when it changed.
 	RegisterInterval time.Duration
@@ -290,6 +293,7 @@ func (c *Client) buildNode(ctx context.Context) *structs.Node {
 		Status:                structs.NodeStatusReady,
 		StatusUpdatedAt:       time.Now().Unix(),
 		Drivers:               infos,
+		HostVolumes:           copyHostVolumes(c.cfg.HostVolumes),
 	}
 }
 
@@ -316,6 +320,18 @@ func optionInt(opts map[string]string, key string, def int) int {
 		return def
 	}
 	return n
+}
+
+func copyHostVolumes(m map[string]*structs.ClientHostVolumeConfig) map[string]*structs.ClientHostVolumeConfig {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]*structs.ClientHostVolumeConfig, len(m))
+	for k, v := range m {
+		c := *v
+		out[k] = &c
+	}
+	return out
 }
 
 func copyMap(m map[string]string) map[string]string {

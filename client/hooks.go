@@ -6,7 +6,9 @@ import (
 	"github.com/orch-project/orch/client/health"
 	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/identityhook"
+	"github.com/orch-project/orch/client/volumes"
 	"github.com/orch-project/orch/control"
+	"github.com/orch-project/orch/structs"
 )
 
 // allocHooks lists the feature alloc hooks every allocation runs, in
@@ -30,6 +32,7 @@ func (c *Client) allocHooks() []hooks.AllocHookFactory {
 func (c *Client) taskHooks() []hooks.TaskHookFactory {
 	return []hooks.TaskHookFactory{
 		identityhook.New(identitySigner{c}),
+		volumes.HookFactory(func() map[string]*structs.ClientHostVolumeConfig { return c.cfg.HostVolumes }),
 	}
 }
 

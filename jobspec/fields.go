@@ -98,7 +98,7 @@ var fieldTable = map[string]FieldRow{
 	"TaskGroup.Affinities":                refused("affinity", "affinity is not supported yet"),
 	"TaskGroup.Spreads":                   refused("spread", "spread is not supported yet"),
 	"TaskGroup.Tasks":                     works("task", "TestSameJobShapeAllDrivers"),
-	"TaskGroup.Volumes":                   refused("volume", "host volumes are not supported yet").because(volumeMsg),
+	"TaskGroup.Volumes":                   works("volume", "TestHostVolumeE2E", "TestVolumesResolve"),
 	"TaskGroup.RestartPolicy":             works("restart", "TestRestartTrackerFailMode", "TestRestartTrackerDelayMode"),
 	"TaskGroup.ReschedulePolicy":          works("reschedule", "TestRescheduleDelaySeries", "TestServiceReschedulesFailedWithinPolicy"),
 	"TaskGroup.EphemeralDisk":             works("ephemeral_disk", "TestResourceDimensionsPacked"),
@@ -135,7 +135,7 @@ var fieldTable = map[string]FieldRow{
 	"Task.Artifacts":       refused("artifact", "artifacts are not supported yet"),
 	"Task.Templates":       refused("template", "templates are not supported yet"),
 	"Task.DispatchPayload": refused("dispatch_payload", "dispatch_payload is not supported yet"),
-	"Task.VolumeMounts":    refused("volume_mount", "volume_mount is not supported yet"),
+	"Task.VolumeMounts":    works("volume_mount", "TestHostVolumeE2E", "TestExecHostVolumeMount", "TestDockerHostVolumeMount"),
 	"Task.Leader":          works("leader", "TestAllocRunnerLeaderDeathKillsSiblings"),
 	"Task.ShutdownDelay":   works("shutdown_delay", "TestTaskShutdownDelay", "TestJobStopShutdownDelay"),
 	"Task.KillSignal":      works("kill_signal", "TestTaskRunnerKillUsesSignalAndTimeout"),
@@ -351,7 +351,7 @@ var fieldTable = map[string]FieldRow{
 	"VolumeMount.Destination":     part("destination"),
 	"VolumeMount.ReadOnly":        part("read_only"),
 	"VolumeMount.PropagationMode": part("propagation_mode"),
-	"VolumeMount.SELinuxLabel":    part("selinux_label"),
+	"VolumeMount.SELinuxLabel":    refused("selinux_label", "SELinux labels are not supported"),
 
 	"ScalingPolicy.ID":          server(""),
 	"ScalingPolicy.Namespace":   server(""),
@@ -366,14 +366,14 @@ var fieldTable = map[string]FieldRow{
 
 	// volume (group)
 	"VolumeRequest.Name":           part(""),
-	"VolumeRequest.Type":           part("type"),
+	"VolumeRequest.Type":           part("type").refusing("csi is refused (only host volumes)", volumeTypeMsg),
 	"VolumeRequest.Source":         part("source"),
 	"VolumeRequest.ReadOnly":       part("read_only"),
 	"VolumeRequest.AccessMode":     refused("access_mode", msgCSI),
 	"VolumeRequest.AttachmentMode": refused("attachment_mode", msgCSI),
 	"VolumeRequest.MountOptions":   refused("mount_options", msgCSI),
-	"VolumeRequest.PerAlloc":       part("per_alloc"),
-	"VolumeRequest.Sticky":         part("sticky"),
+	"VolumeRequest.PerAlloc":       refused("per_alloc", "per_alloc is only for CSI volumes, which orch does not run"),
+	"VolumeRequest.Sticky":         refused("sticky", "sticky volumes are dynamic host volumes, which orch does not have"),
 	"CSIMountOptions.FSType":       part("fs_type"),
 	"CSIMountOptions.MountFlags":   part("mount_flags"),
 
@@ -436,8 +436,8 @@ func groupMigrateAccepted(v any, job *structs.Job) bool {
 	return defaultMigrate(v, job)
 }
 
-func volumeMsg(v any) string {
-	if vr, ok := v.(*structs.VolumeRequest); ok && vr.Type == "csi" {
+func volumeTypeMsg(v any) string {
+	if v.(string) == structs.VolumeTypeCSI {
 		return msgCSI
 	}
 	return ""

@@ -269,10 +269,10 @@ func TestRefusedFieldsOverJSON(t *testing.T) {
 		}, `group "g" -> service "s": services are not supported yet`},
 		{"csi volume", func(j *nomad.Job) {
 			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"v": {Name: "v", Type: "csi", Source: "x"}}
-		}, `group "g" -> volume "v": CSI volumes are not available`},
-		{"host volume", func(j *nomad.Job) {
-			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"v": {Name: "v", Type: "host", Source: "x"}}
-		}, `group "g" -> volume "v": host volumes are not supported yet`},
+		}, `group "g" -> volume "v" -> type: CSI volumes are not available`},
+		{"per_alloc host volume", func(j *nomad.Job) {
+			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"v": {Name: "v", Type: "host", Source: "x", PerAlloc: true}}
+		}, `group "g" -> volume "v" -> per_alloc: per_alloc is only for CSI volumes`},
 		{"artifact", func(j *nomad.Job) {
 			j.TaskGroups[0].Tasks[0].Artifacts = []*nomad.TaskArtifact{{GetterSource: ptr("https://x/y")}}
 		}, `group "g" -> task "t" -> artifact[0]: artifacts are not supported yet`},

@@ -139,10 +139,18 @@ func (d *Driver) buildContainerSpec(cfg *drivers.TaskConfig, tc *taskConfig, ima
 	if err != nil {
 		return nil, drivers.NonRecoverable(err)
 	}
+	hookMounts, err := hookBinds(cfg.Mounts)
+	if err != nil {
+		return nil, drivers.NonRecoverable(err)
+	}
 	hc.Binds = binds
-	hc.Mounts = mounts
+	hc.Mounts = append(mounts, hookMounts...)
+	hc.Devices = append(hc.Devices, hookDevices(cfg.Devices)...)
+	if err := joinGroupNetwork(cfg, tc, cc, hc); err != nil {
+		return nil, drivers.NonRecoverable(err)
+	}
 
-	if len(tc.Ports) > 0 && !hc.NetworkMode.IsHost() {
+	if len(tc.Ports) > 0 && !hc.NetworkMode.IsHost() && !hc.NetworkMode.IsContainer() {
 		exposed, bindings, err := portBindings(tc.Ports, cfg.Ports)
 		if err != nil {
 			return nil, err

@@ -136,6 +136,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		// final: retrying would be refused again.
 		return nil, drivers.NonRecoverable(fmt.Errorf("exec: %w", err))
 	}
+	if err := cfg.CheckNetworkIsolation(); err != nil {
+		return nil, drivers.NonRecoverable(fmt.Errorf("exec: %w", err))
+	}
 	spec := SpecFor(cfg, d.cfg.StateRoot)
 	spec.Identity = ident
 	spec.Command, spec.Args = tc.Command, tc.Args
@@ -166,7 +169,10 @@ func SpecFor(cfg *drivers.TaskConfig, stateRoot string) *isolation.Spec {
 	}
 	if r := cfg.Resources; r != nil {
 		s.MemoryMB, s.MemoryMaxMB, s.CPUShares = r.Memory.MemoryMB, r.Memory.MemoryMaxMB, r.Cpu.CpuShares
+		s.CPUSet = drivers.CPUSet(r.Cpu.ReservedCores)
 	}
+	s.Mounts, s.Devices = cfg.Mounts, cfg.Devices
+	s.NetNSPath = cfg.NetNSPath()
 	return s
 }
 

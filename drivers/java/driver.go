@@ -139,6 +139,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	if err != nil {
 		return nil, fmt.Errorf("java: %w", err)
 	}
+	if err := cfg.CheckNetworkIsolation(); err != nil {
+		return nil, drivers.NonRecoverable(fmt.Errorf("java: %w", err))
+	}
 	spec := exec.SpecFor(cfg, d.cfg.StateRoot)
 	spec.Command, spec.Args = java, tc.JavaArgs()
 	spec.ExtraReadOnly = jvmPaths(java)
@@ -154,6 +157,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		st.Isolated, st.Container, st.Pid = true, c.State(), c.State().Pid
 		runner = c
 	} else {
+		if err := checkPlain(spec); err != nil {
+			return nil, drivers.NonRecoverable(fmt.Errorf("java: %w", err))
+		}
 		p, err := startPlain(spec)
 		if err != nil {
 			return nil, fmt.Errorf("java: start task %q: %w", cfg.ID, err)

@@ -39,6 +39,35 @@ type plainProc struct {
 
 var _ isolation.Runner = (*plainProc)(nil)
 
+// checkPlain refuses what a JVM without isolation cannot honour: it has
+// no mount namespace for bind mounts, and sees host devices only at their
+// host paths.
+func checkPlain(s *isolation.Spec) error {
+	if len(s.Mounts) > 0 {
+		return fmt.Errorf("cannot mount %s into the task: task isolation is unavailable on this node, so the JVM runs without a mount namespace", s.Mounts[0].TaskPath)
+	}
+	for _, dv := range s.Devices {
+		if dv.TaskPath != "" && dv.TaskPath != dv.HostPath {
+			return fmt.Errorf("cannot expose device %s at %s: the JVM runs without isolation", dv.HostPath, dv.TaskPath)
+		}
+	}
+	return nil
+}
+
+// cpuList parses a cpuset list of single cores ("0,2").
+func cpuList(set string) []uint16 {
+	if set == "" {
+		return nil
+	}
+	var out []uint16
+	for _, f := range strings.Split(set, ",") {
+		if n, err := strconv.ParseUint(f, 10, 16); err == nil {
+			out = append(out, uint16(n))
+		}
+	}
+	return out
+}
+
 func startPlain(s *isolation.Spec) (*plainProc, error) {
 	cmd := exec.Command(s.Command, s.Args...)
 	cmd.Dir = s.TaskDir
@@ -81,7 +110,7 @@ func startPlain(s *isolation.Spec) (*plainProc, error) {
 	if stderr != nil {
 		cmd.Stderr = stderr
 	}
-	if err := cmd.Start(); err != nil {
+	if err := drivers.SpawnIn(s.NetNSPath, cpuList(s.CPUSet), cmd.Start); err != nil {
 		return nil, fmt.Errorf("start %s: %w", s.Command, err)
 	}
 	p := &plainProc{pid: cmd.Process.Pid, done: make(chan struct{})}
@@ -240,6 +269,6 @@ func (p *plainProc) Exec(ctx context.Context, cfg *drivers.TaskConfig, req *driv
 	}
 	return isolation.RunHost(ctx, &isolation.HostCommand{
 		Path: path, Args: req.Command, Env: env, Dir: cfg.TaskDir, Credential: cred,
-		Stdout: req.Stdout, Stderr: req.Stderr,
+		Stdout: req.Stdout, Stderr: req.Stderr, NetNS: cfg.NetNSPath(),
 	})
 }

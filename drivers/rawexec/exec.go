@@ -38,6 +38,6 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecR
 	}
 	return isolation.RunHost(ctx, &isolation.HostCommand{
 		Path: path, Args: req.Command, Env: env, Dir: cfg.TaskDir, Credential: cred,
-		Stdout: req.Stdout, Stderr: req.Stderr,
+		Stdout: req.Stdout, Stderr: req.Stderr, NetNS: cfg.NetNSPath(),
 	})
 }

@@ -43,6 +43,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTaskWorld(cfg); err != nil {
+		return nil, drivers.NonRecoverable(fmt.Errorf("raw_exec: %w", err))
+	}
 	d.mu.Lock()
 	if t, ok := d.tasks[cfg.ID]; ok && !t.exited() {
 		d.mu.Unlock()
@@ -120,7 +123,11 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		// the task's lock.
 		ExtraFiles: []*os.File{status, nil, errW, lock.File()},
 	}
-	err = cmd.Start()
+	var cores []uint16
+	if cfg.Resources != nil {
+		cores = cfg.Resources.Cpu.ReservedCores
+	}
+	err = drivers.SpawnIn(cfg.NetNSPath(), cores, cmd.Start)
 	errW.Close()
 	if err != nil {
 		return nil, fmt.Errorf("raw_exec: starting %s: %w", tc.Command, err)
@@ -167,6 +174,23 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	return &drivers.TaskHandle{
 		Version: handleVersion, Driver: Name, Config: cfg, DriverState: ds, StartedAt: startedAt,
 	}, nil
+}
+
+// checkTaskWorld refuses what a process without a mount namespace cannot
+// honour: a bind mount (host volumes reach raw_exec tasks as paths in
+// their environment instead, see client/volumes), or a device under
+// another path than the host's. Devices at their host path are there
+// already: raw_exec tasks see the host's /dev.
+func checkTaskWorld(cfg *drivers.TaskConfig) error {
+	if len(cfg.Mounts) > 0 {
+		return fmt.Errorf("cannot mount %s into the task: raw_exec has no mount namespace", cfg.Mounts[0].TaskPath)
+	}
+	for _, dv := range cfg.Devices {
+		if dv.TaskPath != "" && dv.TaskPath != dv.HostPath {
+			return fmt.Errorf("cannot expose device %s at %s: raw_exec has no mount namespace", dv.HostPath, dv.TaskPath)
+		}
+	}
+	return cfg.CheckNetworkIsolation()
 }
 
 // openOutput opens a log FIFO read-write: the task then holds a reader of

@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/identity"
 )
 
@@ -99,6 +100,24 @@ func buildConfig(s *Spec, id string, ident *identity.Identity) (*configs.Config,
 			})
 		}
 	}
+	mounts, err := taskMounts(s.Mounts)
+	if err != nil {
+		return nil, err
+	}
+	spec.Mounts = append(spec.Mounts, mounts...)
+	if err := addDevices(spec, s.Devices); err != nil {
+		return nil, err
+	}
+	if mountsPropagate(s.Mounts) {
+		// A mount propagating host-to-task or both ways needs the task's
+		// root to be a slave or shared mount itself.
+		spec.Linux.RootfsPropagation = "rslave"
+		for _, m := range s.Mounts {
+			if m.PropagationMode == drivers.MountPropagationBidirectional {
+				spec.Linux.RootfsPropagation = "rshared"
+			}
+		}
+	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec})
 	if err != nil {
 		return nil, fmt.Errorf("build container config: %w", err)
@@ -132,7 +151,10 @@ func namespaces(s *Spec) []specs.LinuxNamespace {
 	if !s.HostIPC {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
 	}
-	if s.NetworkIsolation {
+	switch {
+	case s.NetNSPath != "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.NetNSPath})
+	case s.NetworkIsolation:
 		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}
 	return ns
@@ -162,9 +184,12 @@ func resources(s *Spec) *specs.LinuxResources {
 		}
 		r.Memory = mem
 	}
-	if s.CPUShares > 0 {
-		shares := uint64(max(s.CPUShares, 2))
-		r.CPU = &specs.LinuxCPU{Shares: &shares}
+	if s.CPUShares > 0 || s.CPUSet != "" {
+		r.CPU = &specs.LinuxCPU{Cpus: s.CPUSet}
+		if s.CPUShares > 0 {
+			shares := uint64(max(s.CPUShares, 2))
+			r.CPU.Shares = &shares
+		}
 	}
 	if s.PidsLimit > 0 {
 		limit := s.PidsLimit

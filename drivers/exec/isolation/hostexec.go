@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/orch-project/orch/drivers"
 )
 
 // HostCommand is a command run on the host on a task's behalf (raw_exec
@@ -25,6 +27,8 @@ type HostCommand struct {
 	Credential *syscall.Credential // nil: the agent's own user
 	Stdout     io.Writer
 	Stderr     io.Writer
+	// NetNS is the task's network namespace, "" for the host's.
+	NetNS string
 }
 
 // RunHost runs c in its own process group and returns its exit code (128
@@ -38,7 +42,7 @@ func RunHost(ctx context.Context, c *HostCommand) (int, error) {
 		// (and so this call) open for long.
 		WaitDelay: time.Second,
 	}
-	if err := cmd.Start(); err != nil {
+	if err := drivers.SpawnIn(c.NetNS, nil, cmd.Start); err != nil {
 		return 0, fmt.Errorf("start %s: %w", c.Path, err)
 	}
 	pgid := cmd.Process.Pid

@@ -2,10 +2,11 @@ package isolation
 
 import (
 	"fmt"
-
-	"github.com/orch-project/orch/drivers/identity"
 	"hash/fnv"
 	"strings"
+
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 // Spec describes one isolated task. Host paths are absolute.
@@ -47,6 +48,19 @@ type Spec struct {
 	// ExtraReadOnly are further host paths bound read-only at the same path,
 	// e.g. a JVM's configuration directory under /etc.
 	ExtraReadOnly []string
+
+	// Mounts are host paths the client's hooks bind into the task (host
+	// volumes, a group network's resolv.conf). TaskPath is absolute inside
+	// the task's root, or relative to it.
+	Mounts []*drivers.MountConfig
+	// Devices are host device nodes made available in the task.
+	Devices []*drivers.DeviceConfig
+	// NetNSPath, when set, is the network namespace the task joins (the
+	// allocation's bridge or CNI namespace) instead of the host's.
+	NetNSPath string
+	// CPUSet pins the task to the cores the scheduler reserved for it
+	// ("0,2"); empty means any core.
+	CPUSet string
 }
 
 // ContainerID maps an arbitrary task ID onto libcontainer's ID alphabet
