@@ -53,8 +53,11 @@ func TestHostVolumeE2E(t *testing.T) {
 	if err != nil || len(nodes) != 1 {
 		t.Fatalf("nodes: %v %v", nodes, err)
 	}
-	node, _, err := c.Nodes().Info(nodes[0].ID, nil)
-	if err != nil {
+	// Decoded with nomad/api's own type for the field.
+	var node struct {
+		HostVolumes map[string]*nomad.HostVolumeInfo
+	}
+	if err := getJSON(a.addr()+"/v1/node/"+nodes[0].ID, &node); err != nil {
 		t.Fatal(err)
 	}
 	if hv := node.HostVolumes["shared-data"]; hv == nil || hv.Path != data || hv.ReadOnly {
