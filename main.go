@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 
+	"github.com/orch-project/orch/client/artifacts"
 	"github.com/orch-project/orch/command"
 	"github.com/orch-project/orch/drivers/exec"
 )
@@ -14,6 +15,11 @@ func main() {
 	// that process must do nothing else (see drivers/exec).
 	if exec.IsInitProcess() {
 		exec.Init()
+	}
+	// The client re-executes this binary to fetch an artifact in a
+	// sandbox (see client/artifacts).
+	if artifacts.IsHelper() {
+		artifacts.HelperMain()
 	}
 	os.Exit(command.Run(os.Args[1:]))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 
+	"github.com/orch-project/orch/client/artifacts"
 	"github.com/orch-project/orch/structs"
 	"github.com/orch-project/orch/tlsutil"
 )
@@ -97,6 +98,8 @@ type Config struct {
 	// HostVolumes are the client's host_volume blocks, by name, with
 	// their paths resolved (config_taskworld.go).
 	HostVolumes map[string]*structs.ClientHostVolumeConfig
+	// Artifacts is the client's artifact block (nil: defaults).
+	Artifacts *artifacts.Config
 	// Warnings name the Nomad settings of the loaded files that orch
 	// accepts without acting on them (config_nomad.go), with positions.
 	Warnings        []string
@@ -205,6 +208,7 @@ type clientBlock struct {
 
 	// The task's world (config_taskworld.go).
 	HostVolumes []*hostVolumeBlock `hcl:"host_volume,block"`
+	Artifact    *artifactBlock     `hcl:"artifact,block"`
 }
 
 type pluginBlock struct {

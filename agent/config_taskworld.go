@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/orch-project/orch/client/artifacts"
 
 	"github.com/orch-project/orch/structs"
 )
@@ -17,7 +21,94 @@ type hostVolumeBlock struct {
 	ReadOnly *bool  `hcl:"read_only"`
 }
 
+// artifactBlock is Nomad's client `artifact {}` block.
+type artifactBlock struct {
+	HTTPReadTimeout               *string  `hcl:"http_read_timeout"`
+	HTTPMaxSize                   *string  `hcl:"http_max_size"`
+	GCSTimeout                    *string  `hcl:"gcs_timeout"`
+	GitTimeout                    *string  `hcl:"git_timeout"`
+	HgTimeout                     *string  `hcl:"hg_timeout"`
+	S3Timeout                     *string  `hcl:"s3_timeout"`
+	DecompressionSizeLimit        *string  `hcl:"decompression_size_limit"`
+	DecompressionFileCountLimit   *int     `hcl:"decompression_file_count_limit"`
+	DisableFilesystemIsolation    *bool    `hcl:"disable_filesystem_isolation"`
+	FilesystemIsolationExtraPaths []string `hcl:"filesystem_isolation_extra_paths,optional"`
+	SetEnvironmentVariables       *string  `hcl:"set_environment_variables"`
+}
+
+func (c *Config) applyArtifactBlock(b *artifactBlock) error {
+	if b == nil {
+		return nil
+	}
+	a := artifacts.DefaultConfig()
+	if c.Artifacts != nil {
+		a = *c.Artifacts
+	}
+	for _, d := range []struct {
+		name string
+		v    *string
+		dst  *time.Duration
+	}{{"http_read_timeout", b.HTTPReadTimeout, &a.HTTPReadTimeout}, {"git_timeout", b.GitTimeout, &a.GitTimeout},
+		{"hg_timeout", b.HgTimeout, &a.HgTimeout}, {"gcs_timeout", b.GCSTimeout, nil}, {"s3_timeout", b.S3Timeout, nil}} {
+		if d.v == nil {
+			continue
+		}
+		dur, err := time.ParseDuration(*d.v)
+		if err != nil || dur < 0 {
+			return fmt.Errorf("client artifact %s: invalid duration %q", d.name, *d.v)
+		}
+		// gcs and s3 sources are refused (no cloud SDKs): their timeouts
+		// are accepted so Nomad configs load, and bound nothing.
+		if d.dst != nil {
+			*d.dst = dur
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    *string
+		dst  *int64
+	}{{"http_max_size", b.HTTPMaxSize, &a.HTTPMaxBytes}, {"decompression_size_limit", b.DecompressionSizeLimit, &a.DecompressionSizeLimit}} {
+		if d.v == nil {
+			continue
+		}
+		n, err := artifacts.ParseSize(*d.v)
+		if err != nil {
+			return fmt.Errorf("client artifact %s: %w", d.name, err)
+		}
+		*d.dst = n
+	}
+	if v := b.DecompressionFileCountLimit; v != nil {
+		if *v < 0 {
+			return fmt.Errorf("client artifact decompression_file_count_limit must not be negative")
+		}
+		a.DecompressionFileCountLimit = *v
+	}
+	if b.DisableFilesystemIsolation != nil {
+		a.DisableFilesystemIsolation = *b.DisableFilesystemIsolation
+	}
+	for _, p := range b.FilesystemIsolationExtraPaths {
+		// Nomad's form is "<perm>:<path>"; the sandbox offers read only.
+		perm, path, ok := strings.Cut(p, ":")
+		if !ok || perm != "r" && perm != "rx" || !filepath.IsAbs(path) {
+			return fmt.Errorf("client artifact filesystem_isolation_extra_paths: %q must be \"r:/absolute/path\" (the fetch may only read extra paths)", p)
+		}
+		a.ExtraReadPaths = append(a.ExtraReadPaths, path)
+	}
+	if v := b.SetEnvironmentVariables; v != nil {
+		for _, k := range strings.Split(*v, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				a.SetEnvironmentVariables = append(a.SetEnvironmentVariables, k)
+			}
+		}
+	}
+	c.Artifacts = &a
+	return nil
+}
+
 func (c *Config) applyClientTaskWorld(cl *clientBlock) error {
+	if err := c.applyArtifactBlock(cl.Artifact); err != nil {
+		return err
+	}
 	for _, hv := range cl.HostVolumes {
 		v, err := hostVolume(hv)
 		if err != nil {

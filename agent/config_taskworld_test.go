@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHostVolumeSettings: host_volume blocks are read with their paths
@@ -49,5 +50,42 @@ func TestHostVolumeSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", body, err, want)
 		}
+	}
+}
+
+// TestArtifactSettings: the client artifact block, with Nomad's sizes and
+// durations; unknown paths forms are errors.
+func TestArtifactSettings(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.LoadFile(writeConfig(t, `client {
+  artifact {
+    http_read_timeout              = "5m"
+    http_max_size                  = "1GB"
+    git_timeout                    = "2m"
+    s3_timeout                     = "1m"
+    decompression_size_limit       = "512MiB"
+    decompression_file_count_limit = 100
+    disable_filesystem_isolation   = true
+    filesystem_isolation_extra_paths = ["r:/opt/artifacts"]
+    set_environment_variables      = "HTTPS_PROXY, NO_PROXY"
+  }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	a := c.Artifacts
+	if a == nil || a.HTTPReadTimeout != 5*time.Minute || a.HTTPMaxBytes != 1e9 || a.GitTimeout != 2*time.Minute ||
+		a.DecompressionSizeLimit != 512<<20 || a.DecompressionFileCountLimit != 100 || !a.DisableFilesystemIsolation ||
+		len(a.ExtraReadPaths) != 1 || a.ExtraReadPaths[0] != "/opt/artifacts" ||
+		strings.Join(a.SetEnvironmentVariables, ",") != "HTTPS_PROXY,NO_PROXY" || a.HgTimeout != 30*time.Minute {
+		t.Fatalf("artifact config %+v", a)
+	}
+	err := DefaultConfig().LoadFile(writeConfig(t, "client {\n  artifact {\n    filesystem_isolation_extra_paths = [\"rw:/srv\"]\n  }\n}\n"))
+	if err == nil || !strings.Contains(err.Error(), "r:/absolute/path") {
+		t.Fatalf("write access to extra paths: %v", err)
+	}
+	err = DefaultConfig().LoadFile(writeConfig(t, "client {\n  artifact {\n    http_max_size = \"lots\"\n  }\n}\n"))
+	if err == nil || !strings.Contains(err.Error(), "http_max_size") {
+		t.Fatalf("bad size: %v", err)
 	}
 }

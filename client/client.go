@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/client/allocrunner"
+	"github.com/orch-project/orch/client/artifacts"
 	"github.com/orch-project/orch/client/fingerprint"
 	"github.com/orch-project/orch/client/state"
 	"github.com/orch-project/orch/client/taskenv"
@@ -54,6 +55,8 @@ type Config struct {
 	// HostVolumes are the operator's host_volume blocks, by name, with
 	// their paths resolved; fingerprinted into the node.
 	HostVolumes map[string]*structs.ClientHostVolumeConfig
+	// Artifacts is the client's artifact block (nil: Nomad's defaults).
+	Artifacts *artifacts.Config
 	// RegisterInterval is how often driver health is re-checked (default
 	// 30s); the node re-registers when it changed.
 	RegisterInterval time.Duration

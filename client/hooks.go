@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 
+	"github.com/orch-project/orch/client/artifacts"
 	"github.com/orch-project/orch/client/health"
 	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/identityhook"
@@ -32,6 +33,7 @@ func (c *Client) allocHooks() []hooks.AllocHookFactory {
 func (c *Client) taskHooks() []hooks.TaskHookFactory {
 	return []hooks.TaskHookFactory{
 		identityhook.New(identitySigner{c}),
+		artifacts.HookFactory(c.artifactSetup()),
 		volumes.HookFactory(func() map[string]*structs.ClientHostVolumeConfig { return c.cfg.HostVolumes }),
 	}
 }
@@ -47,4 +49,12 @@ func (s identitySigner) SignIdentities(ctx context.Context, allocID string, task
 		return nil, err
 	}
 	return resp.Identities, nil
+}
+
+func (c *Client) artifactSetup() artifacts.Setup {
+	cfg := artifacts.DefaultConfig()
+	if c.cfg.Artifacts != nil {
+		cfg = *c.cfg.Artifacts
+	}
+	return artifacts.Setup{Config: cfg, DataDir: c.cfg.DataDir, Logger: c.logger}
 }

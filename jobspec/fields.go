@@ -132,7 +132,7 @@ var fieldTable = map[string]FieldRow{
 	"Task.Meta":            works("meta", "TestBuild"),
 	"Task.KillTimeout":     works("kill_timeout", "TestTaskRunnerKillUsesSignalAndTimeout"),
 	"Task.LogConfig":       works("logs", "TestTaskRunnerRotatesLogs", "TestTaskRunnerLogsDisabled"),
-	"Task.Artifacts":       refused("artifact", "artifacts are not supported yet"),
+	"Task.Artifacts":       works("artifact", "TestArtifactE2E", "TestArtifactChecksum", "TestArtifactArchiveUnpacked", "TestArtifactArchiveEscapes", "TestArtifactSizeLimits", "TestArtifactSandbox"),
 	"Task.Templates":       refused("template", "templates are not supported yet"),
 	"Task.DispatchPayload": refused("dispatch_payload", "dispatch_payload is not supported yet"),
 	"Task.VolumeMounts":    works("volume_mount", "TestHostVolumeE2E", "TestExecHostVolumeMount", "TestDockerHostVolumeMount"),
@@ -310,7 +310,7 @@ var fieldTable = map[string]FieldRow{
 	"EphemeralDisk.SizeMB":  works("size", "TestResourceDimensionsPacked"),
 
 	// artifact, template, dispatch_payload, volume_mount, scaling
-	"TaskArtifact.GetterSource":   part("source"),
+	"TaskArtifact.GetterSource":   part("source").refusing("s3 and gcs sources are refused (fetch over https)", artifactSourceMsg),
 	"TaskArtifact.GetterOptions":  part("options"),
 	"TaskArtifact.GetterHeaders":  part("headers"),
 	"TaskArtifact.GetterMode":     part("mode"),
@@ -439,6 +439,16 @@ func groupMigrateAccepted(v any, job *structs.Job) bool {
 func volumeTypeMsg(v any) string {
 	if v.(string) == structs.VolumeTypeCSI {
 		return msgCSI
+	}
+	return ""
+}
+
+func artifactSourceMsg(v any) string {
+	src := strings.ToLower(v.(string))
+	for _, p := range []string{"s3::", "gcs::", "s3://", "gs://", "gcs://"} {
+		if strings.HasPrefix(src, p) {
+			return "s3 and gcs artifact sources are not supported: fetch the object over https instead"
+		}
 	}
 	return ""
 }

@@ -274,8 +274,8 @@ func TestRefusedFieldsOverJSON(t *testing.T) {
 			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"v": {Name: "v", Type: "host", Source: "x", PerAlloc: true}}
 		}, `group "g" -> volume "v" -> per_alloc: per_alloc is only for CSI volumes`},
 		{"artifact", func(j *nomad.Job) {
-			j.TaskGroups[0].Tasks[0].Artifacts = []*nomad.TaskArtifact{{GetterSource: ptr("https://x/y")}}
-		}, `group "g" -> task "t" -> artifact[0]: artifacts are not supported yet`},
+			j.TaskGroups[0].Tasks[0].Artifacts = []*nomad.TaskArtifact{{GetterSource: ptr("s3::https://s3.amazonaws.com/b/k")}}
+		}, `group "g" -> task "t" -> artifact[0] -> source: s3 and gcs artifact sources are not supported`},
 		{"periodic", func(j *nomad.Job) {
 			j.Type = ptr("batch")
 			j.Periodic = &nomad.PeriodicConfig{Spec: ptr("@daily")}
