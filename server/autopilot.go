@@ -37,6 +37,9 @@ type autopilot struct {
 	// stable records, per server, its health and since when.
 	stable map[raft.ServerID]healthMark
 	last   *structs.OperatorHealthReply
+	// heldBack is the dead voter last kept for want of healthy voters,
+	// so the warning is logged once, not every second.
+	heldBack string
 }
 
 type healthMark struct {
@@ -116,7 +119,8 @@ func (s *Server) autopilotLoop(ctx context.Context) {
 			continue
 		}
 		s.autopilot.promoteStable(cfg, reply)
-		if cfg.CleanupDeadServers {
+		// Without a gossip pool there is nothing to tell a dead server by.
+		if cfg.CleanupDeadServers && s.gossip != nil {
 			s.autopilot.pruneDead(cfg, reply)
 		}
 	}
@@ -316,8 +320,11 @@ func (a *autopilot) pruneDead(cfg *structs.AutopilotConfig, reply *structs.Opera
 	}
 	for _, h := range deadVoters {
 		if healthyVoters*2 <= voters || uint(voters-1) < cfg.MinQuorum {
-			a.srv.logger.Warn("not removing a dead server: too few healthy voters would remain",
-				"id", h.ID, "healthy_voters", healthyVoters, "voters", voters, "min_quorum", cfg.MinQuorum)
+			if a.heldBack != h.ID {
+				a.heldBack = h.ID
+				a.srv.logger.Warn("not removing a dead server: too few healthy voters would remain",
+					"id", h.ID, "healthy_voters", healthyVoters, "voters", voters, "min_quorum", cfg.MinQuorum)
+			}
 			return
 		}
 		if a.remove(h, "voter failed or left") {
