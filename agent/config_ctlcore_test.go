@@ -33,9 +33,9 @@ autopilot {
 		t.Fatalf("autopilot block: %+v", ap)
 	}
 	for body, want := range map[string]string{
-		`autopilot { enable_redundancy_zones = true }`: "enable_redundancy_zones",
+		`autopilot { enable_redundancy_zones = true }`:  "enable_redundancy_zones",
 		`autopilot { last_contact_threshold = "soon" }`: "last_contact_threshold",
-		`server { num_schedulers = -2 }`:                 "num_schedulers",
+		`server { num_schedulers = -2 }`:                "num_schedulers",
 	} {
 		err := DefaultConfig().LoadFile(writeConfig(t, body))
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -31,7 +31,7 @@ func testCluster(t testing.TB, n int, adjust func(i int, c *Config)) []*Server {
 			HTTPAddr: fmt.Sprintf("127.0.0.1:%d", port), BootstrapExpect: n, NumWorkers: 1,
 			// Test nodes do not heartbeat: keep them alive for the test.
 			Heartbeat: HeartbeatConfig{MinTTL: time.Hour},
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		}
 		if adjust != nil {
 			adjust(i, &cfg)
