@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -40,7 +41,40 @@ func slogLevel(level hclog.Level) slog.Level {
 }
 
 func (h *hcLogger) Log(level hclog.Level, msg string, args ...any) {
-	h.l.Log(context.Background(), slogLevel(level), msg, args...)
+	h.l.Log(context.Background(), slogLevel(level), msg, formatArgs(args)...)
+}
+
+// formatArgs renders the hclog.Fmt values raft passes (e.g. the initial
+// configuration) as hclog itself would, instead of slog printing the
+// unformatted verb and operands.
+func formatArgs(args []any) []any {
+	var out []any
+	for i, a := range args {
+		f, ok := a.(hclog.Format)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = append([]any(nil), args...) // the caller's slice stays as it was
+		}
+		if verb, ok := firstString(f); ok {
+			out[i] = fmt.Sprintf(verb, f[1:]...)
+		} else {
+			out[i] = fmt.Sprint(f...)
+		}
+	}
+	if out == nil {
+		return args
+	}
+	return out
+}
+
+func firstString(f hclog.Format) (string, bool) {
+	if len(f) == 0 {
+		return "", false
+	}
+	s, ok := f[0].(string)
+	return s, ok
 }
 func (h *hcLogger) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
 func (h *hcLogger) Debug(msg string, args ...any) { h.Log(hclog.Debug, msg, args...) }
