@@ -120,7 +120,7 @@ func New(cfg Config) (*Pool, error) {
 	mc.AdvertisePort = cfg.Port
 	mc.Delegate = (*delegate)(p)
 	mc.Events = (*events)(p)
-	mc.Logger = slog.NewLogLogger(p.logger.Handler(), slog.LevelDebug)
+	mc.Logger = newMemberlistLogger(p.logger)
 	kr, err := loadKeyring(cfg.KeyringFile, cfg.EncryptKey)
 	if err != nil {
 		return nil, err
