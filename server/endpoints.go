@@ -127,8 +127,11 @@ func (s *Server) DeregisterJob(ctx context.Context, ns, id string, opts structs.
 
 // UpdateAllocsFromClient records what clients report about their
 // allocations. A failed allocation the scheduler wanted running gets its job
-// evaluated so it is rescheduled; any allocation that finished frees
-// capacity for blocked evals.
+// evaluated so it is rescheduled, and so does a service or system
+// allocation that finished while it should run (its client stopped it after
+// losing contact with the servers, or its tasks exited): the scheduler
+// refills the slot. Any allocation that finished frees capacity for blocked
+// evals.
 func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.Allocation) (*structs.GenericResponse, error) {
 	if !s.IsLeader() {
 		return nil, ErrNotLeader
@@ -146,13 +149,17 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 			continue
 		}
 		// A failed allocation may be rescheduled; one reported again after
-		// its node reconnected must be reconciled with its replacement.
+		// its node reconnected must be reconciled with its replacement; a
+		// service or system allocation that finished while it should run
+		// leaves a slot to refill.
 		trigger := ""
 		switch {
 		case u.ClientStatus == structs.AllocClientStatusFailed:
 			trigger = structs.EvalTriggerRetryFailedAlloc
 		case existing.ClientStatus == structs.AllocClientStatusUnknown && u.ClientStatus != "":
 			trigger = structs.EvalTriggerReconnect
+		case u.ClientStatus == structs.AllocClientStatusComplete && finishedNeedsRefill(existing.Job.Type):
+			trigger = structs.EvalTriggerAllocStop
 		default:
 			continue
 		}
@@ -172,6 +179,13 @@ func (s *Server) UpdateAllocsFromClient(ctx context.Context, allocs []*structs.A
 		return nil, err
 	}
 	return &structs.GenericResponse{Index: index}, nil
+}
+
+// finishedNeedsRefill reports whether a job type's allocations run until
+// stopped, so one that finished on its own leaves a slot to refill; a
+// finished batch allocation is done.
+func finishedNeedsRefill(jobType string) bool {
+	return jobType == structs.JobTypeService || jobType == structs.JobTypeSystem
 }
 
 // failedEvalRetryDelay is how long a follow-up of an eval that failed its

@@ -316,3 +316,33 @@ func TestNodeFitsRejectsPortCollisions(t *testing.T) {
 		t.Fatalf("distinct ports do not fit: %v %v", ok, err)
 	}
 }
+
+// A service allocation its client reports complete while the servers
+// still want it running (the client stopped it after losing contact with
+// the servers, though its node was never marked down) is replaced: before,
+// no eval followed and the job stayed below its count for good.
+func TestServerRefillsFinishedServiceAlloc(t *testing.T) {
+	s := testServer(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := s.RegisterNode(ctx, testNode("n1", 4000, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RegisterJob(ctx, &structs.JobRegisterRequest{Job: testJob("svc", 2, 128)}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "2 allocations", func() bool { return len(liveAllocs(t, s, "svc")) == 2 })
+	done := liveAllocs(t, s, "svc")[0]
+	up := &structs.Allocation{ID: done.ID, ClientStatus: structs.AllocClientStatusComplete}
+	if _, err := s.UpdateAllocsFromClient(ctx, []*structs.Allocation{up}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the finished allocation replaced", func() bool {
+		live := liveAllocs(t, s, "svc")
+		for _, a := range live {
+			if a.ID == done.ID {
+				return false
+			}
+		}
+		return len(live) == 2
+	})
+}
