@@ -213,7 +213,9 @@ func (a *Agent) start() error {
 
 	hcfg := httpapi.Config{Logger: a.logger, AgentSelf: a.self, ServerAddrs: a.serverHTTPAddrs,
 		ACLEnabled: c.ACL.Enabled, PeerTLS: peerTLS, Keyring: a.pool, KeyringPeers: a.peerHTTPAddrs}
-	var _ httpapi.RolloutBackend = a.server // servers serve deployments, plans and job history
+	var _ httpapi.RolloutBackend = a.server  // servers serve deployments, plans and job history
+	var _ httpapi.NodeOpsBackend = a.server  // servers serve node drains and allocation stops
+	var _ httpapi.AllocOpsBackend = a.client // clients restart, signal and exec into their allocations
 	if a.server != nil {
 		hcfg.Server = a.server
 		hcfg.Services, hcfg.Variables = a.server, a.server

@@ -41,6 +41,7 @@ type Client struct {
 	addr  string
 	hc    *http.Client
 	token string
+	tls   *tls.Config
 }
 
 // NewClient returns a client for cfg.
@@ -75,7 +76,7 @@ func NewClient(cfg Config) (*Client, error) {
 			TLSClientConfig:     cfg.TLS,
 		}}
 	}
-	return &Client{addr: strings.TrimRight(addr, "/"), hc: hc, token: cfg.Token}, nil
+	return &Client{addr: strings.TrimRight(addr, "/"), hc: hc, token: cfg.Token, tls: cfg.TLS}, nil
 }
 
 // Address returns the agent's base URL.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/orch-project/orch/structs"
 )
@@ -69,7 +70,7 @@ func (c *cli) nodeStatus(args []string) int {
 		{"Node Pool", node.NodePool},
 		{"Class", orNone(node.NodeClass)},
 		{"DC", node.Datacenter},
-		{"Drain", fmt.Sprint(node.Drain)},
+		{"Drain", drainSummary(node.DrainStrategy)},
 		{"Eligibility", node.SchedulingEligibility},
 		{"Status", node.Status},
 		{"HTTP Address", orNone(node.HTTPAddr)},
@@ -99,4 +100,21 @@ func (c *cli) nodeStatus(args []string) int {
 	sort.Slice(stubs, func(i, j int) bool { return stubs[i].CreateIndex > stubs[j].CreateIndex })
 	printTable(c.out, allocRowsAt(stubs, nowFunc()))
 	return 0
+}
+
+// drainSummary is node status's Drain line: false, or true with the
+// drain's deadline.
+func drainSummary(d *structs.DrainStrategy) string {
+	switch has, at := d.DeadlineTime(); {
+	case d == nil:
+		return "false"
+	case !has:
+		return "true; no deadline"
+	default:
+		s := "true; deadline " + at.Local().Format(time.RFC3339)
+		if d.IgnoreSystemJobs {
+			s += ", ignoring system jobs"
+		}
+		return s
+	}
 }

@@ -53,9 +53,15 @@ Commands:
     job scaling-events  Show a job's scaling history
     deployment       list, status, promote, fail, pause, resume
     node status      List nodes or show one node
+    node drain       Drain a node (-enable|-disable|-monitor), moving its allocations off
+    node eligibility Make a node eligible or ineligible for new work
     alloc status     Show an allocation
     alloc logs       Print a task's logs
     alloc fs         List, print, tail or stat files in an allocation's directory
+    alloc stop       Stop an allocation; the scheduler replaces it
+    alloc restart    Restart an allocation's tasks in place
+    alloc signal     Send a signal to an allocation's tasks
+    alloc exec       Run a command inside a running task (-i, -t)
     server members   List the server members
     namespace        apply, list, status, inspect, delete namespaces
     acl              bootstrap; policy, token and role apply/create, list, info, update, delete
@@ -110,9 +116,11 @@ func (c *cli) run(args []string) int {
 	case "deployment":
 		return sub(c.deploymentCommands(), "deployment")
 	case "node":
-		return sub(map[string]func([]string) int{"status": c.nodeStatus}, "node")
+		return sub(map[string]func([]string) int{"status": c.nodeStatus, "drain": c.nodeDrain,
+			"eligibility": c.nodeEligibility}, "node")
 	case "alloc":
-		return sub(map[string]func([]string) int{"status": c.allocStatus, "logs": c.allocLogs, "fs": c.allocFS}, "alloc")
+		return sub(map[string]func([]string) int{"status": c.allocStatus, "logs": c.allocLogs, "fs": c.allocFS,
+			"stop": c.allocStop, "restart": c.allocRestart, "signal": c.allocSignal, "exec": c.allocExec}, "alloc")
 	case "namespace":
 		return sub(c.namespaceCommands(), "namespace")
 	case "acl":

@@ -236,16 +236,40 @@ type ExecRequest struct {
 	// is looked up in the task's PATH.
 	Command []string
 	// Stdout and Stderr receive the command's output (nil discards it).
+	// On a TTY both streams arrive on Stdout, as a terminal merges them.
 	Stdout io.Writer
 	Stderr io.Writer
+	// Stdin, when set, is the command's standard input; its EOF closes
+	// the input (on a TTY: an end-of-file character). Nil: no input.
+	Stdin io.Reader
+	// TTY runs the command on a pseudo-terminal of its own (`alloc exec
+	// -t`), sized by Resize.
+	TTY bool
+	// Resize delivers the terminal's size whenever it changes (TTY only).
+	Resize <-chan TerminalSize
+}
+
+// TerminalSize is a terminal's size in characters.
+type TerminalSize struct {
+	Height uint16
+	Width  uint16
 }
 
 // Execer is implemented by drivers that run commands inside a running
 // task: in its container or chroot, namespaces and cgroup, as its user,
 // with its environment (raw_exec: on the host, in the task's directory,
-// as the task's user). Script checks and template change scripts use it.
+// as the task's user). Script checks, template change scripts and `alloc
+// exec` use it.
 type Execer interface {
 	// ExecTask runs req in task taskID and returns the command's exit
 	// code. The end of ctx kills the command (and what it started).
 	ExecTask(ctx context.Context, taskID string, req *ExecRequest) (int, error)
+}
+
+// HostExecer is implemented by drivers some of whose tasks run without
+// isolation from the node (raw_exec, java without exec's isolation): a
+// command run in such a task runs on the host, which Nomad's ACLs guard
+// with alloc-node-exec rather than alloc-exec.
+type HostExecer interface {
+	ExecRunsOnHost(taskID string) bool
 }

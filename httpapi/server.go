@@ -90,6 +90,8 @@ func (s *Server) routes() {
 	s.scalingRoutes(rt)
 	s.rolloutRoutes(rt)
 	s.operatorRoutes(rt)
+	s.nodeOpRoutes(rt)
+	s.allocOpRoutes(rt)
 }
 
 func (s *Server) jobRoutes(rt *router) {

@@ -73,7 +73,10 @@ type FieldRow struct {
 	// honour (network mode "bridge"); "" means the value is fine. Note
 	// says which, for the docs.
 	refuse func(v any) string
-	Note   string
+	// refuseIn is refuse for values whose fate depends on the job
+	// (a migrate block only service jobs act on).
+	refuseIn func(v any, job *structs.Job) string
+	Note     string
 	// why, on a Refused field, gives a message depending on the value
 	// (a CSI volume versus a host volume); "" falls back to Msg.
 	why func(v any) string
@@ -94,6 +97,12 @@ func (r FieldRow) unless(f func(v any, job *structs.Job) bool) FieldRow { r.acce
 // names them for the docs.
 func (r FieldRow) refusing(note string, f func(v any) string) FieldRow {
 	r.refuse, r.Note = f, note
+	return r
+}
+
+// refusingIn is refusing with the job at hand.
+func (r FieldRow) refusingIn(note string, f func(v any, job *structs.Job) string) FieldRow {
+	r.refuseIn, r.Note = f, note
 	return r
 }
 
@@ -180,11 +189,20 @@ func (w *fieldWalker) walkStruct(v reflect.Value, path string, trail []any) {
 			w.refuseAll(fv, path, fi.name, row, append(trail[:len(trail):len(trail)], fv.Addr().Interface()))
 			continue
 		}
+		msg := ""
 		if row.refuse != nil {
-			if msg := row.refuse(fv.Interface()); msg != "" {
-				w.add(joinPath(path, fi.name), msg, append(trail[:len(trail):len(trail)], fv.Addr().Interface()))
-				continue
+			msg = row.refuse(fv.Interface())
+		}
+		if msg == "" && row.refuseIn != nil {
+			msg = row.refuseIn(fv.Interface(), w.job)
+		}
+		if msg != "" {
+			at := fv.Addr().Interface()
+			if fi.blocks && fv.Kind() == reflect.Pointer {
+				at = elemAddr(fv) // the block, where the decoder recorded it
 			}
+			w.add(joinPath(path, fi.name), msg, append(trail[:len(trail):len(trail)], at))
+			continue
 		}
 		if fi.blocks {
 			w.descend(fv, path, fi.name, append(trail[:len(trail):len(trail)], fv.Addr().Interface()))

@@ -51,7 +51,7 @@ var fieldTable = map[string]FieldRow{
 	"Job.Periodic":                 refused("periodic", "periodic jobs are not supported yet"),
 	"Job.ParameterizedJob":         refused("parameterized", "parameterized jobs are not supported yet"),
 	"Job.Reschedule":               works("reschedule", "TestRescheduleDelaySeries", "TestServiceReschedulesFailedWithinPolicy"),
-	"Job.Migrate":                  refused("migrate", msgMigrate).unless(defaultMigrate),
+	"Job.Migrate":                  works("migrate", migrateTests...).refusingIn("refused on non-service jobs", serviceMigrate),
 	"Job.Meta":                     works("meta", "TestBuild"),
 	"Job.Dispatched":               server(""),
 	"Job.Payload":                  server(""),
@@ -103,7 +103,7 @@ var fieldTable = map[string]FieldRow{
 	"TaskGroup.ReschedulePolicy":          works("reschedule", "TestRescheduleDelaySeries", "TestServiceReschedulesFailedWithinPolicy"),
 	"TaskGroup.EphemeralDisk":             works("ephemeral_disk", "TestResourceDimensionsPacked"),
 	"TaskGroup.Update":                    works("update", "TestRollingUpdateCanaryAutoRevert", "TestRollingUpdateMaxParallel", "TestCanaryThenPromote", "TestHealthHookHealthyAfterMinHealthyTime"),
-	"TaskGroup.Migrate":                   refused("migrate", msgMigrate).unless(groupMigrateAccepted),
+	"TaskGroup.Migrate":                   works("migrate", migrateTests...).refusingIn("refused on non-service jobs", serviceMigrate),
 	"TaskGroup.Networks":                  works("network", "TestServicePortMapping", "TestRawExecTaskBindsDynamicPort"),
 	"TaskGroup.Meta":                      works("meta", "TestBuild"),
 	"TaskGroup.Services":                  refused("service", "services are not supported yet"),
@@ -420,20 +420,18 @@ var fieldTable = map[string]FieldRow{
 	"JobVersionTag.TaggedTime":  server(""),
 }
 
-const (
-	msgMigrate = "migrate strategies are not supported yet; only the default strategy is accepted"
-)
+// migrateTests prove the migrate block: the node drainer moves a group
+// max_parallel at a time, replacements counted once healthy.
+var migrateTests = []string{"TestDrainerMigratesMaxParallel", "TestNodeDrainMigratesMaxParallel"}
 
-func defaultMigrate(v any, _ *structs.Job) bool {
-	return *v.(*structs.MigrateStrategy) == *DefaultMigrateStrategy()
-}
-
-func groupMigrateAccepted(v any, job *structs.Job) bool {
-	m := v.(*structs.MigrateStrategy)
-	if job.Migrate != nil && *m == *job.Migrate {
-		return true
+// serviceMigrate refuses a migrate block on a job the node drainer does
+// not migrate (batch work finishes or is stopped at the drain's deadline,
+// system work leaves last), as Nomad's docs say only service jobs use it.
+func serviceMigrate(_ any, job *structs.Job) string {
+	if job.Type == structs.JobTypeService || job.Type == "" {
+		return ""
 	}
-	return defaultMigrate(v, job)
+	return "migrate blocks are only supported for service jobs"
 }
 
 func volumeTypeMsg(v any) string {

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
@@ -69,7 +70,7 @@ func applyNodeClientRegister(txn *state.WriteTxn, b *NodeClientRegister) error {
 		c.SchedulingEligibility = structs.NodeSchedulingEligible
 		c.Status = structs.NodeStatusReady
 		c.StatusDescription = ""
-		c.Events = []*structs.NodeEvent{{Message: "Node registered", Subsystem: "Cluster", Timestamp: b.Time / 1e9}}
+		c.Events = []*structs.NodeEvent{{Message: "Node registered", Subsystem: "Cluster", Timestamp: time.Unix(0, b.Time).UTC()}}
 		c.StatusUpdatedAt = b.Time / 1e9
 		n = &c
 	}
@@ -158,7 +159,20 @@ func markNodeAllocs(txn *state.WriteTxn, nodeID, status string, now int64) error
 // or sysbatch job. IDs derive from the entry's index, so every replica
 // creates the same evals.
 func nodeEvals(txn *state.WriteTxn, nodeID string, withSystem bool, kind string, now int64) error {
-	r := txn.Reader()
+	evals, err := NodeEvals(txn.Reader(), nodeID, withSystem, func(ns, job string) string {
+		return DerivedID(txn.Index(), kind, nodeID, ns, job)
+	}, now)
+	if err != nil {
+		return err
+	}
+	return txn.UpsertEvals(evals)
+}
+
+// NodeEvals builds, from r, one evaluation per job with an allocation on
+// the node that the scheduler wants running, plus, withSystem, one per live
+// system or sysbatch job; newID names each. The FSM derives IDs from the
+// entry's index; a leader building evals for an entry draws random ones.
+func NodeEvals(r *state.Snapshot, nodeID string, withSystem bool, newID func(ns, job string) string, now int64) ([]*structs.Evaluation, error) {
 	seen := map[structs.NamespacedID]bool{}
 	var evals []*structs.Evaluation
 	add := func(j *structs.Job) {
@@ -168,7 +182,7 @@ func nodeEvals(txn *state.WriteTxn, nodeID string, withSystem bool, kind string,
 		}
 		seen[key] = true
 		evals = append(evals, &structs.Evaluation{
-			ID:        DerivedID(txn.Index(), kind, nodeID, j.Namespace, j.ID),
+			ID:        newID(j.Namespace, j.ID),
 			Namespace: j.Namespace, Priority: j.Priority, Type: j.Type,
 			TriggeredBy: structs.EvalTriggerNodeUpdate, JobID: j.ID, NodeID: nodeID,
 			Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
@@ -176,7 +190,7 @@ func nodeEvals(txn *state.WriteTxn, nodeID string, withSystem bool, kind string,
 	}
 	allocs, err := r.AllocsByNode(nil, nodeID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, a := range allocs {
 		if a.DesiredStatus != structs.AllocDesiredStatusRun || a.Job == nil {
@@ -193,7 +207,7 @@ func nodeEvals(txn *state.WriteTxn, nodeID string, withSystem bool, kind string,
 	if withSystem {
 		jobs, err := r.JobsByIDPrefix(nil, "*", "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, j := range jobs {
 			if (j.Type == structs.JobTypeSystem || j.Type == structs.JobTypeSysBatch) && !j.Stop {
@@ -201,5 +215,5 @@ func nodeEvals(txn *state.WriteTxn, nodeID string, withSystem bool, kind string,
 			}
 		}
 	}
-	return txn.UpsertEvals(evals)
+	return evals, nil
 }

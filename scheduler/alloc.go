@@ -12,6 +12,7 @@ import (
 const (
 	descNotNeeded   = "alloc not needed due to job update"
 	descMigrating   = "alloc is being migrated"
+	descDrained     = "alloc was stopped by its node's drain"
 	descUpdating    = "alloc is being updated due to job update"
 	descLost        = "alloc is lost since its node is down"
 	descRescheduled = "alloc was rescheduled because it failed"

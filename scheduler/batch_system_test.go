@@ -123,24 +123,26 @@ func TestSystemJobEveryEligibleNodeAndLateJoiner(t *testing.T) {
 	}
 	h.apply(res)
 
-	// Node 1 becomes ineligible and node 2 goes down.
+	// Node 1 becomes ineligible, node 2 goes down and node 6 leaves the
+	// job's datacenter. What runs on an ineligible node keeps running (it
+	// only takes no new work, as in Nomad).
 	n1 := mkNode(1, "dc1", 4000, 8000)
 	n1.SchedulingEligibility = structs.NodeSchedulingIneligible
-	h.upsertNodes(n1)
+	h.upsertNodes(n1, mkNode(6, "dc9", 4000, 8000))
 	h.setNodeStatus(nodeID(2), structs.NodeStatusDown)
 	res = h.run(job, structs.EvalTriggerNodeUpdate)
 	byNode := map[string]*structs.Allocation{}
 	for _, a := range stoppedAllocs(res.Plan) {
 		byNode[a.NodeID] = a
 	}
-	if len(byNode) != 2 || byNode[nodeID(1)] == nil || byNode[nodeID(2)] == nil ||
-		byNode[nodeID(2)].ClientStatus != structs.AllocClientStatusLost || byNode[nodeID(1)].DesiredDescription != descNodeInelig {
+	if len(byNode) != 2 || byNode[nodeID(6)] == nil || byNode[nodeID(2)] == nil ||
+		byNode[nodeID(2)].ClientStatus != structs.AllocClientStatusLost || byNode[nodeID(6)].DesiredDescription != descNodeInelig {
 		t.Fatalf("stops wrong: %+v", byNode)
 	}
 	if len(placed(res.Plan)) != 0 {
 		t.Fatalf("system placed onto unusable nodes")
 	}
-	if live := h.liveAllocs("agent"); len(live) != 1 || live["agent.web[0]"].NodeID != nodeID(6) {
+	if live := h.liveAllocs("agent"); len(live) != 1 || live["agent.web[0]"].NodeID != nodeID(1) {
 		t.Fatalf("live system allocs: %v", live)
 	}
 }

@@ -147,7 +147,8 @@ const (
 	actKeep       slotAction = iota // leave as is
 	actInPlace                      // update to the new job version in place
 	actUpdate                       // destructive update: stop and replace
-	actMigrate                      // node draining: stop and replace
+	actMigrate                      // node draining or alloc stop: stop and replace
+	actDrainStop                    // batch work drained off its node: stop, keep the slot
 	actLost                         // node down or gone: mark lost and replace
 	actReschedule                   // failed and eligible: replace elsewhere
 	actDelay                        // failed and eligible later: defer to a follow-up eval
@@ -221,6 +222,9 @@ func (c *evalCtx) reconcileGroup(g *groupCtx, allocs []*structs.Allocation, repl
 			c.stopAlloc(s.a, descMigrating, "")
 			places = append(places, placement{g: g, name: name, prev: s.a})
 			g.desired.Migrate++
+		case actDrainStop:
+			c.stopAlloc(s.a, descDrained, "")
+			g.desired.Stop++
 		case actLost:
 			c.stopAlloc(s.a, descLost, structs.AllocClientStatusLost)
 			places = append(places, placement{g: g, name: name, prev: s.a})
@@ -263,6 +267,11 @@ func (c *evalCtx) groupSlots(g *groupCtx, allocs []*structs.Allocation, replaced
 			continue
 		}
 		stopped := a.DesiredStatus == structs.AllocDesiredStatusStop || a.DesiredStatus == structs.AllocDesiredStatusEvict
+		if batch && stopped && a.DesiredDescription == descDrained {
+			// Its slot stays taken: drained batch work is not replaced.
+			slots = append(slots, slot{a: a, idx: a.Index(), pinned: true})
+			continue
+		}
 		if stopped && !awaitingReschedule(a) {
 			continue
 		}
@@ -314,8 +323,14 @@ func (c *evalCtx) groupSlots(g *groupCtx, allocs []*structs.Allocation, replaced
 				if s.act, s.delay, s.due, err = c.lostAction(a, tg); err != nil {
 					return nil, nil, err
 				}
-			case ni.node.Drain || a.DesiredTransition.ShouldMigrate():
+			case a.DesiredTransition.ShouldMigrate():
+				// The node drainer or an operator (alloc stop) moves it. A
+				// batch allocation drained off its node is stopped, not
+				// replaced: it had until the drain's deadline to finish.
 				s.act = actMigrate
+				if batch && ni.node.Drain {
+					s.act, s.pinned = actDrainStop, true
+				}
 			case allocVersion(a) != c.job.Version:
 				if c.canUpdateInPlace(g, a.Job) && c.nodeStillFeasible(g, ni) {
 					s.act = actInPlace

@@ -52,6 +52,16 @@ func (c *evalCtx) addNodes(all []*structs.Node) {
 	}
 }
 
+// inJobScope reports whether n is in the job's datacenters and node pool,
+// whatever its readiness.
+func (c *evalCtx) inJobScope(n *structs.Node) bool {
+	if ok, _ := newDatacenterCheck(c.job, c.dcMatch).Feasible(n); !ok {
+		return false
+	}
+	ok, _ := newNodePoolCheck(c.job).Feasible(n)
+	return ok
+}
+
 // nodeByID returns the node's info, or nil when the node is unknown.
 func (c *evalCtx) nodeByID(id string) *nodeInfo {
 	i, ok := slices.BinarySearchFunc(c.infos, id, func(ni nodeInfo, id string) int { return strings.Compare(ni.node.ID, id) })

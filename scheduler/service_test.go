@@ -206,23 +206,6 @@ func TestServiceReplacesLostAllocs(t *testing.T) {
 	}
 }
 
-func TestServiceMigratesFromDrainingNode(t *testing.T) {
-	h := newHarness(t)
-	h.upsertNodes(mkNode(1, "dc1", 4000, 8000))
-	job := h.upsertJob(mkJob("web", structs.JobTypeService, 1))
-	h.run(job, structs.EvalTriggerJobRegister)
-	drain := mkNode(1, "dc1", 4000, 8000)
-	drain.Drain = true
-	h.upsertNodes(drain, mkNode(2, "dc1", 4000, 8000))
-	res := h.run(job, structs.EvalTriggerNodeUpdate)
-	if st := stoppedAllocs(res.Plan); len(st) != 1 || st[0].DesiredDescription != descMigrating {
-		t.Fatalf("not migrated: %+v", st)
-	}
-	if p := placed(res.Plan); len(p) != 1 || p[0].NodeID != nodeID(2) {
-		t.Fatalf("replacement not on node 2: %+v", p)
-	}
-}
-
 func TestServiceJobStopAndDeregister(t *testing.T) {
 	h := newHarness(t)
 	h.upsertNodes(mkNode(1, "dc1", 4000, 8000))

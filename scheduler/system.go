@@ -96,6 +96,13 @@ func (c *evalCtx) scheduleSystem() error {
 			switch {
 			case ni == nil || ni.node.Status == structs.NodeStatusDown:
 				c.stopAlloc(a, descLost, structs.AllocClientStatusLost)
+			case a.DesiredTransition.ShouldMigrate():
+				// Drained (or stopped by an operator) off a node that takes
+				// no new work: stopped, not replaced.
+				c.stopAlloc(a, descMigrating, "")
+			case c.inJobScope(ni.node):
+				// Ineligible or draining: what runs there keeps running,
+				// as in Nomad; the node drainer stops it when its turn comes.
 			default:
 				c.stopAlloc(a, descNodeInelig, "")
 			}
@@ -156,6 +163,15 @@ func (c *evalCtx) reconcileSystemNode(g *groupCtx, ni *nodeInfo, onNode []*struc
 			if !a.TerminalStatus() {
 				c.stopAlloc(a, descNotNeeded, "")
 			}
+			continue
+		}
+		if a.DesiredTransition.ShouldMigrate() && !a.ClientTerminalStatus() {
+			// Stopped by an operator (alloc stop): as in Nomad, a system
+			// allocation is not replaced by its stop; it ends complete and
+			// a later evaluation of the node places the job there again.
+			c.stopAlloc(a, descMigrating, "")
+			g.desired.Migrate++
+			current = a
 			continue
 		}
 		if a.ClientTerminalStatus() {

@@ -77,6 +77,7 @@ func (s *Server) establishLeadership() {
 	s.locks.enable()
 	go s.aclTokenGCLoop(ctx)
 	go s.deploymentWatcher(ctx)
+	go s.nodeDrainer(ctx)
 }
 
 func (s *Server) revokeLeadership() {

@@ -23,7 +23,7 @@ func (s *Snapshot) NodesByIDPrefix(ws memdb.WatchSet, prefix string) ([]*structs
 }
 
 // nodesBy returns the nodes an index lookup yields, in index order.
-func (s *Snapshot) nodesBy(ws memdb.WatchSet, index string, arg string) ([]*structs.Node, error) {
+func (s *Snapshot) nodesBy(ws memdb.WatchSet, index string, arg any) ([]*structs.Node, error) {
 	it, err := s.get(ws, TableNodes, index, arg)
 	if err != nil {
 		return nil, err
@@ -160,4 +160,20 @@ func (s *Store) UpdateNodeStatus(index uint64, nodeID, status string, updatedAt 
 // DeleteNode removes a node at the Raft index.
 func (s *Store) DeleteNode(index uint64, id string) error {
 	return s.write(index, func(t *WriteTxn) error { return t.DeleteNode(id) })
+}
+
+// drainingIndex indexes a node only while it has a drain strategy.
+func drainingIndex() memdb.Indexer {
+	return &memdb.ConditionalIndex{Conditional: func(obj any) (bool, error) {
+		n, ok := obj.(*structs.Node)
+		if !ok {
+			return false, fmt.Errorf("draining index: %T is not a node", obj)
+		}
+		return n.DrainStrategy != nil, nil
+	}}
+}
+
+// DrainingNodes returns the nodes being drained, sorted by ID.
+func (s *Snapshot) DrainingNodes(ws memdb.WatchSet) ([]*structs.Node, error) {
+	return s.nodesBy(ws, "draining", true)
 }

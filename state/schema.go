@@ -95,6 +95,9 @@ func coreSchema() *memdb.DBSchema {
 			Indexes: map[string]*memdb.IndexSchema{
 				"id":   {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 				"name": {Name: "name", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
+				// draining holds only the nodes being drained, for the
+				// node drainer.
+				"draining": {Name: "draining", AllowMissing: true, Indexer: drainingIndex()},
 			},
 		},
 		TableAllocs: {

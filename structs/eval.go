@@ -17,6 +17,7 @@ const (
 	EvalTriggerJobDeregister    = "job-deregister"
 	EvalTriggerNodeUpdate       = "node-update"
 	EvalTriggerAllocStop        = "alloc-stop"
+	EvalTriggerNodeDrain        = "node-drain"
 	EvalTriggerRetryFailedAlloc = "alloc-failure"
 	EvalTriggerQueuedAllocs     = "queued-allocs"
 	EvalTriggerMaxPlans         = "max-plan-attempts"

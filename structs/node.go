@@ -1,5 +1,7 @@
 package structs
 
+import "time"
+
 // Node status values.
 const (
 	NodeStatusInit  = "initializing"
@@ -15,23 +17,28 @@ const (
 
 // Node is a client machine that runs allocations.
 type Node struct {
-	ID                    string                 `json:"ID"`
-	SecretID              string                 `json:"SecretID,omitempty"`
-	Datacenter            string                 `json:"Datacenter"`
-	Name                  string                 `json:"Name"`
-	HTTPAddr              string                 `json:"HTTPAddr"`
-	TLSEnabled            bool                   `json:"TLSEnabled"`
-	Attributes            map[string]string      `json:"Attributes"`
-	NodeResources         *NodeResources         `json:"NodeResources"`
-	ReservedResources     *NodeReservedResources `json:"ReservedResources"`
-	Links                 map[string]string      `json:"Links"`
-	Meta                  map[string]string      `json:"Meta"`
-	NodeClass             string                 `json:"NodeClass"`
-	NodePool              string                 `json:"NodePool"`
-	Drain                 bool                   `json:"Drain"`
-	SchedulingEligibility string                 `json:"SchedulingEligibility"`
-	Status                string                 `json:"Status"`
-	StatusDescription     string                 `json:"StatusDescription"`
+	ID                string                 `json:"ID"`
+	SecretID          string                 `json:"SecretID,omitempty"`
+	Datacenter        string                 `json:"Datacenter"`
+	Name              string                 `json:"Name"`
+	HTTPAddr          string                 `json:"HTTPAddr"`
+	TLSEnabled        bool                   `json:"TLSEnabled"`
+	Attributes        map[string]string      `json:"Attributes"`
+	NodeResources     *NodeResources         `json:"NodeResources"`
+	ReservedResources *NodeReservedResources `json:"ReservedResources"`
+	Links             map[string]string      `json:"Links"`
+	Meta              map[string]string      `json:"Meta"`
+	NodeClass         string                 `json:"NodeClass"`
+	NodePool          string                 `json:"NodePool"`
+	// Drain is set while DrainStrategy is: the node is being drained.
+	Drain bool `json:"Drain"`
+	// DrainStrategy is the drain in progress (operator-set, never taken
+	// from a client's registration); LastDrain describes the latest one.
+	DrainStrategy         *DrainStrategy `json:"DrainStrategy"`
+	LastDrain             *DrainMetadata `json:"LastDrain"`
+	SchedulingEligibility string         `json:"SchedulingEligibility"`
+	Status                string         `json:"Status"`
+	StatusDescription     string         `json:"StatusDescription"`
 	// StatusUpdatedAt is Unix seconds, as Nomad reports it.
 	StatusUpdatedAt int64                  `json:"StatusUpdatedAt"`
 	Events          []*NodeEvent           `json:"Events"`
@@ -49,11 +56,12 @@ func (n *Node) Ready() bool {
 
 // NodeEvent is a notable change in a node's life.
 type NodeEvent struct {
-	Message     string            `json:"Message"`
-	Subsystem   string            `json:"Subsystem"`
-	Details     map[string]string `json:"Details"`
-	Timestamp   int64             `json:"Timestamp"`
-	CreateIndex uint64            `json:"CreateIndex"`
+	Message   string            `json:"Message"`
+	Subsystem string            `json:"Subsystem"`
+	Details   map[string]string `json:"Details"`
+	// Timestamp is RFC 3339 on the wire, as Nomad's clients decode it.
+	Timestamp   time.Time `json:"Timestamp"`
+	CreateIndex uint64    `json:"CreateIndex"`
 }
 
 // DriverInfo is a driver's fingerprint on a node.
@@ -77,6 +85,7 @@ type NodeListStub struct {
 	NodePool              string                 `json:"NodePool"`
 	Version               string                 `json:"Version"`
 	Drain                 bool                   `json:"Drain"`
+	LastDrain             *DrainMetadata         `json:"LastDrain"`
 	SchedulingEligibility string                 `json:"SchedulingEligibility"`
 	Status                string                 `json:"Status"`
 	StatusDescription     string                 `json:"StatusDescription"`
@@ -93,7 +102,7 @@ func (n *Node) Stub() *NodeListStub {
 	return &NodeListStub{
 		Address: addr, ID: n.ID, Datacenter: n.Datacenter, Name: n.Name,
 		NodeClass: n.NodeClass, NodePool: n.NodePool, Version: n.Attributes["nomad.version"],
-		Drain: n.Drain, SchedulingEligibility: n.SchedulingEligibility,
+		Drain: n.Drain, LastDrain: n.LastDrain, SchedulingEligibility: n.SchedulingEligibility,
 		Status: n.Status, StatusDescription: n.StatusDescription, Drivers: n.Drivers,
 		CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex,
 	}

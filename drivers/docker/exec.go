@@ -29,12 +29,12 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecR
 		return 0, errors.New("docker: exec: no command")
 	}
 	created, err := d.client.ContainerExecCreate(ctx, h.containerID, container.ExecOptions{
-		Cmd: req.Command, AttachStdout: true, AttachStderr: true,
+		Cmd: req.Command, AttachStdout: true, AttachStderr: true, AttachStdin: req.Stdin != nil, Tty: req.TTY,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("docker: exec in %s: %w", shortContainerID(h.containerID), err)
 	}
-	att, err := d.client.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	att, err := d.client.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{Tty: req.TTY})
 	if err != nil {
 		return 0, fmt.Errorf("docker: exec attach: %w", err)
 	}
@@ -46,9 +46,23 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecR
 	if stderr == nil {
 		stderr = io.Discard
 	}
+	stop := make(chan struct{})
+	defer close(stop)
+	if req.Stdin != nil {
+		drivers.PumpInput(req.Stdin, att.Conn, att.CloseWrite, req.TTY, stop)
+	}
+	if req.TTY && req.Resize != nil {
+		go d.execResize(created.ID, req.Resize, stop)
+	}
 	copied := make(chan error, 1)
 	go func() {
-		_, err := stdcopy.StdCopy(stdout, stderr, att.Reader)
+		var err error
+		if req.TTY {
+			// A terminal's output is one raw stream.
+			_, err = io.Copy(stdout, att.Reader)
+		} else {
+			_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
+		}
 		copied <- err
 	}()
 	select {
@@ -59,7 +73,7 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecR
 		<-copied
 		return 0, fmt.Errorf("docker: exec: %w", ctx.Err())
 	}
-	if err != nil {
+	if err != nil && !(req.TTY && errors.Is(err, syscall.EIO)) {
 		return 0, fmt.Errorf("docker: exec output: %w", err)
 	}
 	// The stream ends when the process exits; the exit code follows
@@ -73,6 +87,23 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecR
 			return ins.ExitCode, nil
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// execResize applies terminal sizes to a running exec.
+func (d *Driver) execResize(execID string, sizes <-chan drivers.TerminalSize, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case sz, ok := <-sizes:
+			if !ok {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = d.client.ContainerExecResize(ctx, execID, container.ResizeOptions{Height: uint(sz.Height), Width: uint(sz.Width)})
+			cancel()
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/internal/exectest"
 )
 
 func TestExecTaskInContainer(t *testing.T) {
@@ -34,4 +35,14 @@ func TestExecTaskInContainer(t *testing.T) {
 	if _, err := d.ExecTask(context.Background(), "nope", &drivers.ExecRequest{Command: []string{"true"}}); err == nil {
 		t.Fatal("exec in an unknown task")
 	}
+}
+
+// alloc exec's input and terminal in a container through the Engine API.
+func TestExecTaskStdinAndTTY(t *testing.T) {
+	d := newTestDriver(t)
+	tt := newTestTask(t, busybox("sleep", "60"))
+	startTask(t, d, tt)
+	exectest.CheckStdinAndTTY(t, "sh", func(ctx context.Context, req *drivers.ExecRequest) (int, error) {
+		return d.ExecTask(ctx, tt.ID, req)
+	})
 }

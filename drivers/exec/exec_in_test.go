@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/internal/exectest"
 )
 
 // Commands run in an exec task see its chroot, its user and its
@@ -44,4 +45,15 @@ func TestExecTaskRunsInsideTheContainer(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "no such file") {
 		t.Logf("missing binary: %v", err)
 	}
+}
+
+// alloc exec's input and terminal inside the container, as the task's user.
+func TestExecTaskStdinAndTTY(t *testing.T) {
+	requireIsolation(t)
+	d := newDriver(t)
+	tt := newTask(t, "/bin/sleep", "60")
+	start(t, d, tt)
+	exectest.CheckStdinAndTTY(t, "/bin/sh", func(ctx context.Context, req *drivers.ExecRequest) (int, error) {
+		return d.ExecTask(ctx, tt.cfg.ID, req)
+	})
 }

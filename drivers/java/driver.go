@@ -255,3 +255,14 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecR
 	}
 	return code, nil
 }
+
+// ExecRunsOnHost implements drivers.HostExecer: a JVM run without exec's
+// isolation runs its commands on the host.
+func (d *Driver) ExecRunsOnHost(taskID string) bool {
+	r := d.tasks.Runner(taskID)
+	if r == nil {
+		return true // unknown: ask for the stronger capability
+	}
+	_, plain := r.(*plainProc)
+	return plain
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/internal/exectest"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -107,5 +108,23 @@ func TestExecTaskPlainAndIsolated(t *testing.T) {
 			t.Fatalf("plain=%v: timed-out exec: %v", plain, err)
 		}
 		cancel()
+	}
+}
+
+// alloc exec's input and terminal beside a plain JVM and inside an
+// isolated one.
+func TestExecTaskStdinAndTTY(t *testing.T) {
+	requireJDK(t)
+	for _, plain := range []bool{true, false} {
+		if !plain {
+			requireIsolation(t)
+		}
+		d, cfg := startSleeper(t, plain)
+		if d.ExecRunsOnHost(cfg.ID) != plain {
+			t.Fatalf("plain=%v: ExecRunsOnHost says %v", plain, !plain)
+		}
+		exectest.CheckStdinAndTTY(t, "/bin/sh", func(ctx context.Context, req *drivers.ExecRequest) (int, error) {
+			return d.ExecTask(ctx, cfg.ID, req)
+		})
 	}
 }

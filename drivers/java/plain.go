@@ -267,8 +267,8 @@ func (p *plainProc) Exec(ctx context.Context, cfg *drivers.TaskConfig, req *driv
 	if err != nil {
 		return 0, err
 	}
-	return isolation.RunHost(ctx, &isolation.HostCommand{
+	return isolation.RunHost(ctx, isolation.HostCommandFor(req, &isolation.HostCommand{
 		Path: path, Args: req.Command, Env: env, Dir: cfg.TaskDir, Credential: cred,
-		Stdout: req.Stdout, Stderr: req.Stderr, NetNS: cfg.NetNSPath(),
-	})
+		NetNS: cfg.NetNSPath(),
+	}))
 }

@@ -36,8 +36,11 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecR
 	if err != nil {
 		return 0, fmt.Errorf("raw_exec: exec: %w", err)
 	}
-	return isolation.RunHost(ctx, &isolation.HostCommand{
+	return isolation.RunHost(ctx, isolation.HostCommandFor(req, &isolation.HostCommand{
 		Path: path, Args: req.Command, Env: env, Dir: cfg.TaskDir, Credential: cred,
-		Stdout: req.Stdout, Stderr: req.Stderr, NetNS: cfg.NetNSPath(),
-	})
+		NetNS: cfg.NetNSPath(),
+	}))
 }
+
+// ExecRunsOnHost implements drivers.HostExecer: raw_exec has no isolation.
+func (d *Driver) ExecRunsOnHost(string) bool { return true }

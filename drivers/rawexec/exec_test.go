@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/internal/exectest"
 )
 
 func TestExecTaskRunsInTaskEnvironment(t *testing.T) {
@@ -40,4 +41,14 @@ func TestExecTaskRunsInTaskEnvironment(t *testing.T) {
 	if _, err := d.ExecTask(context.Background(), cfg.ID, &drivers.ExecRequest{Command: []string{"no-such-command-here"}}); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("missing command: %v", err)
 	}
+}
+
+// alloc exec's input and terminal, on the host as the task's user.
+func TestExecTaskStdinAndTTY(t *testing.T) {
+	d := New(Config{Enabled: true})
+	cfg := newTaskConfig(t, "sleep 60")
+	startTask(t, d, cfg)
+	exectest.CheckStdinAndTTY(t, "/bin/sh", func(ctx context.Context, req *drivers.ExecRequest) (int, error) {
+		return d.ExecTask(ctx, cfg.ID, req)
+	})
 }

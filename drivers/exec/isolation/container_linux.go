@@ -433,7 +433,17 @@ func (c *Container) Exec(ctx context.Context, cfg *drivers.TaskConfig, req *driv
 	if p.Stderr == nil {
 		p.Stderr = io.Discard
 	}
+	streams, err := containerStreams(p, req)
+	if err != nil {
+		return 0, fmt.Errorf("exec in container: %w", err)
+	}
+	defer streams.close()
 	if err := c.lc.Run(p); err != nil {
+		return 0, fmt.Errorf("exec in container: %w", err)
+	}
+	if err := streams.started(req); err != nil {
+		_ = p.Signal(unix.SIGKILL)
+		_, _ = p.Wait()
 		return 0, fmt.Errorf("exec in container: %w", err)
 	}
 	done := make(chan struct{})
@@ -446,6 +456,7 @@ func (c *Container) Exec(ctx context.Context, cfg *drivers.TaskConfig, req *driv
 	}()
 	ps, werr := p.Wait()
 	close(done)
+	streams.close()
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("exec in container: %w", ctx.Err())
 	}

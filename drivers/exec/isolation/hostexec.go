@@ -29,11 +29,22 @@ type HostCommand struct {
 	Stderr     io.Writer
 	// NetNS is the task's network namespace, "" for the host's.
 	NetNS string
+	// Stdin, TTY and Resize are as in drivers.ExecRequest.
+	Stdin  io.Reader
+	TTY    bool
+	Resize <-chan drivers.TerminalSize
 }
 
-// RunHost runs c in its own process group and returns its exit code (128
-// plus the signal for a command killed by one). The end of ctx kills the
-// whole group, so nothing the command started outlives it.
+// HostCommandFor fills a HostCommand's streams from an exec request.
+func HostCommandFor(req *drivers.ExecRequest, c *HostCommand) *HostCommand {
+	c.Stdout, c.Stderr, c.Stdin, c.TTY, c.Resize = req.Stdout, req.Stderr, req.Stdin, req.TTY, req.Resize
+	return c
+}
+
+// RunHost runs c in its own process group (a session of its own on a
+// TTY) and returns its exit code (128 plus the signal for a command killed
+// by one). The end of ctx kills the whole group, so nothing the command
+// started outlives it.
 func RunHost(ctx context.Context, c *HostCommand) (int, error) {
 	cmd := &exec.Cmd{
 		Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir, Stdout: c.Stdout, Stderr: c.Stderr,
@@ -42,8 +53,42 @@ func RunHost(ctx context.Context, c *HostCommand) (int, error) {
 		// (and so this call) open for long.
 		WaitDelay: time.Second,
 	}
+	stop := make(chan struct{})
+	defer close(stop)
+	var (
+		tty   *ttySession
+		slave *os.File
+	)
+	if c.TTY {
+		uid, gid := -1, -1
+		if c.Credential != nil {
+			uid, gid = int(c.Credential.Uid), int(c.Credential.Gid)
+		}
+		master, s, err := newPTY(uid, gid)
+		if err != nil {
+			return 0, fmt.Errorf("allocate a terminal: %w", err)
+		}
+		slave = s
+		defer slave.Close()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		// The terminal becomes the controlling terminal of a new session,
+		// whose leader also leads its process group.
+		cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty = false, true, true
+		tty = serveTTY(master, &drivers.ExecRequest{Stdout: c.Stdout, Stdin: c.Stdin, Resize: c.Resize})
+		defer tty.finish()
+	} else if c.Stdin != nil {
+		w, err := cmd.StdinPipe()
+		if err != nil {
+			return 0, err
+		}
+		drivers.PumpInput(c.Stdin, w, w.Close, false, stop)
+	}
 	if err := drivers.SpawnIn(c.NetNS, nil, cmd.Start); err != nil {
 		return 0, fmt.Errorf("start %s: %w", c.Path, err)
+	}
+	if slave != nil {
+		// Only the command holds the terminal now: its end ends the output.
+		_ = slave.Close()
 	}
 	pgid := cmd.Process.Pid
 	done := make(chan struct{})
@@ -58,6 +103,9 @@ func RunHost(ctx context.Context, c *HostCommand) (int, error) {
 	close(done)
 	// Whatever the command left running in its group goes with it.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if tty != nil {
+		tty.finish()
+	}
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("%s: %w", c.Path, ctx.Err())
 	}

@@ -95,6 +95,15 @@ func (s *Store) Exec(ctx context.Context, id string, req *drivers.ExecRequest) (
 	return e.runner.Exec(ctx, e.cfg, req)
 }
 
+// Runner returns the task's runner, nil when the task is not tracked.
+func (s *Store) Runner(id string) Runner {
+	e, err := s.get(id)
+	if err != nil {
+		return nil
+	}
+	return e.runner
+}
+
 // Has reports whether the task is tracked.
 func (s *Store) Has(id string) bool {
 	_, err := s.get(id)
