@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -12,31 +13,32 @@ import (
 // get-config|set-config|health, with Nomad's flags and output.
 
 func (c *cli) operatorRaft(args []string) int {
-	if len(args) == 0 {
-		return c.usageErr("Missing operator raft subcommand (list-peers, remove-peer)")
-	}
-	switch args[0] {
-	case "list-peers":
-		return c.raftListPeers(args[1:])
-	case "remove-peer":
-		return c.raftRemovePeer(args[1:])
-	}
-	return c.usageErr("Unknown command %q", "operator raft "+args[0])
+	return c.subcommand("operator raft", args, map[string]func([]string) int{
+		"list-peers": c.raftListPeers, "remove-peer": c.raftRemovePeer,
+	})
 }
 
 func (c *cli) operatorAutopilot(args []string) int {
+	return c.subcommand("operator autopilot", args, map[string]func([]string) int{
+		"get-config": c.autopilotGetConfig, "set-config": c.autopilotSetConfig, "health": c.autopilotHealth,
+	})
+}
+
+// subcommand runs the table's entry named by args[0].
+func (c *cli) subcommand(group string, args []string, table map[string]func([]string) int) int {
 	if len(args) == 0 {
-		return c.usageErr("Missing operator autopilot subcommand (get-config, set-config, health)")
+		names := make([]string, 0, len(table))
+		for n := range table {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return c.usageErr("Missing %s subcommand (%s)", group, strings.Join(names, ", "))
 	}
-	switch args[0] {
-	case "get-config":
-		return c.autopilotGetConfig(args[1:])
-	case "set-config":
-		return c.autopilotSetConfig(args[1:])
-	case "health":
-		return c.autopilotHealth(args[1:])
+	fn, ok := table[args[0]]
+	if !ok {
+		return c.usageErr("Unknown command %q", group+" "+args[0])
 	}
-	return c.usageErr("Unknown command %q", "operator autopilot "+args[0])
+	return fn(args[1:])
 }
 
 const raftListPeersUsage = "operator raft list-peers [-stale]"

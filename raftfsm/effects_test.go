@@ -2,6 +2,7 @@ package raftfsm
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 type commitRecord struct {
 	index   uint64
 	evals   []string
-	statues []string
+	statuses []string
 	freed   bool
 }
 
@@ -28,7 +29,7 @@ func newRecordingFSM(t *testing.T) (*FSM, *[]commitRecord) {
 				t.Errorf("eval %s reported with ModifyIndex %d at index %d", e.ID, e.ModifyIndex, index)
 			}
 			r.evals = append(r.evals, e.ID)
-			r.statues = append(r.statues, e.Status)
+			r.statuses = append(r.statuses, e.Status)
 		}
 		recs = append(recs, r)
 	}})
@@ -56,34 +57,22 @@ func TestOnCommitReportsEveryEvalAnEntryWrites(t *testing.T) {
 		t.Fatal("entry with a nil eval accepted")
 	}
 	want := []commitRecord{
-		{index: 1, evals: []string{id(1)}, statues: []string{"pending"}, freed: true},
-		{index: 2, evals: []string{id(2)}, statues: []string{"pending"}},
-		{index: 3, evals: []string{id(2), id(3)}, statues: []string{"complete", "blocked"}},
-		{index: 4, evals: []string{id(4)}, statues: []string{"pending"}, freed: true},
-		{index: 5, evals: []string{id(5)}, statues: []string{"pending"}},
-		{index: 6, evals: []string{id(6)}, statues: []string{"pending"}},
+		{index: 1, evals: []string{id(1)}, statuses: []string{"pending"}, freed: true},
+		{index: 2, evals: []string{id(2)}, statuses: []string{"pending"}},
+		{index: 3, evals: []string{id(2), id(3)}, statuses: []string{"complete", "blocked"}},
+		{index: 4, evals: []string{id(4)}, statuses: []string{"pending"}, freed: true},
+		{index: 5, evals: []string{id(5)}, statuses: []string{"pending"}},
+		{index: 6, evals: []string{id(6)}, statuses: []string{"pending"}},
 	}
 	if len(*recs) != len(want) {
 		t.Fatalf("commits reported: %+v", *recs)
 	}
 	for i, w := range want {
 		g := (*recs)[i]
-		if g.index != w.index || g.freed != w.freed || !equalStrings(g.evals, w.evals) || !equalStrings(g.statues, w.statues) {
+		if g.index != w.index || g.freed != w.freed || !slices.Equal(g.evals, w.evals) || !slices.Equal(g.statuses, w.statuses) {
 			t.Errorf("commit %d: got %+v, want %+v", i, g, w)
 		}
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // The race the node-down evals used to lose: the leader decides a node is
@@ -138,7 +127,7 @@ func TestNodeDownEvaluatesAllocPlacedAfterTheDecision(t *testing.T) {
 	a, b := append([]string(nil), last.evals...), append([]string(nil), (*recs2)[len(*recs2)-1].evals...)
 	sort.Strings(a)
 	sort.Strings(b)
-	if !equalStrings(a, b) {
+	if !slices.Equal(a, b) {
 		t.Fatalf("eval IDs differ across replicas: %v vs %v", a, b)
 	}
 }
