@@ -11,10 +11,10 @@ import (
 )
 
 type commitRecord struct {
-	index   uint64
-	evals   []string
+	index    uint64
+	evals    []string
 	statuses []string
-	freed   bool
+	freed    bool
 }
 
 func newRecordingFSM(t *testing.T) (*FSM, *[]commitRecord) {
