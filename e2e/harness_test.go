@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,8 +27,8 @@ var (
 	binPath  string
 	repoRoot string
 	// nextIP hands each agent its own loopback address, so agents use the
-	// default ports without colliding. Each test binary run starts at a base
-	// derived from the pid to keep concurrent runs apart.
+	// default ports without colliding. Addresses are claimed machine-wide
+	// (see newIP), so concurrent runs of this package never share one.
 	nextIP atomic.Int32
 )
 
@@ -57,7 +58,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "building orch:", err)
 		return 1
 	}
-	nextIP.Store(int32(20 + os.Getpid()%100))
+	nextIP.Store(int32(os.Getpid() % ipSpace))
 	code := m.Run()
 	sweepTasks()
 	return code
@@ -85,10 +86,49 @@ func sweepTasks() {
 	}
 }
 
-// newIP returns a fresh loopback address 127.0.<a>.<b>.
+// ipSpace is how many loopback addresses newIP chooses among:
+// 127.0.10.1 to 127.0.249.250.
+const ipSpace = 240 * 250
+
+// newIP returns a fresh loopback address 127.0.<a>.<b> that no other test
+// process on this machine holds: each address is claimed with an flock on
+// a file named after it, held until this process exits (the kernel drops
+// it even on kill -9), and skipped while anything still listens on its
+// agent ports (an agent a killed run left behind).
 func newIP() string {
-	n := nextIP.Add(1)
-	return fmt.Sprintf("127.0.%d.%d", 10+n/250, 1+n%250)
+	for tries := 0; tries < ipSpace; tries++ {
+		n := int(nextIP.Add(1)) % ipSpace
+		ip := fmt.Sprintf("127.0.%d.%d", 10+n/250, 1+n%250)
+		if claimIP(ip) {
+			return ip
+		}
+	}
+	panic("no free loopback address for an e2e agent")
+}
+
+var claimedIPs sync.Map // ip -> *os.File holding its lock
+
+func claimIP(ip string) bool {
+	dir := filepath.Join(os.TempDir(), "orch-e2e-ips")
+	_ = os.MkdirAll(dir, 0o700)
+	f, err := os.OpenFile(filepath.Join(dir, ip), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return false
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return false
+	}
+	for _, port := range []string{"4646", "4647", "4648"} {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+		if err != nil {
+			f.Close()
+			return false
+		}
+		l.Close()
+	}
+	claimedIPs.Store(ip, f)
+	return true
 }
 
 // agentProc is one running agent process.
