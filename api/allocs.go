@@ -29,3 +29,11 @@ func (a *Allocations) Info(ctx context.Context, id string, q *QueryOptions) (*st
 	}
 	return &out, qm, nil
 }
+
+// Checks returns the latest results of the allocation's service checks, by
+// check ID, as the client running them reports.
+func (a *Allocations) Checks(ctx context.Context, id string) (map[string]*structs.CheckQueryResult, error) {
+	out := map[string]*structs.CheckQueryResult{}
+	_, err := a.c.Query(ctx, "/v1/client/allocation/"+url.PathEscape(id)+"/checks", nil, &out)
+	return out, err
+}

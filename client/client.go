@@ -19,8 +19,10 @@ import (
 	"github.com/orch-project/orch/client/allocrunner"
 	"github.com/orch-project/orch/client/artifacts"
 	"github.com/orch-project/orch/client/fingerprint"
+	"github.com/orch-project/orch/client/services"
 	"github.com/orch-project/orch/client/state"
 	"github.com/orch-project/orch/client/taskenv"
+	"github.com/orch-project/orch/client/template"
 	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/catalog"
@@ -89,6 +91,11 @@ type Client struct {
 	seen map[string]allocVersion
 
 	reregister chan struct{}
+
+	// services registers service instances and runs checks; templates
+	// renders template blocks (see native.go).
+	services  *services.Manager
+	templates *template.Manager
 }
 
 type allocVersion struct {
@@ -139,6 +146,7 @@ func New(cfg Config) (*Client, error) {
 	})
 	c.servers = newServerSet(cfg.Servers, c.rpc.SetServers)
 	c.updater = newUpdater(c.rpc, c.logger)
+	c.initNative()
 	if err := os.MkdirAll(c.allocRoot, 0o711); err != nil {
 		return nil, fmt.Errorf("client: creating alloc dir: %w", err)
 	}

@@ -20,8 +20,8 @@ import (
 // concern.
 func (c *Client) allocHooks() []hooks.AllocHookFactory {
 	return []hooks.AllocHookFactory{
-		// Health checks are not run yet: "checks" judges by task states.
-		health.HookFactory(nil),
+		c.services.AllocHook,
+		health.HookFactory(func(a *structs.Allocation) health.Checks { return c.services.Checks.ForHealth(a) }),
 	}
 }
 
@@ -35,6 +35,8 @@ func (c *Client) taskHooks() []hooks.TaskHookFactory {
 		identityhook.New(identitySigner{c}),
 		artifacts.HookFactory(c.artifactSetup()),
 		volumes.HookFactory(func() map[string]*structs.ClientHostVolumeConfig { return c.cfg.HostVolumes }),
+		c.templates.TaskHook,
+		c.services.TaskHook,
 	}
 }
 

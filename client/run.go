@@ -31,8 +31,9 @@ func (c *Client) Run(ctx context.Context) error {
 			c.logger.Warn("closing state file", "error", err)
 		}
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); c.updater.run(ctx) }()
+	go func() { defer wg.Done(); c.runNative(ctx) }()
 	c.restore(ctx)
 	c.cleanupOrphans(ctx)
 

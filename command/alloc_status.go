@@ -18,7 +18,7 @@ func (c *cli) allocStatus(args []string) int {
 	if fs.NArg() != 1 {
 		return c.fail("This command takes one argument: <allocation>\nUsage: orch %s", allocStatusUsage)
 	}
-	_, a, err := c.lookupAlloc(&m, fs.Arg(0))
+	client, a, err := c.lookupAlloc(&m, fs.Arg(0))
 	if err != nil {
 		return c.report(err)
 	}
@@ -38,6 +38,7 @@ func (c *cli) allocStatus(args []string) int {
 		{"Created", ago(a.CreateTime, now)},
 		{"Modified", ago(a.ModifyTime, now)},
 	})
+	c.printChecks(client, a)
 	for _, name := range allocTaskNames(a) {
 		c.printTaskState(a, name)
 	}

@@ -62,6 +62,7 @@ Commands:
     alloc restart    Restart an allocation's tasks in place
     alloc signal     Send a signal to an allocation's tasks
     alloc exec       Run a command inside a running task (-i, -t)
+    alloc checks     Show the latest results of an allocation's service checks
     server members   List the server members
     namespace        apply, list, status, inspect, delete namespaces
     acl              bootstrap; policy, token and role apply/create, list, info, update, delete
@@ -120,7 +121,8 @@ func (c *cli) run(args []string) int {
 			"eligibility": c.nodeEligibility}, "node")
 	case "alloc":
 		return sub(map[string]func([]string) int{"status": c.allocStatus, "logs": c.allocLogs, "fs": c.allocFS,
-			"stop": c.allocStop, "restart": c.allocRestart, "signal": c.allocSignal, "exec": c.allocExec}, "alloc")
+			"stop": c.allocStop, "restart": c.allocRestart, "signal": c.allocSignal, "exec": c.allocExec,
+			"checks": c.allocChecks}, "alloc")
 	case "namespace":
 		return sub(c.namespaceCommands(), "namespace")
 	case "acl":

@@ -174,11 +174,16 @@ func (c *cli) serviceInfo(args []string) int {
 }
 
 func serviceKV(r *structs.ServiceRegistration) [][2]string {
-	return [][2]string{
+	kv := [][2]string{
 		{"ID", r.ID}, {"Service Name", r.ServiceName}, {"Namespace", r.Namespace}, {"Job ID", r.JobID},
 		{"Alloc ID", r.AllocID}, {"Node ID", r.NodeID}, {"Datacenter", r.Datacenter},
 		{"Address", fmt.Sprintf("%s:%d", r.Address, r.Port)}, {"Tags", "[" + strings.Join(r.Tags, ",") + "]"},
 	}
+	if r.Status != "" {
+		// orch's addition: the worst result of the instance's checks.
+		kv = append(kv, [2]string{"Health", r.Status})
+	}
+	return kv
 }
 
 const serviceDeleteUsage = "service delete <service_name> <service_id>"

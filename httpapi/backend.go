@@ -39,6 +39,9 @@ type ClientBackend interface {
 	// Allocation returns the client's record of an allocation it runs
 	// (for its namespace, which authorizes access to its files).
 	Allocation(allocID string) (*structs.Allocation, bool)
+	// CheckResults returns the latest results of the allocation's service
+	// checks by check ID (nil when it has none).
+	CheckResults(allocID string) map[string]*structs.CheckQueryResult
 	NodeID() string
 }
 

@@ -135,6 +135,7 @@ func (s *Server) nodeRoutes(rt *router) {
 func (s *Server) clientRoutes(rt *router) {
 	rt.handle("GET /v1/client/fs/logs/{alloc}", nsObject(acl.NamespaceCapabilityReadLogs), s.allocLogs)
 	s.fsRoutes(rt)
+	s.checkRoutes(rt)
 }
 
 func (s *Server) statusAgentRoutes(rt *router) {

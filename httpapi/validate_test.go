@@ -143,8 +143,8 @@ func TestRefusedFieldOnEveryHTTPPath(t *testing.T) {
 	ta := newTestAgent(t)
 	job := validJobJSON()
 	task := job["TaskGroups"].([]any)[0].(map[string]any)["Tasks"].([]any)[0].(map[string]any)
-	task["Templates"] = []any{map[string]any{"EmbeddedTmpl": "x", "DestPath": "local/x"}}
-	want := `group "g" -> task "t" -> template[0]: templates are not supported yet`
+	task["Vault"] = map[string]any{"Policies": []any{"p"}}
+	want := `group "g" -> task "t" -> vault: Vault is not available`
 
 	code, _, out := do(t, "PUT", ta.srv.URL+"/v1/jobs", map[string]any{"Job": job})
 	if code != 400 || !strings.Contains(string(out), want) {
@@ -155,17 +155,10 @@ func TestRefusedFieldOnEveryHTTPPath(t *testing.T) {
 	if err := json.Unmarshal(out, &vr); code != 200 || err != nil || !strings.Contains(strings.Join(vr.ValidationErrors, "\n"), want) {
 		t.Fatalf("validate: %d %s", code, out)
 	}
-	hcl := strings.Replace(parseHCL, "image = var.image\n      }", "image = var.image\n      }\n      template {\n        data = \"x\"\n        destination = \"local/x\"\n      }", 1)
+	hcl := strings.Replace(parseHCL, "image = var.image\n      }", "image = var.image\n      }\n      vault {\n        policies = [\"p\"]\n      }", 1)
 	code, _, out = do(t, "POST", ta.srv.URL+"/v1/jobs/parse", map[string]any{"JobHCL": hcl})
-	if code != 400 || !strings.Contains(string(out), `input.hcl:13:7: Unsupported block: group "g" -> task "redis" -> template[0]: templates are not supported yet`) {
+	if code != 400 || !strings.Contains(string(out), `input.hcl:13:7: Unsupported block: group "g" -> task "redis" -> vault: Vault is not available`) {
 		t.Fatalf("parse: %d %s", code, out)
-	}
-	// A Vault block the stock CLI sends (no longer dropped by the decoder).
-	delete(task, "Templates")
-	task["Vault"] = map[string]any{"Policies": []any{"p"}}
-	code, _, out = do(t, "PUT", ta.srv.URL+"/v1/jobs", map[string]any{"Job": job})
-	if code != 400 || !strings.Contains(string(out), `group "g" -> task "t" -> vault: Vault is not available`) {
-		t.Fatalf("register with vault: %d %s", code, out)
 	}
 	// null means absent: the stock CLI's nulls are accepted.
 	task["Vault"] = nil

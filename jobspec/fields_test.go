@@ -256,9 +256,12 @@ func decodeNomad(t *testing.T, nj *nomad.Job) *structs.Job {
 // The same refusals come back for JSON, with the field's path.
 func TestRefusedFieldsOverJSON(t *testing.T) {
 	cases := []refusedCase{
-		{"template", func(j *nomad.Job) {
-			j.TaskGroups[0].Tasks[0].Templates = []*nomad.Template{{EmbeddedTmpl: ptr("x"), DestPath: ptr("local/x")}}
-		}, `group "g" -> task "t" -> template[0]: templates are not supported yet`},
+		{"template with a Vault function", func(j *nomad.Job) {
+			j.TaskGroups[0].Tasks[0].Templates = []*nomad.Template{{EmbeddedTmpl: ptr(`{{ with secret "kv/x" }}{{ .Data }}{{ end }}`), DestPath: ptr("local/x")}}
+		}, `group "g" -> task "t" -> template[0]: function "secret": Vault is not available`},
+		{"consul provider", func(j *nomad.Job) {
+			j.TaskGroups[0].Services = []*nomad.Service{{Name: "s", Provider: "consul"}}
+		}, `group "g" -> service "s" -> provider: Consul is not available`},
 		{"vault", func(j *nomad.Job) {
 			j.TaskGroups[0].Tasks[0].Vault = &nomad.Vault{Policies: []string{"p"}}
 		}, `group "g" -> task "t" -> vault: Vault is not available`},
@@ -266,7 +269,7 @@ func TestRefusedFieldsOverJSON(t *testing.T) {
 			`group "g" -> consul: Consul is not available`},
 		{"connect", func(j *nomad.Job) {
 			j.TaskGroups[0].Services = []*nomad.Service{{Name: "s", Connect: &nomad.ConsulConnect{Native: true}}}
-		}, `group "g" -> service "s": services are not supported yet`},
+		}, `group "g" -> service "s" -> connect: Consul Connect is not available`},
 		{"csi volume", func(j *nomad.Job) {
 			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"v": {Name: "v", Type: "csi", Source: "x"}}
 		}, `group "g" -> volume "v" -> type: CSI volumes are not available`},
@@ -343,7 +346,6 @@ func TestRefusedFieldsOverHCL(t *testing.T) {
 	}
 	for _, want := range []string{
 		`job.hcl:4:7: Unsupported argument: group "g" -> network[0] -> mode: bridge networking is not supported yet`,
-		`job.hcl:11:7: Unsupported block: group "g" -> task "t" -> template[0]: templates are not supported yet`,
 		`job.hcl:15:7: Unsupported block: group "g" -> task "t" -> vault: Vault is not available: orch does not run Vault`,
 		`job.hcl:19:9: Unsupported argument: group "g" -> task "t" -> resources -> cores: cores is not supported yet`,
 	} {

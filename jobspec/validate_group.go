@@ -213,6 +213,7 @@ func (v *validator) service(path string, s *structs.Service, ports map[string]bo
 	if groupLevel && s.TaskName != "" && !hasTask(tg, s.TaskName) {
 		v.add(path, "task %q does not exist in the group", s.TaskName)
 	}
+	v.serviceNative(path, s, tg, groupLevel)
 	for i, c := range s.Checks {
 		if c == nil {
 			v.add(joinPath(path, fmt.Sprintf("check[%d]", i)), "check is null")

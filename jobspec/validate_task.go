@@ -180,4 +180,5 @@ func (v *validator) template(path string, t *structs.Template) {
 	if t.LeftDelim == "" || t.RightDelim == "" {
 		v.add(path, "template delimiters must not be empty")
 	}
+	v.templateNative(path, t)
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-memdb"
+
 	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/identity"
 	"github.com/orch-project/orch/keyring"
@@ -101,7 +103,7 @@ func (src stateACLSource) VerifyWorkload(_ context.Context, jwt string) (*struct
 		return nil, nil, fmt.Errorf("%w: allocation %s has finished", identity.ErrInvalid, alloc.ID)
 	}
 	w := c.Workload()
-	attached, err := jobPolicies(snap, w)
+	attached, err := jobPolicies(snap, nil, w)
 	return &w, attached, err
 }
 
@@ -113,9 +115,9 @@ func normNS(ns string) string {
 }
 
 // jobPolicies returns the policies attached (JobACL) to the workload's job,
-// or to its group or task.
-func jobPolicies(snap *state.Snapshot, w structs.WorkloadClaims) ([]*structs.ACLPolicy, error) {
-	all, err := snap.ACLPolicies(nil, "")
+// or to its group or task; ws (may be nil) watches the policies.
+func jobPolicies(snap *state.Snapshot, ws memdb.WatchSet, w structs.WorkloadClaims) ([]*structs.ACLPolicy, error) {
+	all, err := snap.ACLPolicies(ws, "")
 	if err != nil {
 		return nil, err
 	}

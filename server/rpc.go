@@ -57,6 +57,7 @@ func (s *Server) setupRPC() error {
 func (s *Server) registerControlRoutes() {
 	s.nodeRoutes()
 	s.identityRoutes()
+	s.nativeRoutes()
 }
 
 // Control is the control-channel server, for registering routes.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/keyring"
 	"github.com/orch-project/orch/raftfsm"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
@@ -62,7 +63,7 @@ func (s *Server) WriteVariable(ctx context.Context, req *structs.VariableWriteRe
 	} else if err := structs.ValidateVariablePath(v.Path); err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
-	entry, err := s.variableEntry(req)
+	entry, err := s.variableEntry(ctx, req)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -94,7 +95,7 @@ func (s *Server) WriteVariable(ctx context.Context, req *structs.VariableWriteRe
 
 // variableEntry builds the replicated form of a write: items sealed, a
 // new lock's ID generated, the leader's time stamped.
-func (s *Server) variableEntry(req *structs.VariableWriteRequest) (*structs.VariableApplyRequest, error) {
+func (s *Server) variableEntry(ctx context.Context, req *structs.VariableWriteRequest) (*structs.VariableApplyRequest, error) {
 	v := req.Var
 	entry := &structs.VariableApplyRequest{Op: req.Op, CheckIndex: req.CheckIndex, Time: s.now()}
 	enc := &structs.VariableEncrypted{}
@@ -133,12 +134,39 @@ func (s *Server) variableEntry(req *structs.VariableWriteRequest) (*structs.Vari
 		return nil, fmt.Errorf("%w: unknown variable operation %q", ErrBadInput, req.Op)
 	}
 	sealed, err := s.keyring.Encrypt(s.State().Snapshot(), v)
+	if errors.Is(err, keyring.ErrNoActiveKey) {
+		// A new leader makes its first key moments after taking office.
+		s.wakeKeyring()
+		err = s.waitActiveKey(ctx)
+		if err == nil {
+			sealed, err = s.keyring.Encrypt(s.State().Snapshot(), v)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encrypting variable: %w", err)
 	}
 	enc.VariableData = sealed.VariableData
 	entry.Var = enc
 	return entry, nil
+}
+
+// errNoKey answers a write that found no root key to seal it with.
+var errNoKey error = &statusError{http.StatusServiceUnavailable, "the keyring has no active root key yet; retry"}
+
+// waitActiveKey waits (bounded) for the keyring loop's first root key.
+func (s *Server) waitActiveKey(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		if _, err := s.keyring.Active(s.State().Snapshot()); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errNoKey
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // readVariable returns a variable in the clear from this server's replica,

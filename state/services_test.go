@@ -116,3 +116,32 @@ func TestServiceRegistrationsEndWithTheirAllocation(t *testing.T) {
 		t.Fatal("a collected allocation kept its registration")
 	}
 }
+
+// Promoting a deployment ends its canaries' canary status (so their
+// clients re-register services with the normal tags): Canary cleared and
+// AllocModifyIndex moved, which is what a client's watch follows.
+func TestPromotionEndsCanaryStatus(t *testing.T) {
+	s := newTestStore(t)
+	job := testJob("web")
+	must(t, s.UpsertJob(1, job, 0))
+	d := &structs.Deployment{ID: "d1", Namespace: structs.DefaultNamespace, JobID: "web",
+		Status:     structs.DeploymentStatusRunning,
+		TaskGroups: map[string]*structs.DeploymentState{"web": {DesiredCanaries: 1, DesiredTotal: 2}}}
+	must(t, s.UpsertDeployment(2, d))
+	canary := testAlloc("c1", "web", "web", "n1", "e1", 0)
+	canary.Job, canary.DeploymentID = job, "d1"
+	canary.DeploymentStatus = &structs.AllocDeploymentStatus{Canary: true}
+	must(t, s.UpsertAllocs(3, []*structs.Allocation{canary}))
+	if got, _ := s.DeploymentByID(nil, "d1"); len(got.TaskGroups["web"].PlacedCanaries) != 1 {
+		t.Fatalf("placed canaries %v", got.TaskGroups["web"].PlacedCanaries)
+	}
+	must(t, s.PromoteDeployment(4, "d1", nil))
+	a, err := s.AllocByID(nil, "c1")
+	must(t, err)
+	if a.DeploymentStatus.IsCanary() || a.AllocModifyIndex != 4 {
+		t.Fatalf("after promotion: canary %v, alloc modify index %d", a.DeploymentStatus.IsCanary(), a.AllocModifyIndex)
+	}
+	if got, _ := s.DeploymentByID(nil, "d1"); !got.TaskGroups["web"].Promoted || got.TaskGroups["web"].PlacedAllocs != 1 {
+		t.Fatalf("deployment after promotion: %+v", got.TaskGroups["web"])
+	}
+}

@@ -12,8 +12,8 @@ import (
 // catalog (Nomad's provider "nomad"): the registration of one group or task
 // service block by one allocation. Clients write them while the allocation
 // runs; the servers remove them when the allocation stops, is lost or its
-// node goes down. Its JSON is Nomad's api.ServiceRegistration, plus Meta,
-// which Nomad's native catalog lacks and templates read.
+// node goes down. Its JSON is Nomad's api.ServiceRegistration, plus Meta
+// and Status, which Nomad's native catalog lacks and templates read.
 type ServiceRegistration struct {
 	ID          string            `json:"ID"`
 	ServiceName string            `json:"ServiceName"`
@@ -26,8 +26,11 @@ type ServiceRegistration struct {
 	Address     string            `json:"Address"`
 	Port        int               `json:"Port"`
 	Meta        map[string]string `json:"Meta,omitempty"`
-	CreateIndex uint64            `json:"CreateIndex"`
-	ModifyIndex uint64            `json:"ModifyIndex"`
+	// Status is the instance's health from its checks (HealthPassing,
+	// HealthWarning, HealthCritical, HealthPending); empty without checks.
+	Status      string `json:"Status,omitempty"`
+	CreateIndex uint64 `json:"CreateIndex"`
+	ModifyIndex uint64 `json:"ModifyIndex"`
 }
 
 // Copy returns a deep copy.
@@ -55,7 +58,7 @@ func (s *ServiceRegistration) Equal(o *ServiceRegistration) bool {
 	}
 	if s.ID != o.ID || s.ServiceName != o.ServiceName || s.Namespace != o.Namespace ||
 		s.NodeID != o.NodeID || s.Datacenter != o.Datacenter || s.JobID != o.JobID ||
-		s.AllocID != o.AllocID || s.Address != o.Address || s.Port != o.Port ||
+		s.AllocID != o.AllocID || s.Address != o.Address || s.Port != o.Port || s.Status != o.Status ||
 		len(s.Tags) != len(o.Tags) || len(s.Meta) != len(o.Meta) {
 		return false
 	}

@@ -298,6 +298,7 @@ type Client struct {
 	mu     sync.Mutex
 	dirs   map[string]string
 	allocs map[string]*structs.Allocation
+	checks map[string]map[string]*structs.CheckQueryResult
 }
 
 // NewClient returns a client backend for node id.
@@ -334,6 +335,23 @@ func (c *Client) AllocDir(allocID string) (string, bool) {
 }
 
 func (c *Client) NodeID() string { return c.ID }
+
+// CheckResults returns the results set with SetCheckResults.
+func (c *Client) CheckResults(allocID string) map[string]*structs.CheckQueryResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.checks[allocID]
+}
+
+// SetCheckResults sets an allocation's check results.
+func (c *Client) SetCheckResults(allocID string, res map[string]*structs.CheckQueryResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.checks == nil {
+		c.checks = map[string]map[string]*structs.CheckQueryResult{}
+	}
+	c.checks[allocID] = res
+}
 
 // TestNode returns a ready node with some capacity.
 func TestNode(name, httpAddr string) *structs.Node {
