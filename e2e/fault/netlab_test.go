@@ -120,6 +120,9 @@ func (l *lab) add(name string) *member {
 	l.mu.Unlock()
 	host, peer := fmt.Sprintf("%s%dh%d", labPrefix, l.id, i), fmt.Sprintf("%s%dn%d", labPrefix, l.id, i)
 	l.run("ip", "netns", "add", m.ns)
+	// A veth of an earlier lab with this id can outlive it for a moment
+	// (a namespace is freed asynchronously): the id is ours now.
+	_ = exec.Command("ip", "link", "del", host).Run()
 	l.run("ip", "link", "add", host, "type", "veth", "peer", "name", peer)
 	l.run("ip", "link", "set", host, "master", l.bridge)
 	l.run("ip", "link", "set", host, "up")
@@ -136,8 +139,12 @@ func (l *lab) add(name string) *member {
 func (l *lab) destroy() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, m := range l.members {
+	for i, m := range l.members {
+		killNamespace(m.ns)
 		_ = exec.Command("ip", "netns", "del", m.ns).Run()
+		// Deleting one end deletes the pair, even while something still
+		// holds the namespace.
+		_ = exec.Command("ip", "link", "del", fmt.Sprintf("%s%dh%d", labPrefix, l.id, i+1)).Run()
 	}
 	if l.forward {
 		_ = exec.Command("iptables", "-w", "-D", "FORWARD", "-i", l.bridge, "-o", l.bridge, "-j", "ACCEPT").Run()
@@ -174,6 +181,7 @@ func sweepLabs() {
 		nss, _ := exec.Command("ip", "netns", "list").Output()
 		for _, nl := range strings.Split(string(nss), "\n") {
 			if ns := strings.Fields(nl); len(ns) > 0 && strings.HasPrefix(ns[0], labPrefix+id+"-") {
+				killNamespace(ns[0])
 				_ = exec.Command("ip", "netns", "del", ns[0]).Run()
 			}
 		}
@@ -252,4 +260,16 @@ func (m *member) heal() error {
 		return err
 	}
 	return m.iptables("-F", "OUTPUT")
+}
+
+// killNamespace kills every process left in a lab namespace: tasks that
+// killed clients left running, which would keep the namespace, and its
+// veth, alive after it is deleted.
+func killNamespace(ns string) {
+	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
