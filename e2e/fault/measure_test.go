@@ -177,11 +177,9 @@ func BenchmarkFaultNodeFailure(b *testing.B) {
 		if err := victim.m.heal(); err != nil {
 			b.Fatal(err)
 		}
+		// The next trial cuts whichever client holds a running
+		// allocation (both may be on one after this one).
 		c.waitStable(60 * time.Second)
-		// Back to one allocation per client for the next trial: stop
-		// the job's allocations on the survivor by re-registering count 1
-		// then 2 would be slow; instead wait for the rejoined node and
-		// let the next trial cut whichever client holds one.
 	}
 	report(b, "client blackholed -> node down", down)
 	report(b, "client blackholed -> replacement running", replaced)
