@@ -339,3 +339,100 @@ func TestDeploymentWatcherSurvivesLeaderKill(t *testing.T) {
 		t.Fatalf("reverted job runs %v, want version 0's [3600]", args)
 	}
 }
+
+// checkedRollJob is rollJob whose health is its service check: the task
+// runs script, and a script check passes only while local/ok exists.
+func checkedRollJob(script string) string {
+	return fmt.Sprintf(`job "rollcheck" {
+  datacenters = ["*"]
+  update {
+    max_parallel      = 2
+    canary            = 1
+    auto_revert       = true
+    health_check      = "checks"
+    min_healthy_time  = "1s"
+    healthy_deadline  = "8s"
+    progress_deadline = "2m"
+  }
+  group "web" {
+    count = 5
+    task "server" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", %q]
+      }
+      service {
+        name     = "rollcheck"
+        provider = "nomad"
+        check {
+          name     = "ok-file"
+          type     = "script"
+          command  = "/bin/sh"
+          args     = ["-c", "test -f local/ok"]
+          interval = "500ms"
+          timeout  = "2s"
+        }
+      }
+      resources {
+        cpu    = 20
+        memory = 32
+      }
+    }
+  }
+}
+`, script)
+}
+
+// TestRollingUpdateFailingCheckAutoRevert: a version whose tasks run but
+// whose service check fails never turns healthy (health_check = "checks");
+// its canary misses the healthy deadline, the deployment fails and the job
+// reverts, with at least 3 of 5 instances running at every sample.
+func TestRollingUpdateFailingCheckAutoRevert(t *testing.T) {
+	a := startAgent(t, newIP(), t.TempDir(), "-dev")
+	waitReady(t, a, 1)
+	out, code := a.cli(t, "job", "run", writeJob(t, "v0.hcl", checkedRollJob("touch local/ok; exec sleep 3600")))
+	if code != 0 || !strings.Contains(out, "Deployment completed successfully") {
+		t.Fatalf("job run v0: exit %d\n%s", code, out)
+	}
+	sampler := sampleRunning(t, a, "rollcheck")
+
+	start := time.Now()
+	out, code = a.cli(t, "job", "run", writeJob(t, "v1.hcl", checkedRollJob("exec sleep 3600")))
+	if code != 1 || !strings.Contains(out, "Failed due to unhealthy allocations - rolling back to job version 0") {
+		t.Fatalf("job run of a version failing its check: exit %d\n%s", code, out)
+	}
+	// The canary ran: it failed its check, not its task.
+	var failed *structs.Deployment
+	var deps []*structs.Deployment
+	if err := getJSON(a.addr()+"/v1/job/rollcheck/deployments", &deps); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deps {
+		if d.JobVersion == 1 {
+			failed = d
+		}
+	}
+	if failed == nil || len(failed.TaskGroups["web"].PlacedCanaries) != 1 {
+		t.Fatalf("failed deployment: %+v", failed)
+	}
+	var canary structs.Allocation
+	if err := getJSON(a.addr()+"/v1/allocation/"+failed.TaskGroups["web"].PlacedCanaries[0], &canary); err != nil {
+		t.Fatal(err)
+	}
+	if ts := canary.TaskStates["server"]; ts == nil || ts.Failed || ts.Restarts != 0 {
+		t.Fatalf("the canary's task did not simply keep running: %+v", ts)
+	}
+	if waited := time.Since(start); waited < 8*time.Second {
+		t.Fatalf("deployment failed after %s, before the canary's 8s healthy deadline", waited)
+	}
+	waitFor(t, 60*time.Second, "the rollback deployment to succeed", func() (bool, string) {
+		d := latestDeployment(a, "rollcheck")
+		return d != nil && d.JobVersion == 2 && d.Status == structs.DeploymentStatusSuccessful, fmt.Sprintf("%+v", d)
+	})
+	minRunning, samples := sampler.finish()
+	t.Logf("%d samples, at least %d instances running at every one", samples, minRunning)
+	if samples < 20 || minRunning < 3 {
+		t.Fatalf("%d samples, minimum %d running instances: want at least 3 at every sample", samples, minRunning)
+	}
+}
