@@ -86,7 +86,7 @@ func (c *evalCtx) place(p placement, limit int) error {
 	}
 	m.ScoreMetaData = []*structs.NodeScoreMeta{meta}
 	a := c.newAlloc(g, p, ni, m)
-	g.claim(ni)
+	c.claim(g, ni, a.AllocatedResources)
 	c.plan.AppendAlloc(a)
 	if p.prev != nil {
 		if s := c.stopped[p.prev.ID]; s != nil {
@@ -99,6 +99,10 @@ func (c *evalCtx) place(p placement, limit int) error {
 // checkPinned runs the dynamic checks for a placement on a given node.
 func (c *evalCtx) checkPinned(g *groupCtx, ni *nodeInfo, m *structs.AllocMetric) (*nodeInfo, *structs.NodeScoreMeta, error) {
 	m.NodesEvaluated++
+	if reason := g.distinctReason(ni); reason != "" {
+		filtered(m, reason)
+		return nil, nil, nil
+	}
 	if err := c.loadNode(ni); err != nil {
 		return nil, nil, fmt.Errorf("load node %s: %w", ni.node.ID, err)
 	}

@@ -64,6 +64,13 @@ type evalCtx struct {
 	otherDeployments map[string]*structs.Deployment
 	// desired counts, per group, what the plan does to its allocations.
 	desired map[string]*structs.DesiredUpdates
+
+	// distinct are the eval's distinct_property counters (distinct.go).
+	distinct []*distinctProperty
+	// placements numbers selectNode calls (nodeInfo.seen); scratch is
+	// reused for preferred candidates.
+	placements int
+	scratch    []*nodeInfo
 }
 
 // nodeInfo is a node plus the scheduler's incremental view of its usage.
@@ -83,6 +90,13 @@ type nodeInfo struct {
 	// distinct_hosts and job anti-affinity.
 	jobAllocs   int
 	groupAllocs map[string]int
+	// cores and devices are the reserved cores and device instances held
+	// on the node (exclusive.go); nil when none.
+	cores   map[uint16]struct{}
+	devices map[string]struct{}
+	// seen marks the node as a candidate of the placement with this
+	// number, so preferred candidates are not scored twice.
+	seen int
 }
 
 func newEvalCtx(snap State, eval *structs.Evaluation, job *structs.Job, ns string, index uint64, cfg Config) *evalCtx {
@@ -160,10 +174,10 @@ func (c *evalCtx) stopAlloc(a *structs.Allocation, desc, clientStatus string) *s
 			for _, p := range allocPorts(a) {
 				delete(ni.ports, p)
 			}
+			ni.releaseExclusive(a.AllocatedResources)
 		}
 		if c.job != nil && a.JobID == c.job.ID && ni.jobAllocs > 0 {
-			ni.jobAllocs--
-			ni.addGroup(a.TaskGroup, -1)
+			c.trackJobAlloc(a.TaskGroup, ni, -1)
 		}
 	}
 	return s
@@ -189,6 +203,7 @@ func (c *evalCtx) loadNode(ni *nodeInfo) error {
 			continue
 		}
 		ni.used.Add(a.AllocatedResources.Comparable())
+		ni.holdExclusive(a.AllocatedResources)
 		for _, p := range allocPorts(a) {
 			if ni.ports == nil {
 				ni.ports = map[int]struct{}{}

@@ -50,8 +50,7 @@ func (c *evalCtx) scheduleGeneric() error {
 		}
 		if !a.TerminalStatus() {
 			if ni := c.nodeByID(a.NodeID); ni != nil {
-				ni.jobAllocs++
-				ni.addGroup(a.TaskGroup, 1)
+				c.trackJobAlloc(a.TaskGroup, ni, 1)
 			}
 		}
 		byGroup[a.TaskGroup] = append(byGroup[a.TaskGroup], a)

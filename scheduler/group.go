@@ -26,8 +26,19 @@ type groupCtx struct {
 	reasons   []string
 	reasonIdx map[string]int32
 	// distinct_hosts at job level keeps the job's allocations on separate
-	// nodes; at group level, the group's.
+	// nodes; at group level, the group's. distinct are the
+	// distinct_property constraints that apply to the group.
 	distinctJob, distinctGroup bool
+	distinct                   []*distinctProperty
+	// coreTasks are the tasks reserving cores (cores in all); devices the
+	// tasks' device blocks, deviceAffinity whether any has affinities.
+	coreTasks      []taskCores
+	cores          int
+	devices        []*deviceAsk
+	deviceAffinity bool
+	// prefs index the candidates by the group's affinities and spreads;
+	// nil without them.
+	prefs *prefs
 	// failed is the metric of the group's first failed placement; later
 	// failures only bump its CoalescedFailures.
 	failed *structs.AllocMetric
@@ -55,6 +66,13 @@ func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
 		cpu, mem := int64(structs.DefaultTaskCPU), int64(structs.DefaultTaskMemoryMB)
 		if t.Resources != nil {
 			cpu, mem = int64(t.Resources.CPU), int64(t.Resources.MemoryMB)
+			if n := t.Resources.Cores; n > 0 {
+				// Reserved cores bring their own MHz, which depends on
+				// the node (coresMHz).
+				cpu = 0
+				g.coreTasks = append(g.coreTasks, taskCores{task: t.Name, n: n})
+				g.cores += n
+			}
 		}
 		g.ask.CPU += cpu
 		g.ask.MemoryMB += mem
@@ -65,6 +83,15 @@ func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
 	g.ports, g.selfCollision = groupStaticPorts(tg)
 
 	g.checks = append(g.checks, newDriverCheck(tg))
+	if hv := newHostVolumeCheck(tg); hv != nil {
+		g.checks = append(g.checks, hv)
+	}
+	if g.devices = c.compileDevices(tg); len(g.devices) > 0 {
+		g.checks = append(g.checks, devicesCheck{asks: g.devices})
+		for _, d := range g.devices {
+			g.deviceAffinity = g.deviceAffinity || d.affSum > 0
+		}
+	}
 	addConstraints := func(cs []*structs.Constraint, groupLevel bool) {
 		for _, sc := range cs {
 			if sc == nil {
@@ -81,7 +108,11 @@ func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
 				}
 				continue
 			case structs.ConstraintDistinctProperty:
-				// Not supported yet: treated as always satisfied.
+				group := ""
+				if groupLevel {
+					group = tg.Name
+				}
+				g.distinct = append(g.distinct, c.distinctFor(sc, group))
 				continue
 			}
 			g.checks = append(g.checks, c.compileConstraint(sc))
@@ -93,6 +124,13 @@ func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
 		addConstraints(t.Constraints, true)
 	}
 	g.feas = make([]int32, len(c.nodes))
+	if c.job.Type == structs.JobTypeService || c.job.Type == structs.JobTypeBatch {
+		// System jobs go to every feasible node: preferences do not apply.
+		aff, spr := c.compileAffinities(tg), c.compileSpreads(tg)
+		if aff != nil || spr != nil {
+			g.prefs = &prefs{aff: aff, spread: spr}
+		}
+	}
 	return g
 }
 
@@ -127,8 +165,12 @@ func (g *groupCtx) staticFeasible(ni *nodeInfo) (bool, string) {
 // fits reports the first resource dimension the group would exhaust on the
 // node, or "" when it fits. The node's usage must be loaded.
 func (g *groupCtx) fits(ni *nodeInfo) string {
+	if dim := g.fitsExclusive(ni); dim != "" {
+		return dim
+	}
 	after := ni.used
 	after.Add(g.ask)
+	after.CPU += g.coresMHz(ni)
 	switch {
 	case after.CPU > ni.capacity.CPU:
 		return "cpu"
@@ -148,17 +190,22 @@ func (g *groupCtx) fits(ni *nodeInfo) string {
 	return ""
 }
 
-// claim records a placement of the group on the node.
-func (g *groupCtx) claim(ni *nodeInfo) {
+// claim records a placement of the group on the node and grants the
+// allocation's cores and devices there.
+func (c *evalCtx) claim(g *groupCtx, ni *nodeInfo, ar *structs.AllocatedResources) {
 	ni.used.Add(g.ask)
+	ni.used.CPU += g.coresMHz(ni)
 	for _, p := range g.ports {
 		if ni.ports == nil {
 			ni.ports = map[int]struct{}{}
 		}
 		ni.ports[p] = struct{}{}
 	}
-	ni.jobAllocs++
-	ni.addGroup(g.tg.Name, 1)
+	g.grantExclusive(ni, ar)
+	c.trackJobAlloc(g.tg.Name, ni, 1)
+	if g.prefs != nil && g.prefs.spread != nil && g.prefs.spread.built {
+		g.prefs.spread.placed(ni)
+	}
 }
 
 func (ni *nodeInfo) addGroup(name string, d int) {

@@ -65,8 +65,7 @@ func (c *evalCtx) scheduleSystem() error {
 	for _, a := range allocs {
 		if !a.TerminalStatus() {
 			if ni := c.nodeByID(a.NodeID); ni != nil {
-				ni.jobAllocs++
-				ni.addGroup(a.TaskGroup, 1)
+				c.trackJobAlloc(a.TaskGroup, ni, 1)
 			}
 		}
 		if byName[a.TaskGroup] == nil {

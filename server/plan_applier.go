@@ -248,8 +248,9 @@ func (p *planApplier) evaluate(req *pendingPlan, snap stateReader) (*structs.Pla
 }
 
 // nodeFits re-checks, against the latest state, that a node can take the
-// plan's placements: it must still be ready and its capacity must cover its
-// running allocations plus the new ones, less those the plan stops.
+// plan's placements: it must still be ready, its capacity must cover its
+// running allocations plus the new ones, less those the plan stops, and no
+// static port, reserved core or device instance may be held twice.
 func nodeFits(snap stateReader, plan *structs.Plan, nodeID string) (bool, error) {
 	node, err := snap.NodeByID(nil, nodeID)
 	if err != nil {
@@ -274,22 +275,36 @@ func nodeFits(snap stateReader, plan *structs.Plan, nodeID string) (bool, error)
 	// Two workers may each have placed a static port on this node from
 	// snapshots that did not see the other's plan.
 	ports := map[int]bool{}
+	// held are the allocations keeping their cores and devices (in-place
+	// updates included); fresh ones must be granted what the node offers.
+	var held, fresh []*structs.Allocation
+	stored := map[string]bool{}
 	for _, a := range existing {
+		stored[a.ID] = true
 		if replaced[a.ID] || a.TerminalStatus() {
 			continue
 		}
+		held = append(held, a)
 		used.Add(a.AllocatedResources.Comparable())
 		for _, p := range allocPorts(a) {
 			ports[p] = true
 		}
 	}
 	for _, a := range plan.NodeAllocation[nodeID] {
+		if stored[a.ID] {
+			held = append(held, a)
+		} else {
+			fresh = append(fresh, a)
+		}
 		for _, p := range allocPorts(a) {
 			if ports[p] {
 				return false, nil
 			}
 			ports[p] = true
 		}
+	}
+	if structs.ExclusiveConflict(node, held, fresh) != "" {
+		return false, nil
 	}
 	capacity := node.Comparable()
 	return used.CPU <= capacity.CPU && used.MemoryMB <= capacity.MemoryMB && used.DiskMB <= capacity.DiskMB, nil

@@ -212,7 +212,7 @@ func (n *Node) Comparable() ComparableResources {
 		DiskMB:   n.NodeResources.Disk.DiskMB,
 	}
 	if r := n.ReservedResources; r != nil {
-		c.CPU -= int64(r.Cpu.CpuShares)
+		c.CPU -= int64(r.Cpu.CpuShares) + int64(len(r.Cpu.ReservedCpuCores))*n.CoreMHz()
 		c.MemoryMB -= int64(r.Memory.MemoryMB)
 		c.DiskMB -= int64(r.Disk.DiskMB)
 	}
