@@ -145,7 +145,7 @@ plugin "docker" {
 	}
 	for name, tc := range map[string]struct{ body, want string }{
 		"unknown setting":    {"plugin \"exec\" {\n  config {\n    no_such = 1\n  }\n}\n", "agent.hcl:3"},
-		"unknown plugin":     {"plugin \"qemu\" {\n  config {}\n}\n", `plugin "qemu": no such driver`},
+		"unknown plugin":     {"plugin \"qemu\" {\n  config {}\n}\n", `plugin "qemu": no such plugin`},
 		"wrong type":         {"plugin \"docker\" {\n  config {\n    allow_privileged = \"yes\"\n  }\n}\n", "agent.hcl:3"},
 		"unknown block":      {"plugin \"docker\" {\n  config {\n    widget {\n      x = false\n    }\n  }\n}\n", "agent.hcl:3"},
 		"gc deleting images": {"plugin \"docker\" {\n  config {\n    gc {\n      image = true\n    }\n  }\n}\n", "agent.hcl:4:7: gc.image: orch only does image = false"},

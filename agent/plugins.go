@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/orch-project/orch/client/fingerprint"
 	"github.com/orch-project/orch/drivers/identity"
 )
 
@@ -36,6 +38,10 @@ var pluginSettings = map[string]map[string]pluginSetting{
 		identity.DeniedHostUIDs: {identity.DriverOption("java", identity.DeniedHostUIDs), "string"},
 		identity.DeniedHostGIDs: {identity.DriverOption("java", identity.DeniedHostGIDs), "string"},
 	},
+	// The NVIDIA device plugin, under its current and its older name:
+	// GPUs fingerprinted through nvidia-smi (client/fingerprint).
+	"nomad-device-nvidia": nvidiaSettings,
+	"nvidia-gpu":          nvidiaSettings,
 	"docker": {
 		"allow_privileged":      {"docker.privileged.enabled", "bool"},
 		"allow_caps":            {"docker.caps.allowlist", "list"},
@@ -44,6 +50,12 @@ var pluginSettings = map[string]map[string]pluginSetting{
 		identity.DeniedHostUIDs: {identity.DriverOption("docker", identity.DeniedHostUIDs), "string"},
 		identity.DeniedHostGIDs: {identity.DriverOption("docker", identity.DeniedHostGIDs), "string"},
 	},
+}
+
+var nvidiaSettings = map[string]pluginSetting{
+	"enabled":            {fingerprint.OptNvidiaEnabled, "bool"},
+	"ignored_gpu_ids":    {fingerprint.OptNvidiaIgnored, "list"},
+	"fingerprint_period": {fingerprint.OptNvidiaPeriod, "duration"},
 }
 
 // pluginBlocks are the nested blocks a plugin's config may have:
@@ -89,7 +101,7 @@ func dockerGC(body hcl.Body) (string, error) {
 func (c *Config) loadPlugin(name string, body hcl.Body) error {
 	settings, known := pluginSettings[name]
 	if !known {
-		return fmt.Errorf("plugin %q: no such driver (orch has %s)", name, strings.Join(sortedKeys(pluginSettings), ", "))
+		return fmt.Errorf("plugin %q: no such plugin (orch has %s)", name, strings.Join(sortedKeys(pluginSettings), ", "))
 	}
 	m := map[string]any{}
 	c.Plugins[name] = m
@@ -171,6 +183,15 @@ func optionValue(kind string, v any) (string, error) {
 			return s, nil
 		}
 		return "", fmt.Errorf("must be a string")
+	case "duration":
+		s, ok := v.(string)
+		if !ok {
+			return "", fmt.Errorf("must be a duration string")
+		}
+		if d, err := time.ParseDuration(s); err != nil || d <= 0 {
+			return "", fmt.Errorf("%q is not a positive duration", s)
+		}
+		return s, nil
 	case "list":
 		l, ok := v.([]any)
 		if !ok {

@@ -82,6 +82,8 @@ type Client struct {
 	// live tracks contact with the servers: heartbeats, and whether
 	// allocations must stop because the node is cut off.
 	live *liveness
+	// gpus fingerprints NVIDIA GPUs (devices.go).
+	gpus *fingerprint.Nvidia
 
 	mu      sync.RWMutex
 	node    *structs.Node
@@ -178,6 +180,12 @@ func New(cfg Config) (*Client, error) {
 	if c.drivers == nil {
 		c.drivers = catalog.New(catalog.Config{Options: cfg.Options, Logger: cfg.Logger, DataDir: cfg.DataDir, NodeID: id})
 	}
+	gpuCfg, err := fingerprint.NvidiaConfigFromOptions(cfg.Options)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("client: plugin nomad-device-nvidia: %w", err)
+	}
+	c.gpus = fingerprint.NewNvidia(gpuCfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c.node = c.buildNode(ctx)
@@ -288,12 +296,15 @@ func (c *Client) buildNode(ctx context.Context) *structs.Node {
 		ID: c.nodeID, Name: name, Datacenter: c.cfg.Datacenter, HTTPAddr: httpAddr,
 		Attributes: attrs, Meta: copyMap(c.cfg.Meta), NodeClass: c.cfg.NodeClass, NodePool: c.cfg.NodePool,
 		NodeResources: &structs.NodeResources{
-			Cpu:    structs.NodeCpuResources{CpuShares: fp.TotalMHz, TotalCpuCores: uint16(fp.CPUCores)},
+			Cpu: structs.NodeCpuResources{
+				CpuShares: fp.TotalMHz, TotalCpuCores: uint16(fp.CPUCores), ReservableCpuCores: fp.Cores,
+			},
 			Memory: structs.NodeMemoryResources{MemoryMB: fp.MemoryMB},
 			Disk:   structs.NodeDiskResources{DiskMB: fp.DiskMB},
 			Networks: []*structs.NetworkResource{{
 				Mode: "host", IP: fp.IP, CIDR: fp.IP + "/" + fmt.Sprint(bits), MBits: 1000,
 			}},
+			Devices:        c.gpus.Devices(ctx),
 			MinDynamicPort: c.cfg.MinDynamicPort, MaxDynamicPort: c.cfg.MaxDynamicPort,
 		},
 		ReservedResources: &structs.NodeReservedResources{

@@ -165,8 +165,9 @@ func (c *Client) registerUntilDone(ctx context.Context) bool {
 	}
 }
 
-// registerLoop re-checks driver health periodically and re-registers when
-// it changed (fingerprints only change there), or when asked to.
+// registerLoop re-checks driver and device health periodically and
+// re-registers when it changed (fingerprints only change there), or when
+// asked to.
 func (c *Client) registerLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.RegisterInterval)
 	defer t.Stop()
@@ -175,7 +176,8 @@ func (c *Client) registerLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !c.refreshDrivers(ctx) {
+			drv, dev := c.refreshDrivers(ctx), c.refreshDevices(ctx)
+			if !drv && !dev {
 				continue
 			}
 		case <-c.reregister:

@@ -23,10 +23,12 @@ const DefaultMHzPerCore = 1000
 type Result struct {
 	Attributes map[string]string
 	CPUCores   int
-	TotalMHz   int64
-	MemoryMB   int64
-	DiskMB     int64
-	IP         string
+	// Cores are the usable CPU IDs (nil when unknown).
+	Cores    []uint16
+	TotalMHz int64
+	MemoryMB int64
+	DiskMB   int64
+	IP       string
 }
 
 // Host fingerprints the machine; dataDir is where disk space is measured
@@ -45,6 +47,10 @@ func Host(dataDir, advertiseIP string) *Result {
 	}
 
 	r.CPUCores = runtime.NumCPU()
+	if r.Cores = usableCores(); len(r.Cores) > 0 {
+		r.CPUCores = len(r.Cores)
+		a["cpu.reservablecores"] = strconv.Itoa(len(r.Cores))
+	}
 	mhz, model := cpuInfo()
 	if mhz <= 0 {
 		mhz = DefaultMHzPerCore

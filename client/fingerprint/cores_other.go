@@ -1,0 +1,5 @@
+//go:build !linux
+
+package fingerprint
+
+func usableCores() []uint16 { return nil }
