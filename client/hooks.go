@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/orch-project/orch/client/artifacts"
+	"github.com/orch-project/orch/client/devices"
 	"github.com/orch-project/orch/client/health"
 	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/identityhook"
@@ -35,6 +36,7 @@ func (c *Client) taskHooks() []hooks.TaskHookFactory {
 		identityhook.New(identitySigner{c}),
 		artifacts.HookFactory(c.artifactSetup()),
 		volumes.HookFactory(func() map[string]*structs.ClientHostVolumeConfig { return c.cfg.HostVolumes }),
+		devices.HookFactory(),
 		c.templates.TaskHook,
 		c.services.TaskHook,
 	}

@@ -139,9 +139,11 @@ type agentProc struct {
 	args    []string
 	// netns, when set, is the network namespace the agent runs in.
 	netns string
-	cmd   *exec.Cmd
-	logs  *syncBuffer
-	done  chan struct{}
+	// env is added to the agent's environment (startAgentEnv).
+	env  []string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
 }
 
 type syncBuffer struct {
@@ -170,7 +172,18 @@ func startAgent(t testing.TB, ip, dataDir string, args ...string) *agentProc {
 // startAgentIn is startAgent inside a network namespace ("" for none).
 func startAgentIn(t testing.TB, netns, ip, dataDir string, args ...string) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, ip: ip, dataDir: dataDir, args: args, netns: netns}
+	return launchAgent(t, &agentProc{t: t, ip: ip, dataDir: dataDir, args: args, netns: netns})
+}
+
+// startAgentEnv is startAgent with env added to the agent's environment.
+func startAgentEnv(t testing.TB, env []string, ip, dataDir string, args ...string) *agentProc {
+	t.Helper()
+	return launchAgent(t, &agentProc{t: t, ip: ip, dataDir: dataDir, args: args, env: env})
+}
+
+func launchAgent(t testing.TB, a *agentProc) *agentProc {
+	t.Helper()
+	ip := a.ip
 	a.start()
 	t.Cleanup(func() {
 		a.kill()
@@ -194,6 +207,9 @@ func (a *agentProc) start() {
 		a.cmd = exec.Command("ip", append([]string{"netns", "exec", a.netns, binPath}, full...)...)
 	} else {
 		a.cmd = exec.Command(binPath, full...)
+	}
+	if a.env != nil {
+		a.cmd.Env = append(os.Environ(), a.env...)
 	}
 	a.logs = &syncBuffer{}
 	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs

@@ -44,8 +44,8 @@ var fieldTable = map[string]FieldRow{
 	"Job.Datacenters":              works("datacenters", "TestNodeChecks"),
 	"Job.NodePool":                 works("node_pool", "TestNodeChecks"),
 	"Job.Constraints":              works("constraint", "TestConstraintOperands"),
-	"Job.Affinities":               refused("affinity", "affinity is not supported yet"),
-	"Job.Spreads":                  refused("spread", "spread is not supported yet"),
+	"Job.Affinities":               works("affinity", "TestAffinityPrefersFewMatchingNodes", "TestPlacementPreferencesE2E"),
+	"Job.Spreads":                  works("spread", "TestSpreadEvenAcrossValues", "TestSpreadTargets", "TestPlacementPreferencesE2E"),
 	"Job.TaskGroups":               works("group", "TestServicePlacesCount"),
 	"Job.Update":                   works("update", "TestRollingUpdateCanaryAutoRevert", "TestRollingUpdateMaxParallel", "TestCanaryThenPromote", "TestHealthHookHealthyAfterMinHealthyTime"),
 	"Job.Periodic":                 refused("periodic", "periodic jobs are not supported yet"),
@@ -73,14 +73,9 @@ var fieldTable = map[string]FieldRow{
 	"Job.VersionTag":               server(""),
 
 	// constraint, affinity, spread
-	"Constraint.LTarget": works("attribute", "TestConstraintOperands"),
-	"Constraint.RTarget": works("value", "TestConstraintOperands"),
-	"Constraint.Operand": works("operator", "TestConstraintOperands").refusing("distinct_property is refused (not supported yet)", func(v any) string {
-		if v.(string) == structs.ConstraintDistinctProperty {
-			return "distinct_property constraints are not supported yet"
-		}
-		return ""
-	}),
+	"Constraint.LTarget":   works("attribute", "TestConstraintOperands"),
+	"Constraint.RTarget":   works("value", "TestConstraintOperands"),
+	"Constraint.Operand":   works("operator", "TestConstraintOperands", "TestDistinctProperty", "TestDistinctHosts"),
 	"Affinity.LTarget":     part("attribute"),
 	"Affinity.RTarget":     part("value"),
 	"Affinity.Operand":     part("operator"),
@@ -95,10 +90,10 @@ var fieldTable = map[string]FieldRow{
 	"TaskGroup.Name":                      works("", "TestBuild"),
 	"TaskGroup.Count":                     works("count", "TestServicePlacesCount", "TestServiceScaleUpAndDown"),
 	"TaskGroup.Constraints":               works("constraint", "TestConstraintOperands"),
-	"TaskGroup.Affinities":                refused("affinity", "affinity is not supported yet"),
-	"TaskGroup.Spreads":                   refused("spread", "spread is not supported yet"),
+	"TaskGroup.Affinities":                works("affinity", "TestAffinityYieldsToFeasibility", "TestPlacementPreferencesE2E"),
+	"TaskGroup.Spreads":                   works("spread", "TestSpreadTargets", "TestSpreadMultipleAttributes", "TestSpreadMissingPropertyPenalized"),
 	"TaskGroup.Tasks":                     works("task", "TestSameJobShapeAllDrivers"),
-	"TaskGroup.Volumes":                   works("volume", "TestHostVolumeE2E", "TestVolumesResolve"),
+	"TaskGroup.Volumes":                   works("volume", "TestHostVolumeE2E", "TestVolumesResolve", "TestHostVolumeFeasibility", "TestPlacementPreferencesE2E"),
 	"TaskGroup.RestartPolicy":             works("restart", "TestRestartTrackerFailMode", "TestRestartTrackerDelayMode"),
 	"TaskGroup.ReschedulePolicy":          works("reschedule", "TestRescheduleDelaySeries", "TestServiceReschedulesFailedWithinPolicy"),
 	"TaskGroup.EphemeralDisk":             works("ephemeral_disk", "TestResourceDimensionsPacked"),
@@ -124,7 +119,7 @@ var fieldTable = map[string]FieldRow{
 	"Task.Lifecycle":       works("lifecycle", "TestAllocRunnerLifecycleBatch"),
 	"Task.Config":          works("config", "TestSameJobShapeAllDrivers"),
 	"Task.Constraints":     works("constraint", "TestConstraintOperands"),
-	"Task.Affinities":      refused("affinity", "affinity is not supported yet"),
+	"Task.Affinities":      works("affinity", "TestAffinityPrefersFewMatchingNodes"),
 	"Task.Env":             works("env", "TestBuild"),
 	"Task.Services":        works("service", "TestTaskServiceChecksAndCheckRestart", "TestBuildRegistrations", "TestScriptChecksRunInsideIsolatedTasks"),
 	"Task.Resources":       works("resources", "TestResourceDimensionsPacked"),
@@ -248,12 +243,12 @@ var fieldTable = map[string]FieldRow{
 
 	// resources, devices, networks
 	"Resources.CPU":         works("cpu", "TestResourceDimensionsPacked", "TestBuild"),
-	"Resources.Cores":       refused("cores", "cores is not supported yet"),
+	"Resources.Cores":       works("cores", "TestCoresReservedExclusively", "TestCoresPinnedE2E", "TestExecPinnedToReservedCores", "TestDockerPinnedToReservedCores"),
 	"Resources.MemoryMB":    works("memory", "TestResourceDimensionsPacked", "TestOOMKilled"),
 	"Resources.MemoryMaxMB": works("memory_max", "TestMemoryMaxIsHardLimit"),
 	"Resources.DiskMB":      works("disk", "TestLegacyTaskDisk", "TestResourceDimensionsPacked"),
 	"Resources.Networks":    refused("network", "task-level network blocks are not supported; declare the network in the group"),
-	"Resources.Devices":     refused("device", "devices are not supported yet"),
+	"Resources.Devices":     works("device", "TestDevicesAssignedByInstance", "TestDeviceConstraintsAndMissingDevice", "TestGPUDevicesGrantedE2E"),
 	"Resources.NUMA":        refused("numa", "NUMA-aware scheduling is not supported yet"),
 	"Resources.SecretsMB":   refused("secrets", "secrets (the size of the secrets directory) is not supported yet"),
 	"Resources.IOPS":        deprecated("iops"),

@@ -283,14 +283,12 @@ func TestRefusedFieldsOverJSON(t *testing.T) {
 			j.Type = ptr("batch")
 			j.Periodic = &nomad.PeriodicConfig{Spec: ptr("@daily")}
 		}, `periodic: periodic jobs are not supported yet`},
-		{"affinity", func(j *nomad.Job) {
-			j.Affinities = []*nomad.Affinity{nomad.NewAffinity("${node.class}", "=", "x", 50)}
-		}, `affinity[0]: affinity is not supported yet`},
 		{"bridge", func(j *nomad.Job) {
 			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{Mode: "bridge"}}
 		}, `group "g" -> network[0] -> mode: bridge networking is not supported yet`},
-		{"cores", func(j *nomad.Job) { j.TaskGroups[0].Tasks[0].Resources = &nomad.Resources{Cores: ptr(2)} },
-			`group "g" -> task "t" -> resources -> cores: cores is not supported yet`},
+		{"numa", func(j *nomad.Job) {
+			j.TaskGroups[0].Tasks[0].Resources = &nomad.Resources{Cores: ptr(2), NUMA: &nomad.NUMAResource{Affinity: "require"}}
+		}, `group "g" -> task "t" -> resources -> numa: NUMA-aware scheduling is not supported yet`},
 		{"identity", func(j *nomad.Job) {
 			j.TaskGroups[0].Tasks[0].Identity = &nomad.WorkloadIdentity{Env: true, TTL: time.Hour}
 		}, `group "g" -> task "t" -> identity -> ttl: identity ttl is not supported yet`},
@@ -334,7 +332,9 @@ func TestRefusedFieldsOverHCL(t *testing.T) {
         policies = ["p"]
       }
       resources {
-        cores = 2
+        numa {
+          affinity = "require"
+        }
       }
     }
   }
@@ -347,7 +347,7 @@ func TestRefusedFieldsOverHCL(t *testing.T) {
 	for _, want := range []string{
 		`job.hcl:4:7: Unsupported argument: group "g" -> network[0] -> mode: bridge networking is not supported yet`,
 		`job.hcl:15:7: Unsupported block: group "g" -> task "t" -> vault: Vault is not available: orch does not run Vault`,
-		`job.hcl:19:9: Unsupported argument: group "g" -> task "t" -> resources -> cores: cores is not supported yet`,
+		`job.hcl:19:9: Unsupported block: group "g" -> task "t" -> resources -> numa: NUMA-aware scheduling is not supported yet`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)

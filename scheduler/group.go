@@ -226,7 +226,11 @@ func (c *evalCtx) canUpdateInPlace(g *groupCtx, old *structs.Job) bool {
 		return v
 	}
 	ok := false
-	if otg := old.LookupTaskGroup(g.tg.Name); otg != nil && reflect.DeepEqual(old.Meta, c.job.Meta) {
+	// Job-level affinities and spreads shape where the group goes, so a
+	// change to them replaces its allocations, as in Nomad; a change to
+	// constraints keeps them where the node still satisfies them.
+	if otg := old.LookupTaskGroup(g.tg.Name); otg != nil && reflect.DeepEqual(old.Meta, c.job.Meta) &&
+		reflect.DeepEqual(old.Affinities, c.job.Affinities) && reflect.DeepEqual(old.Spreads, c.job.Spreads) {
 		ok = reflect.DeepEqual(placementView(otg), placementView(g.tg))
 	}
 	g.inPlace[old.Version] = ok

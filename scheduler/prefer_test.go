@@ -266,3 +266,32 @@ func TestDistinctHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestPreferenceChangeReplacesAllocations: changing a job's spread (or
+// affinity) is a destructive update, as in Nomad, so the allocations move
+// to where the new preference wants them; a count change alone is not.
+func TestPreferenceChangeReplacesAllocations(t *testing.T) {
+	h := newHarness(t)
+	rackCluster(h, 40, 2)
+	job := mkJob("move", structs.JobTypeService, 4)
+	job.Datacenters = []string{"dc1", "dc2"}
+	job.Spreads = []*structs.Spread{{Attribute: "${meta.rack}", Weight: 100,
+		SpreadTarget: []*structs.SpreadTarget{{Value: "r0", Percent: 100}}}}
+	h.run(h.upsertJob(job), structs.EvalTriggerJobRegister)
+	if got := countBy(h, "move", rackOf); got["r0"] != 4 {
+		t.Fatalf("racks %v", got)
+	}
+	job.Spreads[0].SpreadTarget[0].Value = "r1"
+	res := h.run(h.upsertJob(job), structs.EvalTriggerJobRegister)
+	if d := res.Annotations.DesiredTGUpdates["web"]; d.DestructiveUpdate != 4 {
+		t.Fatalf("desired %+v, want 4 destructive updates", d)
+	}
+	if got := countBy(h, "move", rackOf); got["r1"] != 4 {
+		t.Fatalf("racks after the change %v", got)
+	}
+	job.TaskGroups[0].Count = 5
+	res = h.run(h.upsertJob(job), structs.EvalTriggerJobRegister)
+	if d := res.Annotations.DesiredTGUpdates["web"]; d.InPlaceUpdate != 4 || d.Place != 1 {
+		t.Fatalf("count change: %+v", d)
+	}
+}
