@@ -9,17 +9,16 @@ import (
 	"time"
 
 	nomad "github.com/hashicorp/nomad/api"
-
-	"github.com/orch-project/orch/structs"
 )
 
 // TestHostVolumeE2E: a client's host_volume is fingerprinted into its node
 // (HostVolumes, as Nomad's node JSON), and a job mounting it sees the
 // volume's contents and writes back to the host: through a bind mount in
 // exec's and docker's root, through its path in the environment for
-// raw_exec (which has no mount namespace). A read-only host volume stays
-// read-only whatever the job asks, and a volume the node lacks fails the
-// task with the volume's name.
+// raw_exec (which has no mount namespace). A read-only host volume takes
+// only groups that ask for it read-only and stays read-only whatever the
+// mounts ask, and a job needing a volume the node lacks is not placed,
+// the failure naming the volume.
 func TestHostVolumeE2E(t *testing.T) {
 	needDocker(t)
 	data, certs := t.TempDir(), t.TempDir()
@@ -80,8 +79,9 @@ func TestHostVolumeE2E(t *testing.T) {
       source = "shared-data"
     }
     volume "ca" {
-      type   = "host"
-      source = "ca"
+      type      = "host"
+      source    = "ca"
+      read_only = true
     }
     task "exec" {
       driver = "exec"
@@ -157,21 +157,14 @@ func TestHostVolumeE2E(t *testing.T) {
 		t.Fatalf("read-only host volume written: %v", err)
 	}
 
-	// A volume this node does not have fails the task, naming it.
-	jt.run("novol", `job "novol" {
+	// A volume this node does not have: the scheduler does not place the
+	// job, and says which volume is missing.
+	out := runUnplaceable(t, a, jt, "novol", `job "novol" {
   type = "batch"
   group "g" {
     volume "v" {
       type   = "host"
       source = "nonexistent"
-    }
-    restart {
-      attempts = 0
-      mode     = "fail"
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
     }
     task "t" {
       driver = "raw_exec"
@@ -186,19 +179,9 @@ func TestHostVolumeE2E(t *testing.T) {
   }
 }
 `)
-	nid := jt.oneAlloc("novol")
-	waitTaskState(t, a, nid, "t", 30*time.Second, "task failed naming the volume",
-		func(al *structs.Allocation, ts *structs.TaskState) bool {
-			if ts == nil || !ts.Failed {
-				return false
-			}
-			for _, e := range ts.Events {
-				if strings.Contains(e.DisplayMessage, `host volume "nonexistent" is not available`) {
-					return true
-				}
-			}
-			return false
-		})
+	if !strings.Contains(out, `Constraint "missing compatible host volumes: nonexistent": 1 nodes excluded by filter`) {
+		t.Fatalf("placement failure does not name the volume:\n%s", out)
+	}
 }
 
 // taskLogUntil reads a task's stdout from the agent's alloc dir until it
