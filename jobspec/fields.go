@@ -40,7 +40,7 @@ var fieldTable = map[string]FieldRow{
 	"Job.Name":                     works("name", "TestBuild"),
 	"Job.Type":                     works("type", "TestMainTaskSuccessByJobType", "TestSystemJobEveryEligibleNodeAndLateJoiner"),
 	"Job.Priority":                 works("priority", "TestBrokerPriorityOrder"),
-	"Job.AllAtOnce":                refused("all_at_once", "all_at_once is not supported yet"),
+	"Job.AllAtOnce":                works("all_at_once", "TestAllAtOnceJobMakesAllOrNothingPlan", "TestPlanApplierAllAtOnceIsAllOrNothing"),
 	"Job.Datacenters":              works("datacenters", "TestNodeChecks"),
 	"Job.NodePool":                 works("node_pool", "TestNodeChecks"),
 	"Job.Constraints":              works("constraint", "TestConstraintOperands"),

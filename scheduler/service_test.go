@@ -507,3 +507,20 @@ func TestRemovedGroupStopped(t *testing.T) {
 		t.Fatalf("queued counts a removed group")
 	}
 }
+
+// all_at_once travels from the job to its plan, where the plan applier
+// (server.TestPlanApplierAllAtOnceIsAllOrNothing) refuses the whole plan
+// on any misfit instead of committing what fits.
+func TestAllAtOnceJobMakesAllOrNothingPlan(t *testing.T) {
+	for _, allAtOnce := range []bool{false, true} {
+		h := newHarness(t)
+		h.upsertNodes(mkNode(1, "dc1", 4000, 8000))
+		j := mkJob("web", structs.JobTypeService, 2)
+		j.AllAtOnce = allAtOnce
+		job := h.upsertJob(j)
+		res := h.schedule(h.eval(job, structs.EvalTriggerJobRegister))
+		if res.Plan.AllAtOnce != allAtOnce || len(placed(res.Plan)) != 2 {
+			t.Fatalf("all_at_once=%v: plan AllAtOnce=%v with %d placements", allAtOnce, res.Plan.AllAtOnce, len(placed(res.Plan)))
+		}
+	}
+}
