@@ -62,10 +62,16 @@ func (c *evalCtx) place(p placement, limit int) error {
 		meta *structs.NodeScoreMeta
 		err  error
 	)
-	if p.node != nil {
+	switch {
+	case p.node != nil:
 		ni, meta, err = c.checkPinned(g, p.node, m)
-	} else {
-		ni, meta, err = c.selectNode(g, avoid, limit, m)
+	default:
+		if pref := c.stickyNode(g, p); pref != nil {
+			ni, meta, err = c.checkPreferred(g, pref, m)
+		}
+		if ni == nil && err == nil {
+			ni, meta, err = c.selectNode(g, avoid, limit, m)
+		}
 	}
 	if err != nil {
 		return err
@@ -109,6 +115,34 @@ func (c *evalCtx) checkPinned(g *groupCtx, ni *nodeInfo, m *structs.AllocMetric)
 	if dim := g.fits(ni); dim != "" {
 		exhausted(m, dim)
 		return nil, nil, nil
+	}
+	return ni, c.score(g, ni, "").meta(ni.node.ID), nil
+}
+
+// stickyNode is the node a replacement of a group with a sticky (or
+// migrating) ephemeral disk tries first: its previous allocation's, when
+// that node is still a ready candidate of the job. As in Nomad this holds
+// for destructive updates, migrations and reschedules alike; a lost
+// allocation's node is down, so it is not a candidate.
+func (c *evalCtx) stickyNode(g *groupCtx, p placement) *nodeInfo {
+	d := g.tg.EphemeralDisk
+	if p.prev == nil || d == nil || !(d.Sticky || d.Migrate) {
+		return nil
+	}
+	ni := c.nodeByID(p.prev.NodeID)
+	if ni == nil || ni.pos < 0 {
+		return nil
+	}
+	return ni
+}
+
+// checkPreferred runs every check of g on the preferred node; nil when it
+// does not fit, and the placement falls back to the usual ranking (the
+// preference is best effort).
+func (c *evalCtx) checkPreferred(g *groupCtx, ni *nodeInfo, m *structs.AllocMetric) (*nodeInfo, *structs.NodeScoreMeta, error) {
+	ok, err := c.feasible(g, ni, m)
+	if err != nil || !ok {
+		return nil, nil, err
 	}
 	return ni, c.score(g, ni, "").meta(ni.node.ID), nil
 }
