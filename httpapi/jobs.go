@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/orch-project/orch/acl"
+	"github.com/orch-project/orch/jobspec"
 	"github.com/orch-project/orch/state"
 	"github.com/orch-project/orch/structs"
 )
@@ -19,13 +20,15 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, uint6
 	if req.Job == nil {
 		return nil, 0, codedErr(http.StatusBadRequest, "Job must be specified")
 	}
-	if err := intakeJob(r, req.Job, req.Namespace, req.Region, body, "Job ID does not match name"); err != nil {
+	warnings, err := intakeJob(r, req.Job, req.Submission, req.Namespace, req.Region, body, "Job ID does not match name")
+	if err != nil {
 		return nil, 0, err
 	}
 	resp, err := s.srv.RegisterJob(r.Context(), &req)
 	if err != nil {
 		return nil, 0, err
 	}
+	resp.Warnings = joinWarnings(resp.Warnings, warnings)
 	return resp, resp.Index, nil
 }
 
@@ -159,12 +162,14 @@ func (s *Server) jobSummary(r *http.Request, ws memdb.WatchSet, st *state.Snapsh
 }
 
 // intakeJob readies a job a write carries (register, plan): its ID must be
-// the path's, its namespace comes from the job, the body or the query
-// string, the caller must hold submit-job there, and the job is
-// canonicalized and validated (body is the request it came in).
-func intakeJob(r *http.Request, job *structs.Job, ns, region string, body []byte, mismatch string) error {
+// the path's, it lands in the request's namespace and region, the caller
+// must be allowed to submit there, and it is defaulted and validated.
+// sub is the submitted source, if any: it tells a service provider the
+// nomad client library defaulted to "consul" from one the user wrote
+// (jobspec.UndoClientConsulDefault). It returns warnings for the caller.
+func intakeJob(r *http.Request, job *structs.Job, sub *structs.JobSubmission, ns, region string, body []byte, mismatch string) ([]string, error) {
 	if id := r.PathValue("id"); id != "" && job.ID != id {
-		return codedErr(http.StatusBadRequest, "%s", mismatch)
+		return nil, codedErr(http.StatusBadRequest, "%s", mismatch)
 	}
 	if job.Namespace == "" {
 		job.Namespace = ns
@@ -176,10 +181,20 @@ func intakeJob(r *http.Request, job *structs.Job, ns, region string, body []byte
 		job.Region = region
 	}
 	if err := authzOf(r).AllowNamespace(job.Namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
-		return err
+		return nil, err
 	}
+	warnings := jobspec.UndoClientConsulDefault(job, sub)
 	if err := prepareJob(job, body); err != nil {
-		return codedErr(http.StatusBadRequest, "%s", strings.TrimSpace(err.Error()))
+		return nil, codedErr(http.StatusBadRequest, "%s", strings.TrimSpace(err.Error()))
 	}
-	return nil
+	return warnings, nil
+}
+
+// joinWarnings adds warnings to a response's newline-separated list.
+func joinWarnings(have string, more []string) string {
+	all := more
+	if have != "" {
+		all = append([]string{have}, more...)
+	}
+	return strings.Join(all, "\n")
 }

@@ -315,7 +315,8 @@ func (s *Server) jobPlan(w http.ResponseWriter, r *http.Request) (any, uint64, e
 	if req.Job == nil {
 		return nil, 0, codedErr(http.StatusBadRequest, "Job must be specified")
 	}
-	if err := intakeJob(r, req.Job, req.Namespace, req.Region, body, "Job ID does not match"); err != nil {
+	warnings, err := intakeJob(r, req.Job, nil, req.Namespace, req.Region, body, "Job ID does not match")
+	if err != nil {
 		return nil, 0, err
 	}
 	rb, err := s.rollouts()
@@ -326,6 +327,7 @@ func (s *Server) jobPlan(w http.ResponseWriter, r *http.Request) (any, uint64, e
 	if err != nil {
 		return nil, 0, err
 	}
+	resp.Warnings = joinWarnings(resp.Warnings, warnings)
 	return resp, resp.Index, nil
 }
 

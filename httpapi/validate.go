@@ -68,6 +68,7 @@ func (s *Server) jobValidate(w http.ResponseWriter, r *http.Request) {
 		job.Namespace = namespaceOf(r)
 	}
 	resp := &JobValidateResponse{DriverConfigValidated: true}
+	resp.Warnings = joinWarnings("", jobspec.UndoClientConsulDefault(job, nil))
 	if err := prepareJob(job, body); err != nil {
 		resp.ValidationErrors = flattenErrors(err)
 		resp.Error = formatErrorList(resp.ValidationErrors)
