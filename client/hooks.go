@@ -8,6 +8,7 @@ import (
 	"github.com/orch-project/orch/client/health"
 	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/identityhook"
+	"github.com/orch-project/orch/client/payload"
 	"github.com/orch-project/orch/client/volumes"
 	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/structs"
@@ -37,6 +38,7 @@ func (c *Client) taskHooks() []hooks.TaskHookFactory {
 		artifacts.HookFactory(c.artifactSetup()),
 		volumes.HookFactory(func() map[string]*structs.ClientHostVolumeConfig { return c.cfg.HostVolumes }),
 		devices.HookFactory(),
+		payload.HookFactory(),
 		c.templates.TaskHook,
 		c.services.TaskHook,
 	}

@@ -89,6 +89,7 @@ func (s *Server) routes() {
 	s.identityRoutes(rt)
 	s.scalingRoutes(rt)
 	s.rolloutRoutes(rt)
+	s.lifecycleRoutes(rt)
 	s.operatorRoutes(rt)
 	s.nodeOpRoutes(rt)
 	s.allocOpRoutes(rt)

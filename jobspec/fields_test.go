@@ -279,10 +279,16 @@ func TestRefusedFieldsOverJSON(t *testing.T) {
 		{"artifact", func(j *nomad.Job) {
 			j.TaskGroups[0].Tasks[0].Artifacts = []*nomad.TaskArtifact{{GetterSource: ptr("s3::https://s3.amazonaws.com/b/k")}}
 		}, `group "g" -> task "t" -> artifact[0] -> source: s3 and gcs artifact sources are not supported`},
-		{"periodic", func(j *nomad.Job) {
-			j.Type = ptr("batch")
+		{"periodic service", func(j *nomad.Job) {
 			j.Periodic = &nomad.PeriodicConfig{Spec: ptr("@daily")}
-		}, `periodic: periodic jobs are not supported yet`},
+		}, `periodic: periodic jobs must be of type batch or sysbatch, not "service"`},
+		{"periodic time zone", func(j *nomad.Job) {
+			j.Type = ptr("batch")
+			j.Periodic = &nomad.PeriodicConfig{Spec: ptr("@daily"), TimeZone: ptr("Mars/Olympus")}
+		}, `periodic: invalid time zone "Mars/Olympus"`},
+		{"dispatch_payload without parameterized", func(j *nomad.Job) {
+			j.TaskGroups[0].Tasks[0].DispatchPayload = &nomad.DispatchPayloadConfig{File: "x"}
+		}, `group "g" -> task "t" -> dispatch_payload: dispatch_payload is only valid in a parameterized job`},
 		{"bridge", func(j *nomad.Job) {
 			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{Mode: "bridge"}}
 		}, `group "g" -> network[0] -> mode: bridge networking is not supported yet`},

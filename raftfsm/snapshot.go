@@ -218,6 +218,8 @@ func restoreFrame(r *state.Restore, fr frame) error {
 		return decodeInto(fr, &structs.Deployment{}, r.DeploymentRestore)
 	case state.KindJobSubmission:
 		return decodeInto(fr, &state.JobSubmissionRow{}, r.JobSubmissionRestore)
+	case state.KindPeriodicLaunch:
+		return decodeInto(fr, &structs.PeriodicLaunch{}, r.PeriodicLaunchRestore)
 	case state.KindAutopilotConfig:
 		return decodeInto(fr, &structs.AutopilotConfig{}, r.AutopilotConfigRestore)
 	}

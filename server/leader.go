@@ -78,6 +78,7 @@ func (s *Server) establishLeadership() {
 	go s.aclTokenGCLoop(ctx)
 	go s.deploymentWatcher(ctx)
 	go s.nodeDrainer(ctx)
+	go s.periodicDispatcher(ctx)
 }
 
 func (s *Server) revokeLeadership() {

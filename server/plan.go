@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/cronexpr"
 	memdb "github.com/hashicorp/go-memdb"
 
 	"github.com/orch-project/orch/jobdiff"
@@ -172,24 +171,4 @@ func updateCounts(u *structs.DesiredUpdates) map[string]uint64 {
 
 // nextLaunch is a periodic job's next launch after now, zero when its
 // specs never fire again.
-func nextLaunch(p *structs.PeriodicConfig, now time.Time) time.Time {
-	loc, err := time.LoadLocation(p.TimeZone)
-	if err != nil || p.TimeZone == "" {
-		loc = time.UTC
-	}
-	specs := p.Specs
-	if p.Spec != "" {
-		specs = append([]string{p.Spec}, specs...)
-	}
-	var next time.Time
-	for _, spec := range specs {
-		e, err := cronexpr.Parse(spec)
-		if err != nil {
-			continue
-		}
-		if t := e.Next(now.In(loc)); !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	return next.UTC()
-}
+func nextLaunch(p *structs.PeriodicConfig, now time.Time) time.Time { return p.Next(now) }

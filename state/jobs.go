@@ -98,8 +98,10 @@ func (t *WriteTxn) UpsertJob(job *structs.Job, submitTime int64) error {
 	if err != nil {
 		return fmt.Errorf("job lookup %s/%s: %w", j.Namespace, j.ID, err)
 	}
+	oldStatus := ""
 	if obj != nil {
 		existing := obj.(*structs.Job)
+		oldStatus = existing.Status
 		j.CreateIndex = existing.CreateIndex
 		j.Version = existing.Version
 		if !specEqual(existing, j) {
@@ -135,6 +137,9 @@ func (t *WriteTxn) UpsertJob(job *structs.Job, submitTime int64) error {
 		return err
 	}
 	if err := t.syncScalingPolicies(j); err != nil {
+		return err
+	}
+	if err := t.childStatusChanged(j, oldStatus, j.Status); err != nil {
 		return err
 	}
 	t.touch(TableJobs, TableJobVersion, TableJobSummary)
@@ -180,6 +185,14 @@ func (t *WriteTxn) DeleteJob(ns, id string) error {
 	}
 	if err := t.txn.Delete(TableJobs, obj); err != nil {
 		return fmt.Errorf("delete job %s/%s: %w", ns, id, err)
+	}
+	if j := obj.(*structs.Job); j.ParentID != "" {
+		if err := t.childStatusChanged(j, j.Status, ""); err != nil {
+			return err
+		}
+	}
+	if err := t.deletePeriodicLaunch(ns, id); err != nil {
+		return err
 	}
 	if _, err := t.txn.DeleteAll(TableJobVersion, "job", ns, id); err != nil {
 		return fmt.Errorf("delete versions of job %s/%s: %w", ns, id, err)

@@ -55,7 +55,7 @@ func nsIDIndex(nsField, idField string) *memdb.CompoundIndex {
 func schema() *memdb.DBSchema {
 	s := coreSchema()
 	// Tables of other concepts live in their own files.
-	for _, part := range []map[string]*memdb.TableSchema{serviceSchema(), variableSchema(), keyringSchema(), scalingSchema(), autopilotSchema()} {
+	for _, part := range []map[string]*memdb.TableSchema{serviceSchema(), variableSchema(), keyringSchema(), scalingSchema(), autopilotSchema(), lifecycleSchema()} {
 		for name, tbl := range part {
 			s.Tables[name] = tbl
 		}
@@ -71,6 +71,10 @@ func coreSchema() *memdb.DBSchema {
 				"id": {Name: "id", Unique: true, Indexer: nsIDIndex("Namespace", "ID")},
 				// jobid serves prefix lookups across all namespaces.
 				"jobid": {Name: "jobid", Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				// parent lists the children of periodic and parameterized jobs.
+				"parent": {Name: "parent", AllowMissing: true, Indexer: parentIndexer{}},
+				// dispatch_token finds a dispatched child by its idempotency token.
+				"dispatch_token": {Name: "dispatch_token", AllowMissing: true, Indexer: tokenIndexer{}},
 			},
 		},
 		TableJobVersion: {

@@ -54,6 +54,7 @@ var walkOrder = []struct{ kind, table string }{
 	{KindDeployment, TableDeployments},
 	{KindJobSubmission, TableJobSubmissions},
 	{KindAutopilotConfig, TableAutopilotConfig},
+	{KindPeriodicLaunch, TablePeriodicLaunch},
 }
 
 // Walk calls fn for every persistent object of the snapshot, table by table

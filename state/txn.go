@@ -171,6 +171,9 @@ func (t *WriteTxn) refreshJobStatuses() error {
 		if err := t.txn.Insert(TableJobs, c); err != nil {
 			return fmt.Errorf("update status of job %s/%s: %w", k.Namespace, k.ID, err)
 		}
+		if err := t.childStatusChanged(c, job.Status, status); err != nil {
+			return err
+		}
 		t.touch(TableJobs)
 	}
 	return nil

@@ -96,8 +96,15 @@ func (j *Job) LookupTaskGroup(name string) *TaskGroup {
 	return nil
 }
 
-// IsPeriodic reports whether the job is a periodic template rather than a runnable job.
-func (j *Job) IsPeriodic() bool { return j.Periodic != nil && j.Periodic.Enabled }
+// IsPeriodic reports whether the job is a periodic template rather than a
+// runnable job. A disabled periodic block still makes the job a template:
+// it never runs itself, it just launches nothing.
+func (j *Job) IsPeriodic() bool { return j.Periodic != nil }
+
+// IsPeriodicActive reports whether the periodic dispatcher launches the job.
+func (j *Job) IsPeriodicActive() bool {
+	return j.Periodic != nil && j.Periodic.Enabled && !j.Stop && !j.IsParameterized()
+}
 
 // IsParameterized reports whether the job is a dispatch template.
 func (j *Job) IsParameterized() bool { return j.ParameterizedJob != nil && !j.Dispatched }

@@ -1,0 +1,207 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/orch-project/orch/raftfsm"
+	"github.com/orch-project/orch/state"
+	"github.com/orch-project/orch/structs"
+)
+
+// EvalTriggerPeriodicJob is Nomad's trigger of a periodic child's eval.
+const EvalTriggerPeriodicJob = "periodic-job"
+
+// maxCatchUpSteps bounds the walk over missed ticks to the most recent one
+// (a seconds-level cron missed for a day is 17,280 steps).
+const maxCatchUpSteps = 1 << 20
+
+// launchPlan decides a periodic job's launches from its base (the last
+// recorded launch, or its submit time when it never launched): due is the
+// launch to make now (zero when none is due) and next the one after it.
+// Of the ticks missed while no leader ran the dispatcher only the most
+// recent is launched, as Nomad does.
+func launchPlan(p *structs.PeriodicConfig, base, now time.Time) (due, next time.Time) {
+	next = p.Next(base)
+	for steps := 0; !next.IsZero() && !next.After(now) && steps < maxCatchUpSteps; steps++ {
+		due, next = next, p.Next(next)
+	}
+	return due, next
+}
+
+// periodicDispatcher is the leader loop that launches periodic jobs. It
+// holds no state of its own: every round reads the jobs and their last
+// launches from the replicated state, so a new leader resumes exactly
+// where the old one stopped, and the FSM refuses a launch at or before the
+// recorded one, so no tick runs twice.
+func (s *Server) periodicDispatcher(ctx context.Context) {
+	for {
+		ws := memdb.NewWatchSet()
+		next, err := s.periodicRound(ctx, ws)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.logger.Warn("periodic dispatcher", "error", err)
+			next = time.Now().Add(watcherRetry)
+		}
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if !next.IsZero() {
+			wctx, cancel = context.WithDeadline(ctx, next)
+		}
+		_ = ws.WatchCtx(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// periodicRound launches every due periodic job and returns the earliest
+// next launch (zero when nothing is scheduled); ws fires when jobs change.
+func (s *Server) periodicRound(ctx context.Context, ws memdb.WatchSet) (time.Time, error) {
+	snap := s.State().Snapshot()
+	jobs, err := snap.JobsByIDPrefix(ws, "*", "")
+	if err != nil {
+		return time.Time{}, fmt.Errorf("listing jobs: %w", err)
+	}
+	var earliest time.Time
+	var errs []error
+	for _, j := range jobs {
+		if !j.IsPeriodicActive() {
+			continue
+		}
+		next, err := s.launchIfDue(ctx, snap, j)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("job %s/%s: %w", j.Namespace, j.ID, err))
+		}
+		if !next.IsZero() && (earliest.IsZero() || next.Before(earliest)) {
+			earliest = next
+		}
+	}
+	return earliest, errors.Join(errs...)
+}
+
+// launchIfDue launches j if a tick is due and returns its next launch.
+func (s *Server) launchIfDue(ctx context.Context, snap *state.Snapshot, j *structs.Job) (time.Time, error) {
+	base := time.Unix(0, j.SubmitTime)
+	last, err := snap.PeriodicLaunchByID(nil, j.Namespace, j.ID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if last != nil {
+		base = time.Unix(0, last.Launch)
+	}
+	due, next := launchPlan(j.Periodic, base, time.Now())
+	if due.IsZero() {
+		return next, nil
+	}
+	_, _, err = s.launchPeriodic(ctx, snap, j, due, false)
+	if errors.Is(err, raftfsm.ErrAlreadyLaunched) {
+		err = nil
+	}
+	return next, err
+}
+
+// launchPeriodic commits one launch of j at t; the child is left out when
+// prohibit_overlap holds it back (except for a forced launch).
+func (s *Server) launchPeriodic(ctx context.Context, snap *state.Snapshot, j *structs.Job, t time.Time, force bool) (*structs.Evaluation, uint64, error) {
+	body := &raftfsm.PeriodicLaunch{Namespace: j.Namespace, JobID: j.ID, Launch: t.UnixNano(), Force: force, Time: s.now()}
+	skip := false
+	if j.Periodic.ProhibitOverlap && !force {
+		running, err := childRunning(snap, j)
+		if err != nil {
+			return nil, 0, err
+		}
+		skip = running
+	}
+	if !skip {
+		body.Child = deriveChild(j, structs.PeriodicChildID(j.ID, t), body.Time)
+		body.Eval = childEval(body.Child, EvalTriggerPeriodicJob, body.Time)
+	}
+	index, err := s.raftApplyCtx(ctx, raftfsm.PeriodicLaunchType, body)
+	if err != nil {
+		return nil, 0, err
+	}
+	if skip {
+		s.logger.Info("periodic launch skipped: prohibit_overlap and a child is still running",
+			"namespace", j.Namespace, "job", j.ID, "launch", t.UTC())
+	} else {
+		s.logger.Debug("periodic job launched", "namespace", j.Namespace, "job", body.Child.ID)
+	}
+	return body.Eval, index, nil
+}
+
+// childRunning reports whether any child of j is not dead yet.
+func childRunning(snap *state.Snapshot, j *structs.Job) (bool, error) {
+	children, err := snap.ChildJobs(nil, j.Namespace, j.ID)
+	if err != nil {
+		return false, fmt.Errorf("listing children: %w", err)
+	}
+	for _, c := range children {
+		if c.Status != structs.JobStatusDead {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// deriveChild is a runnable copy of a periodic or parameterized parent.
+func deriveChild(parent *structs.Job, id string, now int64) *structs.Job {
+	c := *parent
+	c.ID, c.Name, c.ParentID = id, id, parent.ID
+	c.Periodic = nil
+	c.Status, c.StatusDescription, c.Stable, c.Version = "", "", false, 0
+	c.CreateIndex, c.ModifyIndex, c.JobModifyIndex = 0, 0, 0
+	c.SubmitTime = now
+	return &c
+}
+
+// childEval is the first evaluation of a launched or dispatched child.
+func childEval(c *structs.Job, trigger string, now int64) *structs.Evaluation {
+	if c.IsPeriodic() {
+		// The dispatched child of a periodic parameterized job is itself a
+		// periodic template: nothing to place.
+		return nil
+	}
+	return &structs.Evaluation{
+		ID: structs.GenerateUUID(), Namespace: c.Namespace, Priority: c.Priority, Type: c.Type,
+		TriggeredBy: trigger, JobID: c.ID, Status: structs.EvalStatusPending, CreateTime: now, ModifyTime: now,
+	}
+}
+
+// ForcePeriodicJob launches a periodic job now, whatever its schedule
+// (`job periodic force`).
+func (s *Server) ForcePeriodicJob(ctx context.Context, ns, id string) (*structs.PeriodicForceResponse, error) {
+	if !s.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	snap := s.State().Snapshot()
+	j, err := snap.JobByID(nil, ns, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading job: %w", err)
+	}
+	if j == nil {
+		return nil, fmt.Errorf("%w: job not found", ErrNotFound)
+	}
+	if !j.IsPeriodic() || j.IsParameterized() {
+		return nil, fmt.Errorf("%w: can't force launch non-periodic job", ErrBadInput)
+	}
+	if j.Stop {
+		return nil, fmt.Errorf("%w: can't force launch a stopped job", ErrBadInput)
+	}
+	// Whole seconds: the child's ID names the second it was launched.
+	eval, index, err := s.launchPeriodic(ctx, snap, j, time.Unix(time.Now().Unix(), 0), true)
+	if err != nil {
+		return nil, err
+	}
+	resp := &structs.PeriodicForceResponse{Index: index}
+	if eval != nil {
+		resp.EvalID, resp.EvalCreateIndex = eval.ID, resp.Index
+	}
+	return resp, nil
+}

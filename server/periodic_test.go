@@ -1,0 +1,252 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/jobspec"
+	"github.com/orch-project/orch/structs"
+)
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// launchPlan: the next launch in the job's time zone, and after an outage
+// only the most recent missed tick is launched.
+func TestLaunchPlan(t *testing.T) {
+	hourly := &structs.PeriodicConfig{Enabled: true, Spec: "0 * * * *"}
+	cases := []struct {
+		name      string
+		p         *structs.PeriodicConfig
+		base, now string
+		due, next string
+	}{
+		{"nothing due", hourly, "2026-11-30T10:00:00Z", "2026-11-30T10:30:00Z", "", "2026-11-30T11:00:00Z"},
+		{"one due", hourly, "2026-11-30T10:00:00Z", "2026-11-30T11:00:00Z", "2026-11-30T11:00:00Z", "2026-11-30T12:00:00Z"},
+		{"catch up to the latest missed only", hourly, "2026-11-30T10:00:00Z", "2026-11-30T15:20:00Z",
+			"2026-11-30T15:00:00Z", "2026-11-30T16:00:00Z"},
+		// 02:00 every day in New York is 07:00 UTC in winter.
+		{"time zone", &structs.PeriodicConfig{Enabled: true, Spec: "0 2 * * *", TimeZone: "America/New_York"},
+			"2026-11-30T08:00:00Z", "2026-11-30T09:00:00Z", "", "2026-12-01T07:00:00Z"},
+		// and 06:00 UTC in summer.
+		{"time zone summer", &structs.PeriodicConfig{Enabled: true, Spec: "0 2 * * *", TimeZone: "America/New_York"},
+			"2026-07-01T08:00:00Z", "2026-07-02T06:00:00Z", "2026-07-02T06:00:00Z", "2026-07-03T06:00:00Z"},
+		{"crons: the earliest", &structs.PeriodicConfig{Enabled: true, Specs: []string{"30 * * * *", "15 * * * *"}},
+			"2026-11-30T10:00:00Z", "2026-11-30T10:20:00Z", "2026-11-30T10:15:00Z", "2026-11-30T10:30:00Z"},
+		{"seconds field", &structs.PeriodicConfig{Enabled: true, Spec: "*/5 * * * * * *"},
+			"2026-11-30T10:00:00Z", "2026-11-30T10:00:12Z", "2026-11-30T10:00:10Z", "2026-11-30T10:00:15Z"},
+		{"never again", &structs.PeriodicConfig{Enabled: true, Spec: "0 0 1 1 * 2020"},
+			"2026-11-30T10:00:00Z", "2026-11-30T10:00:12Z", "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			due, next := launchPlan(c.p, mustTime(t, c.base), mustTime(t, c.now))
+			got := func(v time.Time) string {
+				if v.IsZero() {
+					return ""
+				}
+				return v.UTC().Format(time.RFC3339)
+			}
+			if got(due) != c.due || got(next) != c.next {
+				t.Fatalf("due %q next %q, want %q %q", got(due), got(next), c.due, c.next)
+			}
+		})
+	}
+}
+
+func periodicJob(id, spec string, overlap bool) *structs.Job {
+	j := testJob(id, 1, 32)
+	j.Type = structs.JobTypeBatch
+	j.Periodic = &structs.PeriodicConfig{Enabled: true, Spec: spec, SpecType: "cron", ProhibitOverlap: overlap}
+	j.TaskGroups[0].EphemeralDisk.SizeMB = 300
+	jobspec.Canonicalize(j)
+	return j
+}
+
+func children(t *testing.T, s *Server, parent string) []*structs.Job {
+	t.Helper()
+	c, err := s.State().ChildJobs(nil, "default", parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The periodic dispatcher launches a child per tick, named
+// <job>/periodic-<unix>, on consecutive ticks; the parent is never placed;
+// the parent's summary counts its children; the launch is recorded.
+func TestPeriodicDispatcherLaunches(t *testing.T) {
+	s := testServer(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := s.RegisterNode(ctx, testNode("n1", 8000, 8192)); err != nil {
+		t.Fatal(err)
+	}
+	job := periodicJob("cron", "* * * * * * *", false)
+	if err := jobspec.Validate(job); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "3 children", func() bool { return len(children(t, s, "cron")) >= 3 })
+	kids := children(t, s, "cron")
+	var secs []int64
+	for _, c := range kids {
+		var sec int64
+		if _, err := fmt.Sscanf(strings.TrimPrefix(c.ID, "cron/periodic-"), "%d", &sec); err != nil || c.ParentID != "cron" {
+			t.Fatalf("child %q (parent %q)", c.ID, c.ParentID)
+		}
+		if c.Periodic != nil || c.Name != c.ID {
+			t.Fatalf("child %q keeps the periodic block or another name (%q)", c.ID, c.Name)
+		}
+		secs = append(secs, sec)
+	}
+	for i := 1; i < len(secs); i++ {
+		if secs[i] != secs[i-1]+1 {
+			t.Fatalf("children are not one per consecutive second: %v", secs)
+		}
+	}
+	if a := liveAllocs(t, s, "cron"); len(a) != 0 {
+		t.Fatalf("the periodic parent was placed: %d allocations", len(a))
+	}
+	waitUntil(t, 10*time.Second, "children placed", func() bool { return len(liveAllocs(t, s, kids[0].ID)) == 1 })
+	last, err := s.State().PeriodicLaunchByID(nil, "default", "cron")
+	if err != nil || last == nil {
+		t.Fatalf("no launch recorded: %v", err)
+	}
+	sum, err := s.State().JobSummaryByID(nil, "default", "cron")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(children(t, s, "cron"))
+	if c := sum.Children; c == nil || c.Pending+c.Running+c.Dead < int64(len(kids)) || c.Pending+c.Running+c.Dead > int64(n) {
+		t.Fatalf("children summary %+v, %d..%d children", sum.Children, len(kids), n)
+	}
+	// A stopped parent launches nothing more.
+	if _, err := s.DeregisterJob(ctx, "default", "cron", structs.JobDeregisterOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n = len(children(t, s, "cron"))
+	time.Sleep(2500 * time.Millisecond)
+	if m := len(children(t, s, "cron")); m != n {
+		t.Fatalf("a stopped periodic job launched: %d -> %d children", n, m)
+	}
+}
+
+// prohibit_overlap: while a child is not dead, ticks launch nothing (and
+// are recorded, so they are not retried); periodic force launches anyway.
+func TestPeriodicProhibitOverlapAndForce(t *testing.T) {
+	s := testServer(t, t.TempDir())
+	ctx := context.Background()
+	// No node: the first child's eval blocks and the child stays pending.
+	job := periodicJob("once", "* * * * * * *", true)
+	if _, err := s.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "a child", func() bool { return len(children(t, s, "once")) == 1 })
+	l1, _ := s.State().PeriodicLaunchByID(nil, "default", "once")
+	time.Sleep(2500 * time.Millisecond)
+	if n := len(children(t, s, "once")); n != 1 {
+		t.Fatalf("prohibit_overlap: %d children while the first is pending", n)
+	}
+	l2, _ := s.State().PeriodicLaunchByID(nil, "default", "once")
+	if l1 == nil || l2 == nil || l2.Launch <= l1.Launch {
+		t.Fatalf("skipped ticks not recorded: %+v -> %+v", l1, l2)
+	}
+	resp, err := s.ForcePeriodicJob(ctx, "default", "once")
+	if err != nil || resp.EvalID == "" {
+		t.Fatalf("force: %+v %v", resp, err)
+	}
+	if n := len(children(t, s, "once")); n != 2 {
+		t.Fatalf("force launched %d children in all, want 2", n)
+	}
+	if _, err := s.ForcePeriodicJob(ctx, "default", "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("force of an unknown job: %v", err)
+	}
+	plain := testJob("plain", 1, 32)
+	if _, err := s.RegisterJob(ctx, &structs.JobRegisterRequest{Job: plain}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ForcePeriodicJob(ctx, "default", "plain"); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("force of a non-periodic job: %v", err)
+	}
+}
+
+func parameterizedJob(id string, p *structs.ParameterizedJobConfig) *structs.Job {
+	j := testJob(id, 1, 32)
+	j.Type = structs.JobTypeBatch
+	j.ParameterizedJob = p
+	j.TaskGroups[0].EphemeralDisk.SizeMB = 300
+	j.Meta = map[string]string{"base": "1"}
+	j.TaskGroups[0].Tasks[0].DispatchPayload = &structs.DispatchPayloadConfig{File: "in.txt"}
+	jobspec.Canonicalize(j)
+	return j
+}
+
+// Dispatch checks payload and meta as Nomad does, creates
+// <job>/dispatch-<unix>-<8 hex> children carrying them, and an idempotency
+// token answers with the existing child.
+func TestDispatchJob(t *testing.T) {
+	s := testServer(t, t.TempDir())
+	ctx := context.Background()
+	job := parameterizedJob("fn", &structs.ParameterizedJobConfig{Payload: "required",
+		MetaRequired: []string{"who"}, MetaOptional: []string{"opt"}})
+	if err := jobspec.Validate(job); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job}); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]*structs.JobDispatchRequest{
+		"Payload is not provided":            {JobID: "fn", Meta: map[string]string{"who": "a"}},
+		"Payload exceeds maximum size":       {JobID: "fn", Meta: map[string]string{"who": "a"}, Payload: make([]byte, structs.DispatchPayloadSizeLimit+1)},
+		"unpermitted metadata keys: [zzz]":   {JobID: "fn", Meta: map[string]string{"who": "a", "zzz": "b"}, Payload: []byte("x")},
+		"did not provide required meta keys": {JobID: "fn", Meta: map[string]string{"opt": "a"}, Payload: []byte("x")},
+		"priority must be between 1 and 100": {JobID: "fn", Meta: map[string]string{"who": "a"}, Payload: []byte("x"), Priority: 101},
+	}
+	for want, req := range bad {
+		if _, err := s.DispatchJob(ctx, "default", req); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q, got %v", want, err)
+		}
+	}
+	resp, err := s.DispatchJob(ctx, "default", &structs.JobDispatchRequest{JobID: "fn", Payload: []byte("hello"),
+		Meta: map[string]string{"who": "a"}, IdPrefixTemplate: "tmpl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sec int64
+	var hexs string
+	if _, err := fmt.Sscanf(resp.DispatchedJobID, "fn/dispatch-tmpl-%d-%s", &sec, &hexs); err != nil || len(hexs) != 8 || resp.EvalID == "" {
+		t.Fatalf("dispatched %+v (%v)", resp, err)
+	}
+	child, _ := s.State().JobByID(nil, "default", resp.DispatchedJobID)
+	if child == nil || !child.Dispatched || string(child.Payload) != "hello" || child.Meta["who"] != "a" ||
+		child.Meta["base"] != "1" || child.ParentID != "fn" || child.IsParameterized() {
+		t.Fatalf("child %+v", child)
+	}
+	tok := &structs.JobDispatchRequest{JobID: "fn", Payload: []byte("x"), Meta: map[string]string{"who": "b"}, IdempotencyToken: "t1"}
+	r1, err := s.DispatchJob(ctx, "default", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.DispatchJob(ctx, "default", tok)
+	if err != nil || r2.DispatchedJobID != r1.DispatchedJobID {
+		t.Fatalf("same token dispatched %q then %q (%v)", r1.DispatchedJobID, r2.DispatchedJobID, err)
+	}
+	if n := len(children(t, s, "fn")); n != 2 {
+		t.Fatalf("%d children, want 2", n)
+	}
+	if _, err := s.DispatchJob(ctx, "default", &structs.JobDispatchRequest{JobID: resp.DispatchedJobID}); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("dispatch of a dispatched child: %v", err)
+	}
+}
