@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 
 	"github.com/orch-project/orch/client/artifacts"
+	"github.com/orch-project/orch/client/network"
 	"github.com/orch-project/orch/structs"
 	"github.com/orch-project/orch/tlsutil"
 )
@@ -100,6 +101,9 @@ type Config struct {
 	HostVolumes map[string]*structs.ClientHostVolumeConfig
 	// Artifacts is the client's artifact block (nil: defaults).
 	Artifacts *artifacts.Config
+	// Network is the client's CNI settings (cni_path, cni_config_dir,
+	// bridge_network_name, bridge_network_subnet).
+	Network network.Config
 	// Warnings name the Nomad settings of the loaded files that orch
 	// accepts without acting on them (config_nomad.go), with positions.
 	Warnings        []string
@@ -209,6 +213,12 @@ type clientBlock struct {
 	// The task's world (config_taskworld.go).
 	HostVolumes []*hostVolumeBlock `hcl:"host_volume,block"`
 	Artifact    *artifactBlock     `hcl:"artifact,block"`
+
+	// Bridge and CNI networking (client/network).
+	CNIPath             *string `hcl:"cni_path"`
+	CNIConfigDir        *string `hcl:"cni_config_dir"`
+	BridgeNetworkName   *string `hcl:"bridge_network_name"`
+	BridgeNetworkSubnet *string `hcl:"bridge_network_subnet"`
 }
 
 type pluginBlock struct {

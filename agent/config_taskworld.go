@@ -109,6 +109,9 @@ func (c *Config) applyClientTaskWorld(cl *clientBlock) error {
 	if err := c.applyArtifactBlock(cl.Artifact); err != nil {
 		return err
 	}
+	if err := c.applyNetwork(cl); err != nil {
+		return err
+	}
 	for _, hv := range cl.HostVolumes {
 		v, err := hostVolume(hv)
 		if err != nil {
@@ -144,4 +147,24 @@ func hostVolume(b *hostVolumeBlock) (*structs.ClientHostVolumeConfig, error) {
 		v.ReadOnly = *b.ReadOnly
 	}
 	return v, nil
+}
+
+// applyNetwork takes Nomad's client CNI settings; they are checked here so
+// a bad subnet or path stops the agent at start, with the setting's name.
+func (c *Config) applyNetwork(cl *clientBlock) error {
+	n := c.Network
+	for _, s := range []struct {
+		v   *string
+		dst *string
+	}{{cl.CNIPath, &n.CNIPath}, {cl.CNIConfigDir, &n.CNIConfigDir},
+		{cl.BridgeNetworkName, &n.BridgeName}, {cl.BridgeNetworkSubnet, &n.BridgeSubnet}} {
+		if s.v != nil {
+			*s.dst = *s.v
+		}
+	}
+	if err := n.Validate(); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	c.Network = n
+	return nil
 }

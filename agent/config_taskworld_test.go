@@ -89,3 +89,34 @@ func TestArtifactSettings(t *testing.T) {
 		t.Fatalf("bad size: %v", err)
 	}
 }
+
+// TestNetworkSettings: Nomad's client CNI settings are read (and used by
+// the e2e bridge test through an agent config); a bad subnet, name or
+// relative path stops the agent with the setting's name.
+func TestNetworkSettings(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.LoadFile(writeConfig(t, `client {
+  cni_path              = "/opt/cni/bin:/usr/lib/cni"
+  cni_config_dir        = "/etc/cni/net.d"
+  bridge_network_name   = "orchtest0"
+  bridge_network_subnet = "10.77.0.0/20"
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	n := c.Network
+	if n.CNIPath != "/opt/cni/bin:/usr/lib/cni" || n.CNIConfigDir != "/etc/cni/net.d" || n.BridgeName != "orchtest0" || n.BridgeSubnet != "10.77.0.0/20" {
+		t.Fatalf("network settings = %+v", n)
+	}
+	for body, want := range map[string]string{
+		`bridge_network_subnet = "10.77.0.0"`:             `bridge_network_subnet "10.77.0.0"`,
+		`bridge_network_name = "a-very-long-bridge-name"`: `bridge_network_name`,
+		`cni_path = "relative/bin"`:                       `cni_path: "relative/bin" is not an absolute path`,
+		`cni_config_dir = "etc"`:                          `cni_config_dir: "etc" is not an absolute path`,
+	} {
+		err := DefaultConfig().LoadFile(writeConfig(t, "client {\n  "+body+"\n}\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", body, err, want)
+		}
+	}
+}

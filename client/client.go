@@ -19,6 +19,7 @@ import (
 	"github.com/orch-project/orch/client/allocrunner"
 	"github.com/orch-project/orch/client/artifacts"
 	"github.com/orch-project/orch/client/fingerprint"
+	"github.com/orch-project/orch/client/network"
 	"github.com/orch-project/orch/client/services"
 	"github.com/orch-project/orch/client/state"
 	"github.com/orch-project/orch/client/taskenv"
@@ -59,6 +60,9 @@ type Config struct {
 	HostVolumes map[string]*structs.ClientHostVolumeConfig
 	// Artifacts is the client's artifact block (nil: Nomad's defaults).
 	Artifacts *artifacts.Config
+	// Network is the client's CNI settings for bridge and cni/* group
+	// networks; its StateDir is set to <DataDir>/network.
+	Network network.Config
 	// RegisterInterval is how often driver health is re-checked (default
 	// 30s); the node re-registers when it changed.
 	RegisterInterval time.Duration
@@ -84,6 +88,8 @@ type Client struct {
 	live *liveness
 	// gpus fingerprints NVIDIA GPUs (devices.go).
 	gpus *fingerprint.Nvidia
+	// network builds allocations' bridge and CNI namespaces.
+	network *network.Manager
 
 	mu      sync.RWMutex
 	node    *structs.Node
@@ -198,6 +204,12 @@ func New(cfg Config) (*Client, error) {
 		ip = nets[0].IP
 	}
 	c.ports = newPortAllocator(cfg.MinDynamicPort, cfg.MaxDynamicPort, ip, db, assigned)
+	ncfg := cfg.Network
+	ncfg.StateDir = filepath.Join(cfg.DataDir, "network")
+	if c.network, err = network.New(ncfg, c.logger); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("client: %w", err)
+	}
 	return c, nil
 }
 

@@ -22,6 +22,7 @@ import (
 // concern.
 func (c *Client) allocHooks() []hooks.AllocHookFactory {
 	return []hooks.AllocHookFactory{
+		c.network.AllocHook,
 		c.services.AllocHook,
 		health.HookFactory(func(a *structs.Allocation) health.Checks { return c.services.Checks.ForHealth(a) }),
 	}
@@ -39,6 +40,7 @@ func (c *Client) taskHooks() []hooks.TaskHookFactory {
 		volumes.HookFactory(func() map[string]*structs.ClientHostVolumeConfig { return c.cfg.HostVolumes }),
 		devices.HookFactory(),
 		payload.HookFactory(),
+		c.network.TaskHook,
 		c.templates.TaskHook,
 		c.services.TaskHook,
 	}

@@ -422,6 +422,7 @@ func (c *Client) cleanupOrphans(ctx context.Context) {
 		live[id] = true
 	}
 	c.mu.RUnlock()
+	c.network.Cleanup(ctx, live)
 	for name, d := range c.drivers {
 		oc, ok := d.(orphanCleaner)
 		if !ok {

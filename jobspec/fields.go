@@ -177,7 +177,7 @@ var fieldTable = map[string]FieldRow{
 	"ServiceCheck.Path":                   part("path"),
 	"ServiceCheck.Protocol":               part("protocol"),
 	"ServiceCheck.PortLabel":              part("port"),
-	"ServiceCheck.Expose":                 refused("expose", "expose needs bridge networking, which is not supported yet"),
+	"ServiceCheck.Expose":                 refused("expose", "expose creates a Consul Connect proxy path; "+msgConnect),
 	"ServiceCheck.AddressMode":            part("address_mode").refusing("host only: alloc and driver are refused", addressModeMsg),
 	"ServiceCheck.Interval":               part("interval"),
 	"ServiceCheck.Timeout":                part("timeout"),
@@ -253,16 +253,16 @@ var fieldTable = map[string]FieldRow{
 	"Resources.SecretsMB":   refused("secrets", "secrets (the size of the secrets directory) is not supported yet"),
 	"Resources.IOPS":        deprecated("iops"),
 
-	"NetworkResource.Mode":          works("mode", "TestServicePortMapping").refusing("host only: bridge, none and cni/* are refused (not supported yet)", networkModeMsg),
+	"NetworkResource.Mode":          works("mode", "TestServicePortMapping", "TestBridgeNamespacePortMapAndTeardown", "TestNoneAndCNIModes").refusing("host, bridge, none and cni/<name>; refused for docker tasks (no pause container)", networkModeMsg),
 	"NetworkResource.Device":        server(""),
 	"NetworkResource.CIDR":          server(""),
 	"NetworkResource.IP":            server(""),
 	"NetworkResource.Hostname":      refused("hostname", "network hostname is not supported yet"),
 	"NetworkResource.MBits":         deprecated("mbits"),
-	"NetworkResource.DNS":           refused("dns", "network dns is not supported yet"),
+	"NetworkResource.DNS":           works("dns", "TestDNSWrittenToResolvConf"),
 	"NetworkResource.ReservedPorts": works("port", "TestStaticPortCollision", "TestServicePortMapping"),
 	"NetworkResource.DynamicPorts":  works("port", "TestRawExecTaskBindsDynamicPort", "TestServicePortMapping"),
-	"NetworkResource.CNI":           refused("cni", "CNI networks are not supported yet"),
+	"NetworkResource.CNI":           works("cni", "TestNoneAndCNIModes"),
 
 	"DNSConfig.Servers":  part("servers"),
 	"DNSConfig.Searches": part("searches"),
@@ -270,7 +270,7 @@ var fieldTable = map[string]FieldRow{
 
 	"Port.Label":           works("", "TestServicePortMapping"),
 	"Port.Value":           works("static", "TestStaticPortCollision"),
-	"Port.To":              works("to", "TestServicePortMapping"),
+	"Port.To":              works("to", "TestServicePortMapping", "TestBridgeNamespacePortMapAndTeardown"),
 	"Port.HostNetwork":     refused("host_network", "host_network is not supported yet"),
 	"Port.IgnoreCollision": refused("ignore_collision", "ignore_collision is not supported yet"),
 
@@ -448,14 +448,10 @@ func artifactSourceMsg(v any) string {
 
 func networkModeMsg(v any) string {
 	switch m := v.(string); {
-	case m == "" || m == "host":
+	case m == "" || m == "host" || m == "bridge" || m == "none" || strings.HasPrefix(m, "cni/"):
 		return ""
-	case m == "bridge":
-		return "bridge networking is not supported yet"
-	case strings.HasPrefix(m, "cni/"):
-		return "CNI networks are not supported yet"
 	default:
-		return "network mode \"" + m + "\" is not supported yet"
+		return "network mode \"" + m + "\" is not supported"
 	}
 }
 

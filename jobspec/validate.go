@@ -47,6 +47,8 @@ func (e *ValidationError) Error() string {
 // validator gathers every problem instead of stopping at the first.
 type validator struct {
 	errs []error
+	// fields: the field-state refusals apply (see validate).
+	fields bool
 }
 
 func (v *validator) add(path, format string, args ...any) {
@@ -72,7 +74,7 @@ func Validate(job *structs.Job) error {
 // validate runs the checks; fields says whether the field-state table
 // is consulted (only this package's parser tests turn it off).
 func validate(job *structs.Job, fields bool) error {
-	v := &validator{}
+	v := &validator{fields: fields}
 	if fields {
 		for _, e := range checkFields(job) {
 			v.errs = append(v.errs, e)

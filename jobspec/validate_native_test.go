@@ -25,7 +25,7 @@ func TestValidateServicesAndTemplatesNative(t *testing.T) {
 		{"consul provider", func(j *structs.Job) { j.TaskGroups[0].Services[0].Provider = "consul" }, "Consul is not available"},
 		{"driver address mode", func(j *structs.Job) { j.TaskGroups[0].Services[0].AddressMode = "driver" }, `address_mode "driver" is not supported`},
 		{"alloc check address mode", func(j *structs.Job) { j.TaskGroups[0].Services[0].Checks[0].AddressMode = "alloc" }, "needs bridge networking"},
-		{"expose", func(j *structs.Job) { j.TaskGroups[0].Services[0].Checks[0].Expose = true }, "expose needs bridge networking"},
+		{"expose", func(j *structs.Job) { j.TaskGroups[0].Services[0].Checks[0].Expose = true }, "expose creates a Consul Connect proxy path"},
 		{"notes", func(j *structs.Job) { j.TaskGroups[0].Services[0].Checks[0].Notes = "n" }, "Consul is not available"},
 		{"template with Consul", func(j *structs.Job) {
 			j.TaskGroups[0].Tasks[0].Templates = []*structs.Template{{ChangeMode: "restart", LeftDelim: "{{", RightDelim: "}}", EmbeddedTmpl: `{{ keyOrDefault "a" "b" }}`, DestPath: "local/x"}}

@@ -77,9 +77,10 @@ func Build(ni NodeInfo, alloc *structs.Allocation, task *structs.Task, dirs Dirs
 	nomad["SECRETS_DIR"] = dirs.SecretsDir
 
 	addResources(nomad, alloc, task)
-	// Only docker maps host ports onto other ports inside the task's
-	// network namespace; every other driver's task binds the host port.
-	addPorts(nomad, alloc, task.Name, task.Driver == "docker")
+	// Docker and a group network namespace (bridge, cni/*: portmap) map
+	// host ports onto other ports inside the task's network namespace;
+	// elsewhere the task binds the host port.
+	addPorts(nomad, alloc, task.Name, task.Driver == "docker" || groupNamespace(alloc))
 
 	// Meta: job < group < task, each key under its cleaned name and upper-cased.
 	meta := map[string]string{}
@@ -250,4 +251,18 @@ func (e *Env) WithVars(extra map[string]string) *Env {
 		c.vars[k] = v
 	}
 	return c
+}
+
+// groupNamespace reports whether the allocation's group has a network
+// namespace of its own, where ports are mapped (bridge or cni/<name>).
+func groupNamespace(alloc *structs.Allocation) bool {
+	if alloc == nil || alloc.Job == nil {
+		return false
+	}
+	tg := alloc.Job.LookupTaskGroup(alloc.TaskGroup)
+	if tg == nil || len(tg.Networks) == 0 {
+		return false
+	}
+	m := tg.Networks[0].Mode
+	return m == "bridge" || strings.HasPrefix(m, "cni/")
 }

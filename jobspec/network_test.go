@@ -1,0 +1,55 @@
+package jobspec
+
+import (
+	"strings"
+	"testing"
+)
+
+// A group network namespace refuses what it cannot give, with the reason:
+// docker tasks (no pause container), dns for raw_exec (no mount namespace),
+// ports in mode none. bridge, none and cni/<name> are accepted otherwise.
+func TestGroupNamespaceRefusals(t *testing.T) {
+	job := func(mode, driver, extra string) string {
+		return `job "j" {
+  group "g" {
+    network {
+      mode = "` + mode + `"
+` + extra + `
+    }
+    task "t" {
+      driver = "` + driver + `"
+      config {
+        command = "/bin/true"
+      }
+    }
+  }
+}
+`
+	}
+	for _, tc := range []struct{ name, src, want string }{
+		{"bridge raw_exec", job("bridge", "raw_exec", `port "http" { to = 8080 }`), ""},
+		{"bridge exec dns", job("bridge", "exec", `dns { servers = ["192.0.2.1"] }`), ""},
+		{"none", job("none", "exec", ""), ""},
+		{"cni", job("cni/mynet", "raw_exec", `cni { args = { IgnoreUnknown = "1" } }`), ""},
+		{"docker", job("bridge", "docker", ""), `network mode "bridge" is not supported for docker tasks`},
+		{"raw_exec dns", job("bridge", "raw_exec", `dns { servers = ["192.0.2.1"] }`), `dns cannot be given to raw_exec task "t"`},
+		{"none ports", job("none", "exec", `port "p" {}`), `ports cannot be published in network mode none`},
+		{"unknown mode", job("weird", "exec", ""), `network mode "weird"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j, err := Parse(ParseConfig{Path: "j.hcl", Body: []byte(tc.src)})
+			if err == nil {
+				err = Validate(j)
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
