@@ -86,6 +86,13 @@ func (c *cli) showJob(client *api.Client, m *meta, id string) int {
 		{"Periodic", fmt.Sprint(job.IsPeriodic())},
 		{"Parameterized", fmt.Sprint(job.IsParameterized())},
 	})
+	if job.IsPeriodic() || job.IsParameterized() {
+		// A template runs nothing itself: Nomad shows its children instead.
+		if err := c.showParentJob(client, m, job, sum); err != nil {
+			return c.fail("%v", err)
+		}
+		return 0
+	}
 
 	fmt.Fprintln(c.out, "\nSummary")
 	rows := [][]string{{"Task Group", "Queued", "Starting", "Running", "Failed", "Complete", "Lost", "Unknown"}}

@@ -51,6 +51,8 @@ Commands:
     job init         Write an example job file
     job scale        Change a group's count (within its scaling policy)
     job scaling-events  Show a job's scaling history
+    job dispatch     Dispatch a parameterized job with a payload and meta
+    job periodic force  Launch a periodic job now
     deployment       list, status, promote, fail, pause, resume
     node status      List nodes or show one node
     node drain       Drain a node (-enable|-disable|-monitor), moving its allocations off
@@ -113,6 +115,7 @@ func (c *cli) run(args []string) int {
 			"scale": c.jobScale, "scaling-events": c.jobScalingEvents,
 			"plan": c.jobPlan, "history": c.jobHistory,
 			"revert": c.jobRevert, "eval": c.jobEval, "promote": c.jobPromote,
+			"dispatch": c.jobDispatch, "periodic": c.jobPeriodic,
 		}, "job")
 	case "deployment":
 		return sub(c.deploymentCommands(), "deployment")

@@ -17,6 +17,8 @@ import (
 //     all its evals and allocs once every eval is terminal and old and every
 //     alloc is finished and old (job threshold; the job's SubmitTime, which
 //     a stop also stamps, must be old too).
+//     A periodic or parameterized parent goes only with the last of its
+//     children: while one remains, `job status` of the parent lists it.
 //   - Evals: a terminal, old eval goes once each of its allocs is finished
 //     and old (eval threshold).
 //   - Allocs: a finished, old alloc whose eval is gone (or goes now) is
@@ -102,9 +104,16 @@ func (p *gcPlanner) jobs() ([]*raftfsm.GCDelete, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*raftfsm.GCDelete
+	var out, parents []*raftfsm.GCDelete
 	for _, j := range jobs {
 		if !j.Stop && (j.Type != structs.JobTypeBatch || j.Status != structs.JobStatusDead) {
+			continue
+		}
+		if j.IsPeriodic() || j.IsParameterized() {
+			// Decided once every child has been judged.
+			if j.SubmitTime < p.jobCut {
+				parents = append(parents, &raftfsm.GCDelete{Jobs: []raftfsm.GCJob{{Namespace: j.Namespace, ID: j.ID, ModifyIndex: j.ModifyIndex}}})
+			}
 			continue
 		}
 		if j.SubmitTime >= p.jobCut {
@@ -115,6 +124,21 @@ func (p *gcPlanner) jobs() ([]*raftfsm.GCDelete, error) {
 			return nil, err
 		}
 		if g != nil {
+			out = append(out, g)
+			p.gcJobs[structs.NamespacedID{Namespace: j.Namespace, ID: j.ID}] = true
+		}
+	}
+	for _, g := range parents {
+		j := g.Jobs[0]
+		kids, err := p.snap.ChildJobs(nil, j.Namespace, j.ID)
+		if err != nil {
+			return nil, err
+		}
+		all := true
+		for _, k := range kids {
+			all = all && p.gcJobs[structs.NamespacedID{Namespace: k.Namespace, ID: k.ID}]
+		}
+		if all {
 			out = append(out, g)
 			p.gcJobs[structs.NamespacedID{Namespace: j.Namespace, ID: j.ID}] = true
 		}

@@ -250,3 +250,43 @@ func TestDispatchJob(t *testing.T) {
 		t.Fatalf("dispatch of a dispatched child: %v", err)
 	}
 }
+
+// A stopped parameterized parent is collected only with the last of its
+// children; a finished child of a live parent is collected on its own.
+func TestGCParentGoesWithItsChildren(t *testing.T) {
+	s := testGCServer(t)
+	ctx := context.Background()
+	if _, err := s.RegisterNode(ctx, testNode("n1", 8000, 8192)); err != nil {
+		t.Fatal(err)
+	}
+	job := parameterizedJob("fn", &structs.ParameterizedJobConfig{Payload: "optional"})
+	if _, err := s.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 2 {
+		r, err := s.DispatchJob(ctx, "default", &structs.JobDispatchRequest{JobID: "fn"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.DispatchedJobID)
+	}
+	for _, id := range ids {
+		waitUntil(t, 5*time.Second, id+" placed", func() bool { return len(liveAllocs(t, s, id)) == 1 })
+		reportAllocs(t, s, liveAllocs(t, s, id), structs.AllocClientStatusRunning)
+	}
+	// The first child finishes and goes; the parent stays.
+	reportAllocs(t, s, liveAllocs(t, s, ids[0]), structs.AllocClientStatusComplete)
+	waitUntil(t, 5*time.Second, "finished child collected", func() bool { return jobGone(s, ids[0]) })
+	if _, err := s.DeregisterJob(ctx, "default", "fn", structs.JobDeregisterOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.GarbageCollect(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := s.State().JobByID(nil, "default", "fn"); j == nil {
+		t.Fatal("stopped parent collected while a child still runs")
+	}
+	reportAllocs(t, s, liveAllocs(t, s, ids[1]), structs.AllocClientStatusComplete)
+	waitUntil(t, 5*time.Second, "parent and last child collected", func() bool { return jobGone(s, ids[1]) && jobGone(s, "fn") })
+}
