@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/exec/isolation"
 	"github.com/orch-project/orch/drivers/exec/isolation/shim"
 	"github.com/orch-project/orch/drivers/identity"
+	"github.com/orch-project/orch/internal/safefs"
 )
 
 // handleVersion is the DriverState format version.
@@ -66,6 +68,16 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		return nil, drivers.NonRecoverable(fmt.Errorf("raw_exec: %w", err))
 	}
 	attr.Credential = cred
+	// A task with a user gets its directories (as isolated tasks do) and
+	// enters its task dir by descriptor: the shim runs as that user, who
+	// need not be able to traverse the data dir above it.
+	dir, dirFile, err := userTaskDirs(cfg, cred)
+	if err != nil {
+		return nil, drivers.NonRecoverable(fmt.Errorf("raw_exec: %w", err))
+	}
+	if dirFile != nil {
+		defer dirFile.Close()
+	}
 	stdout, err := openOutput(cfg.StdoutPath)
 	if err != nil {
 		return nil, fmt.Errorf("raw_exec: stdout: %w", err)
@@ -115,13 +127,13 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		Path:        exe,
 		Args:        append([]string{exe, path, tc.Command}, tc.Args...),
 		Env:         append(env, shim.EnvMarker+"="+shim.ModeRaw),
-		Dir:         cfg.TaskDir,
+		Dir:         dir,
 		Stdout:      stdout,
 		Stderr:      stderr,
 		SysProcAttr: attr,
-		// fd 3: status file, fd 4: unused, fd 5: exec error pipe, fd 6:
-		// the task's lock.
-		ExtraFiles: []*os.File{status, nil, errW, lock.File()},
+		// fd 3: status file, fd 4: the task dir to enter (user tasks),
+		// fd 5: exec error pipe, fd 6: the task's lock.
+		ExtraFiles: []*os.File{status, dirFile, errW, lock.File()},
 	}
 	var cores []uint16
 	if cfg.Resources != nil {
@@ -287,6 +299,48 @@ func (d *Driver) credential(spec string) (*syscall.Credential, error) {
 		return nil, nil
 	}
 	return &syscall.Credential{Uid: id.UID, Gid: id.GID, Groups: id.Groups}, nil
+}
+
+// userTaskDirs readies the directories of a task that runs as another
+// user (cred non-nil): its local/, secrets/ and tmp/ become the user's,
+// the group's shared data/ and tmp/ open to it (as for exec tasks), and
+// the task dir itself is the user's alone (0700), so other users reach
+// nothing below it. It returns the working directory to give exec.Cmd
+// ("" for a user task) and, for a user task, an O_PATH descriptor of the
+// task dir for the shim to fchdir into.
+func userTaskDirs(cfg *drivers.TaskConfig, cred *syscall.Credential) (string, *os.File, error) {
+	if cred == nil || cfg.TaskDir == "" {
+		return cfg.TaskDir, nil, nil
+	}
+	ident := &identity.Identity{UID: cred.Uid, GID: cred.Gid, Groups: cred.Groups}
+	if err := isolation.PrepareDirs(cfg.TaskDir, cfg.AllocDir, ident); err != nil {
+		return "", nil, fmt.Errorf("preparing task directories: %w", err)
+	}
+	// The alloc dir above the task dir is the agent's (tasks cannot
+	// rename or replace it), so the task dir is handled from there
+	// without following a link.
+	parent, err := safefs.OpenRoot(filepath.Dir(cfg.TaskDir))
+	if err != nil {
+		return "", nil, err
+	}
+	defer parent.Close()
+	base := filepath.Base(cfg.TaskDir)
+	if err := parent.Lchown(base, int(cred.Uid), int(cred.Gid)); err != nil {
+		return "", nil, fmt.Errorf("chown task dir: %w", err)
+	}
+	if err := parent.Chmod(base, 0o700); err != nil {
+		return "", nil, fmt.Errorf("chmod task dir: %w", err)
+	}
+	td, err := parent.OpenRoot(base)
+	if err != nil {
+		return "", nil, err
+	}
+	defer td.Close()
+	f, err := td.File()
+	if err != nil {
+		return "", nil, err
+	}
+	return "", f, nil
 }
 
 // agentIdentity is who this process runs as.

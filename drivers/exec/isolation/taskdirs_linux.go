@@ -33,7 +33,14 @@ const (
 // dirs fails the start instead of having the agent chown or chmod its
 // target.
 func prepareDirs(s *Spec, ident *identity.Identity) error {
-	taskRoot, err := safefs.OpenRoot(s.TaskDir)
+	return PrepareDirs(s.TaskDir, s.AllocDir, ident)
+}
+
+// PrepareDirs is prepareDirs for a task dir and shared alloc dir given by
+// path: raw_exec tasks with a user get the same directories as isolated
+// tasks.
+func PrepareDirs(taskDir, allocDir string, ident *identity.Identity) error {
+	taskRoot, err := safefs.OpenRoot(taskDir)
 	if err != nil {
 		return fmt.Errorf("open task dir: %w", err)
 	}
@@ -50,10 +57,10 @@ func prepareDirs(s *Spec, ident *identity.Identity) error {
 			return fmt.Errorf("chown task dir %s: %w", d.name, err)
 		}
 	}
-	if s.AllocDir == "" {
+	if allocDir == "" {
 		return nil
 	}
-	allocRoot, err := safefs.OpenRoot(s.AllocDir)
+	allocRoot, err := safefs.OpenRoot(allocDir)
 	if err != nil {
 		return fmt.Errorf("open alloc dir: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/identity"
 )
 
 // Supported reports whether this build can isolate tasks.
@@ -51,3 +52,6 @@ func Recover(State) (*Container, error) { return nil, drivers.ErrTaskNotFound }
 
 // State is empty in this build.
 func (c *Container) State() State { return State{} }
+
+// PrepareDirs fails: no task dir handover in this build.
+func PrepareDirs(string, string, *identity.Identity) error { return ErrUnsupported }

@@ -7,6 +7,7 @@
 // Contract (shared with drivers/exec/isolation and drivers/rawexec):
 // environment EnvMarker=ModeExec|ModeRaw; fd 3 the exit status file (the
 // shim writes "<code> <signal>\n" at offset 0 before it exits with code);
+// fd 4 (raw mode, optional) the task's directory, entered with fchdir;
 // fd 5 a close-on-exec pipe that receives the errno when the command cannot
 // be executed. Mode raw takes argv <exe> <path> <argv0> <args...>, leaves
 // the task in the shim's process group, forwards signals sent with kill()

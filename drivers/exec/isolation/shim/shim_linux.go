@@ -96,6 +96,16 @@ __attribute__((constructor)) static void orch_exec_shim(void) {
 	// /proc/1/exe or /proc/1/fd/*, which point at host files.
 	if (!raw)
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	// Raw mode: fd 4, when the driver passes one, is the task's directory.
+	// The shim already runs as the task's user, who may not be allowed to
+	// traverse the directories above it (a 0700 data dir): it enters the
+	// directory by descriptor, which needs search permission on it alone.
+	if (raw && fchdir(ORCH_SHIM_EXE_FD) != 0 && errno != EBADF) {
+		int e = errno;
+		ssize_t w = write(ORCH_SHIM_ERR_FD, &e, sizeof(e));
+		(void)w;
+		_exit(126);
+	}
 	close(ORCH_SHIM_EXE_FD);
 	fcntl(ORCH_SHIM_STATUS_FD, F_SETFD, FD_CLOEXEC);
 	fcntl(ORCH_SHIM_ERR_FD, F_SETFD, FD_CLOEXEC);
