@@ -2,7 +2,7 @@ package client
 
 import (
 	"context"
-	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,11 +23,13 @@ const startupContactGrace = 10 * time.Second
 type liveness struct {
 	mu sync.Mutex
 	// lastContact is when the last heartbeat that the leader acknowledged
-	// was sent, or when a majority of the servers last answered while
-	// there was no leader (then nobody can mark the node down either).
+	// was sent, or when the last probe was sent that showed a majority
+	// of the voters without a leader (then nobody can mark the node down
+	// either; see Client.probe).
 	lastContact time.Time
 	ttl         time.Duration
 	numVoters   int
+	voters      []string
 	servers     []control.ServerInfo
 	// stopped are allocations stopped here for lack of contact.
 	stopped map[string]bool
@@ -50,13 +52,16 @@ func (l *liveness) heartbeatOK(sent time.Time, r *control.HeartbeatResponse) {
 	if r.NumVoters > 0 {
 		l.numVoters = r.NumVoters
 	}
+	if len(r.Voters) > 0 {
+		l.voters = r.Voters
+	}
 	if len(r.Servers) > 0 {
 		l.servers = r.Servers
 	}
 }
 
-// quorumAnswered records that a majority of the voters answered at sent,
-// without a leader.
+// quorumAnswered records that a majority of the voters, asked at sent,
+// showed that no leader could mark the node down (see Client.probe).
 func (l *liveness) quorumAnswered(sent time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -69,6 +74,12 @@ func (l *liveness) state() (since, ttl time.Duration, voters int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return time.Since(l.lastContact), l.ttl, l.numVoters
+}
+
+func (l *liveness) voterIDs() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.voters...)
 }
 
 func (l *liveness) serverInfos() []control.ServerInfo {
@@ -110,6 +121,11 @@ func stopAfter(p structs.DisconnectPolicy, ttl time.Duration) (time.Duration, bo
 // never stops anything.
 const heartbeatsPerTTL = 3
 
+// probeInterval is how often a client whose heartbeats fail probes the
+// servers (see probe): often enough that a silence long enough to count is
+// seen before its TTL runs out.
+const probeInterval = 100 * time.Millisecond
+
 // heartbeatLoop heartbeats through any server (followers forward to the
 // leader), re-registers when the leader no longer knows the node, and
 // retries quickly when a heartbeat fails.
@@ -123,9 +139,11 @@ func (c *Client) heartbeatLoop(ctx context.Context) {
 		}
 		sent := time.Now()
 		ttl := c.live.heartbeatTTL()
+		// Short attempts: a paused or blackholed server (or a follower
+		// forwarding to one) must not use up the time the others need.
 		hctx, cancel := context.WithTimeout(ctx, max(ttl/2, 500*time.Millisecond))
 		var resp control.HeartbeatResponse
-		_, err := c.rpc.Call(hctx, control.MethodNodeHeartbeat, &control.HeartbeatRequest{NodeID: c.nodeID}, &resp)
+		_, err := c.rpc.CallAttempts(hctx, max(ttl/6, 150*time.Millisecond), control.MethodNodeHeartbeat, &control.HeartbeatRequest{NodeID: c.nodeID}, &resp)
 		cancel()
 		switch {
 		case err == nil:
@@ -143,8 +161,8 @@ func (c *Client) heartbeatLoop(ctx context.Context) {
 			continue
 		}
 		c.logger.Warn("heartbeat failed", "error", err)
-		c.checkQuorum(ctx, sent)
-		next = min(max(ttl/heartbeatsPerTTL-time.Since(sent), 50*time.Millisecond), time.Second)
+		c.probe(ctx)
+		next = probeInterval
 	}
 }
 
@@ -170,42 +188,81 @@ func (c *Client) heartbeatOK(sent time.Time, r *control.HeartbeatResponse) {
 	}
 }
 
-// checkQuorum asks every known server at once whether it is there: when a
-// majority of the voters answer (even "no leader"), no leader can exist
-// that could mark this node down, so the node is not cut off; a leader
-// election must not stop its allocations.
-func (c *Client) checkQuorum(ctx context.Context, sent time.Time) {
-	_, ttl, voters := c.live.state()
-	if voters == 0 {
-		return
-	}
-	servers := c.servers.all()
-	ctx, cancel := context.WithTimeout(ctx, max(ttl/2, 500*time.Millisecond))
+// probe asks every known server at once, without forwarding, whether it
+// can vouch for this node (Node.Contact): the leader takes the probe as a
+// heartbeat; another voter says how long no leader has reached it. When a
+// majority of the voters have all gone without a leader's contact for a
+// common stretch of at least control.ContactSilenceMin, no leader could
+// have reached a quorum then, and the servers' side of the bargain (a
+// leader that went unverified that long gives every node a fresh TTL and
+// grace, server/leader_contact.go) means nobody can mark this node down
+// before a TTL from the probe: a leader pause or an election does not stop
+// its allocations. A follower that still hears a leader proves nothing.
+func (c *Client) probe(ctx context.Context) {
+	sent := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	var mu sync.Mutex
-	answered := 0
-	var wg sync.WaitGroup
-	for _, addr := range servers {
+	type answer struct {
+		id      string
+		silence time.Duration
+	}
+	var (
+		mu      sync.Mutex
+		answers []answer
+		wg      sync.WaitGroup
+	)
+	for _, addr := range c.servers.all() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var resp control.HeartbeatResponse
-			err := c.rpc.CallServer(ctx, addr, control.MethodNodeHeartbeat, &control.HeartbeatRequest{NodeID: c.nodeID}, &resp)
-			var ce *control.Error
-			if err == nil || (errors.As(err, &ce) && ce.Code != 504) {
-				mu.Lock()
-				answered++
-				mu.Unlock()
+			var resp control.ContactResponse
+			if err := c.rpc.CallServer(ctx, addr, control.MethodNodeContact, &control.HeartbeatRequest{NodeID: c.nodeID}, &resp); err != nil {
+				return
 			}
-			if err == nil {
-				c.heartbeatOK(sent, &resp)
+			if resp.Heartbeat != nil {
+				c.heartbeatOK(sent, resp.Heartbeat)
+				return
 			}
+			mu.Lock()
+			answers = append(answers, answer{resp.ServerID, resp.NoLeaderFor})
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	if answered*2 > voters {
+	silences := map[string]time.Duration{}
+	for _, a := range answers {
+		silences[a.id] = a.silence
+	}
+	if quorumSilent(c.live.voterIDs(), silences, time.Since(sent)) {
 		c.live.quorumAnswered(sent)
 	}
+}
+
+// probeTimeout bounds a probe round; the round's length is taken off the
+// silences it collects, since the client cannot tell when in the round
+// each server answered.
+const probeTimeout = 300 * time.Millisecond
+
+// quorumSilent reports whether a majority of voters reported silences
+// whose common stretch (the shortest of them, less the round's length)
+// reaches control.ContactSilenceMin.
+func quorumSilent(voters []string, silences map[string]time.Duration, round time.Duration) bool {
+	if len(voters) == 0 {
+		return false
+	}
+	var s []time.Duration
+	for _, id := range voters {
+		if d, ok := silences[id]; ok {
+			s = append(s, d)
+		}
+	}
+	need := len(voters)/2 + 1
+	if len(s) < need {
+		return false
+	}
+	slices.Sort(s)
+	slices.Reverse(s)
+	return s[need-1]-round >= control.ContactSilenceMin
 }
 
 // disconnectLoop stops the allocations that must not outlive a loss of

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/server"
 	"github.com/orch-project/orch/structs"
 )
@@ -82,5 +83,33 @@ func TestClientStopsAllocsWhenCutOff(t *testing.T) {
 	time.Sleep(time.Second)
 	if !alive(tolerantPid) {
 		t.Fatal("the allocation whose group tolerates a disconnection was stopped")
+	}
+}
+
+// TestQuorumSilent: a probe proves the node cannot be marked down only when
+// a majority of the voters (by Raft ID; others do not count) went without a
+// leader for a common stretch of control.ContactSilenceMin, the round's
+// length taken off.
+func TestQuorumSilent(t *testing.T) {
+	voters := []string{"a", "b", "c"}
+	long, short := control.ContactSilenceMin+200*time.Millisecond, control.ContactSilenceMin-time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		voters   []string
+		silences map[string]time.Duration
+		round    time.Duration
+		want     bool
+	}{
+		{"two of three silent", voters, map[string]time.Duration{"a": long, "b": long, "c": 0}, 10 * time.Millisecond, true},
+		{"one of three silent", voters, map[string]time.Duration{"a": long, "b": short, "c": 0}, 0, false},
+		{"a silent non-voter", voters, map[string]time.Duration{"a": long, "x": long}, 0, false},
+		{"silences overlap too little once the round is counted", voters, map[string]time.Duration{"a": long, "b": long}, 250 * time.Millisecond, false},
+		{"voters unknown", nil, map[string]time.Duration{"a": long, "b": long}, 0, false},
+		{"five voters need three", []string{"a", "b", "c", "d", "e"}, map[string]time.Duration{"a": long, "b": long, "c": 0, "d": 0}, 0, false},
+		{"three of five", []string{"a", "b", "c", "d", "e"}, map[string]time.Duration{"a": long, "b": long, "e": long}, 0, true},
+	} {
+		if got := quorumSilent(tc.voters, tc.silences, tc.round); got != tc.want {
+			t.Errorf("%s: got %v", tc.name, got)
+		}
 	}
 }

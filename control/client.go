@@ -147,6 +147,12 @@ var ErrNoServers = errors.New("no servers known")
 // Call runs method on the servers in turn until one answers, decoding the
 // reply into resp (which may be nil). It returns the server that answered.
 func (c *Client) Call(ctx context.Context, method string, req, resp any) (string, error) {
+	return c.CallAttempts(ctx, 0, method, req, resp)
+}
+
+// CallAttempts is Call with each server's attempt bounded by attempt (when
+// positive), so one dead or paused server does not eat the whole deadline.
+func (c *Client) CallAttempts(ctx context.Context, attempt time.Duration, method string, req, resp any) (string, error) {
 	c.mu.Lock()
 	servers := append([]string(nil), c.servers...)
 	start := c.next
@@ -162,7 +168,12 @@ func (c *Client) Call(ctx context.Context, method string, req, resp any) (string
 	for i := range servers {
 		idx := (start + i) % len(servers)
 		addr := servers[idx]
-		err := c.callServer(ctx, addr, method, body, resp)
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if attempt > 0 {
+			actx, cancel = context.WithTimeout(ctx, attempt)
+		}
+		err := c.callServer(actx, addr, method, body, resp)
+		cancel()
 		if err == nil {
 			c.mu.Lock()
 			if idx < len(c.servers) && c.servers[idx] == addr {

@@ -42,6 +42,10 @@ const (
 	MethodNodeRegister = "Node.Register"
 	// MethodNodeHeartbeat renews the node's heartbeat TTL.
 	MethodNodeHeartbeat = "Node.Heartbeat"
+	// MethodNodeContact is a client's probe of every server when its
+	// heartbeats fail: the leader takes it as a heartbeat, any other
+	// server answers how long no leader has reached it. Never forwarded.
+	MethodNodeContact = "Node.Contact"
 	// MethodNodeWatchAllocs is the blocking query over the node's
 	// allocations (their AllocModifyIndex).
 	MethodNodeWatchAllocs = "Node.WatchAllocs"

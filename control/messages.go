@@ -35,6 +35,24 @@ type HeartbeatResponse struct {
 	// in Raft (a client that reaches a majority of them is not cut off).
 	Servers   []ServerInfo `json:"Servers"`
 	NumVoters int          `json:"NumVoters"`
+	// Voters are the Raft IDs of the voting servers.
+	Voters []string `json:"Voters,omitempty"`
+}
+
+// ContactSilenceMin is how long a majority of the voters must all have gone
+// without any leader's contact, at once, for a client to count that as
+// proof that nobody could mark its node down meanwhile (server's
+// LeaderGapMax plus its assumed Raft response delay; see
+// server/leader_contact.go).
+const ContactSilenceMin = 500 * time.Millisecond
+
+// ContactResponse answers Node.Contact: Heartbeat when the answering server
+// leads (and took the call as a heartbeat); otherwise how long no leader
+// has reached it (NoLeaderFor; zero proves nothing).
+type ContactResponse struct {
+	ServerID    string             `json:"ServerID"`
+	Heartbeat   *HeartbeatResponse `json:"Heartbeat,omitempty"`
+	NoLeaderFor time.Duration      `json:"NoLeaderFor"`
 }
 
 // HeartbeatRequest is the body of Node.Heartbeat. Leaving announces a

@@ -37,7 +37,9 @@ type Route struct {
 	Auth   AuthMode
 	// Leader routes run on the leader; other servers forward them.
 	// Others are reads served from the local replica while it is fresh.
-	Leader  bool
+	Leader bool
+	// Local routes run on the server called, whatever its state.
+	Local   bool
 	Handler func(ctx context.Context, c *Call) (any, error)
 }
 
@@ -232,7 +234,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.forwardToLeader(ctx, w, r, body)
 		return
 	}
-	if !route.Leader {
+	if !route.Leader && !route.Local {
 		if err := s.Fresh(call.MaxStale); err != nil {
 			writeError(w, err)
 			return

@@ -83,18 +83,28 @@ type heartbeats struct {
 	// expired queues nodes whose timer fired, handled one at a time.
 	expired chan string
 	cancel  context.CancelFunc
+
+	// created bounds what this process can say about its past: before
+	// it started it knows nothing (see noLeaderFor).
+	created time.Time
+	// verifyMu serializes leadership verifications; lastVerified is
+	// when the last successful one started, zero until this term's first.
+	verifyMu     sync.Mutex
+	lastVerified time.Time
 }
 
 type nodeTimer struct {
 	t *time.Timer
 	// last is when the node last heartbeated (or the timer was set at
-	// leadership); ttl is the TTL it was given then.
+	// leadership); ttl is the TTL it was given then; due is when the
+	// timer fires.
 	last time.Time
 	ttl  time.Duration
+	due  time.Time
 }
 
 func newHeartbeats(s *Server, cfg HeartbeatConfig) *heartbeats {
-	return &heartbeats{s: s, cfg: cfg.withDefaults(), timers: map[string]*nodeTimer{}}
+	return &heartbeats{s: s, cfg: cfg.withDefaults(), timers: map[string]*nodeTimer{}, created: time.Now()}
 }
 
 // ttl is the TTL to hand out now: large enough that all live nodes, each
@@ -102,9 +112,20 @@ func newHeartbeats(s *Server, cfg HeartbeatConfig) *heartbeats {
 // heartbeats a second; jittered up to 10% so nodes that registered together
 // spread out.
 func (h *heartbeats) ttl(nodes int) time.Duration {
-	base := time.Duration(float64(nodes*HeartbeatsPerTTL) / h.cfg.MaxPerSecond * float64(time.Second))
-	base = max(base, h.cfg.MinTTL)
+	base := h.baseTTL(nodes)
 	return base + rand.N(base/10+1)
+}
+
+func (h *heartbeats) baseTTL(nodes int) time.Duration {
+	base := time.Duration(float64(nodes*HeartbeatsPerTTL) / h.cfg.MaxPerSecond * float64(time.Second))
+	return max(base, h.cfg.MinTTL)
+}
+
+// maxTTL is the longest TTL any leader with this tuning hands out to a
+// cluster of this size (ttl's jitter included).
+func (h *heartbeats) maxTTL(nodes int) time.Duration {
+	base := h.baseTTL(nodes)
+	return base + base/10 + 1
 }
 
 // start arms a timer for every node that is not down, from state, with the
@@ -115,6 +136,9 @@ func (h *heartbeats) start(ctx context.Context) {
 		h.s.logger.Error("listing nodes for heartbeat timers", "error", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	h.verifyMu.Lock()
+	h.lastVerified = time.Time{}
+	h.verifyMu.Unlock()
 	h.mu.Lock()
 	h.enabled = true
 	h.cancel = cancel
@@ -136,6 +160,7 @@ func (h *heartbeats) start(ctx context.Context) {
 	}
 	h.mu.Unlock()
 	go h.run(ctx)
+	go h.verifyLoop(ctx)
 }
 
 // stop disarms every timer: only the leader keeps them.
@@ -158,7 +183,7 @@ func (h *heartbeats) arm(nodeID string, d time.Duration, last time.Time, ttl tim
 		t.t.Stop()
 	}
 	expired := h.expired
-	nt := &nodeTimer{last: last, ttl: ttl}
+	nt := &nodeTimer{last: last, ttl: ttl, due: time.Now().Add(d)}
 	nt.t = time.AfterFunc(d, func() {
 		select {
 		case expired <- nodeID:
@@ -266,6 +291,18 @@ func (h *heartbeats) expire(ctx context.Context, nodeID string) error {
 	h.mu.Unlock()
 	if !live || ctx.Err() != nil {
 		return nil
+	}
+	// Only a leader that was there the whole time judges a missed
+	// heartbeat: if it was paused or cut off from its quorum, clients
+	// may have seen that and kept their allocations (see sure).
+	if gap, err := h.sure(); err != nil || gap {
+		return err
+	}
+	h.mu.Lock()
+	cur, ok := h.timers[nodeID]
+	h.mu.Unlock()
+	if !ok || cur != t {
+		return nil // re-armed meanwhile (a heartbeat or a gap)
 	}
 	node, err := h.s.State().NodeByID(nil, nodeID)
 	if err != nil {

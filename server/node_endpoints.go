@@ -24,6 +24,7 @@ import (
 func (s *Server) nodeRoutes() {
 	s.control.Handle(control.Route{Method: control.MethodNodeRegister, Auth: control.AuthRegister, Leader: true, Handler: s.ctlRegister})
 	s.control.Handle(control.Route{Method: control.MethodNodeHeartbeat, Auth: control.AuthNode, Leader: true, Handler: s.ctlHeartbeat})
+	s.control.Handle(control.Route{Method: control.MethodNodeContact, Auth: control.AuthNode, Local: true, Handler: s.ctlContact})
 	s.control.Handle(control.Route{Method: control.MethodNodeWatchAllocs, Auth: control.AuthNode, Handler: s.ctlWatchAllocs})
 	s.control.Handle(control.Route{Method: control.MethodAllocsGet, Auth: control.AuthNode, Handler: s.ctlAllocsGet})
 	s.control.Handle(control.Route{Method: control.MethodAllocsUpdate, Auth: control.AuthNode, Leader: true, Handler: s.ctlAllocsUpdate})
@@ -113,7 +114,10 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*control
 			s.logger.Info("node registered", "node_id", node.ID, "name", node.Name)
 		}
 	}
-	s.fillHeartbeat(resp, node.ID, false)
+	// The registration counts as a heartbeat when the timers run; before
+	// they do (leadership being established) every node gets the
+	// failover TTL anyway.
+	_ = s.fillHeartbeat(resp, node.ID, false)
 	return resp, nil
 }
 
@@ -151,18 +155,24 @@ func (s *Server) checkNodeName(node *structs.Node) error {
 }
 
 // fillHeartbeat renews the node's heartbeat and describes the servers.
-func (s *Server) fillHeartbeat(resp *control.HeartbeatResponse, nodeID string, leaving bool) {
-	if ttl, ok := s.heartbeats.beat(nodeID, leaving); ok {
-		resp.HeartbeatTTL = ttl
+func (s *Server) fillHeartbeat(resp *control.HeartbeatResponse, nodeID string, leaving bool) error {
+	ttl, ok := s.heartbeats.beat(nodeID, leaving)
+	if !ok {
+		// Raft leader, but its heartbeat timers are not running yet (or
+		// any more): an acknowledgement would promise what nobody keeps.
+		return control.Errorf(http.StatusServiceUnavailable, "leadership not established")
 	}
+	resp.HeartbeatTTL = ttl
 	resp.Servers = s.ServerInfos()
 	if f := s.raft.GetConfiguration(); f.Error() == nil {
 		for _, srv := range f.Configuration().Servers {
 			if srv.Suffrage == raft.Voter {
 				resp.NumVoters++
+				resp.Voters = append(resp.Voters, string(srv.ID))
 			}
 		}
 	}
+	return nil
 }
 
 // ServerInfos lists the region's alive servers as clients reach them.
@@ -192,7 +202,9 @@ func (s *Server) ctlHeartbeat(ctx context.Context, c *control.Call) (any, error)
 	resp := &control.HeartbeatResponse{}
 	// Re-arm the timer before looking at the status: an expiry that has
 	// not committed yet sees the new timer and stands down.
-	s.fillHeartbeat(resp, c.Node, req.Leaving)
+	if err := s.fillHeartbeat(resp, c.Node, req.Leaving); err != nil {
+		return nil, err
+	}
 	s.heartbeats.statusMu.Lock()
 	defer s.heartbeats.statusMu.Unlock()
 	node, err := s.State().NodeByID(nil, c.Node)

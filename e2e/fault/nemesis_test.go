@@ -22,9 +22,16 @@ type nemesis struct {
 	// quiet and hold bound the spells between and during faults.
 	quiet, hold [2]time.Duration
 
-	mu     sync.Mutex
-	events []string
-	counts map[string]int
+	mu      sync.Mutex
+	events  []string
+	counts  map[string]int
+	windows []faultWindow
+}
+
+// faultWindow is when one fault was in place (wall clock).
+type faultWindow struct {
+	kind     string
+	from, to time.Time
 }
 
 // The faults. Server faults keep a majority of servers able to talk, so
@@ -78,15 +85,19 @@ func (n *nemesis) run(ctx context.Context) {
 	for sleepCtx(ctx, n.between(n.quiet)) {
 		kind := n.kinds[n.rng.Intn(len(n.kinds))]
 		hold := n.between(n.hold)
+		from := time.Now()
 		heal := n.inject(kind, hold)
 		n.mu.Lock()
 		n.counts[kind]++
 		n.mu.Unlock()
-		if !sleepCtx(ctx, hold) {
-			heal()
+		done := sleepCtx(ctx, hold)
+		heal()
+		n.mu.Lock()
+		n.windows = append(n.windows, faultWindow{kind, from, time.Now()})
+		n.mu.Unlock()
+		if !done {
 			break
 		}
-		heal()
 	}
 	n.healAll()
 }

@@ -147,6 +147,10 @@ func runTrial(t *testing.T, cfg runConfig) trialResult {
 	for _, msg := range append(checkStaleReads(ops), checkConsistentIndexes(ops)...) {
 		t.Error(msg)
 	}
+	nem.mu.Lock()
+	windows := nem.windows
+	nem.mu.Unlock()
+	checkNoContactStops(t, c, windows)
 	if caps != nil {
 		res.worstOverlap = checkAllocations(t, c, sampler, beats)
 		if t.Failed() {

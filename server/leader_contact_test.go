@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/control"
+)
+
+// TestLeaderGapExtendsNodeDeadlines: a leader that went unverified for
+// longer than LeaderGapMax (paused, starved, cut off) gives every node at
+// least the longest TTL plus grace from the end of the gap before it may
+// judge a missed heartbeat, since clients may have seen the same silence
+// and kept their allocations; the first verification of a term counts as
+// a gap; an expiry that meets a gap stands down.
+func TestLeaderGapExtendsNodeDeadlines(t *testing.T) {
+	hb := HeartbeatConfig{MinTTL: 300 * time.Millisecond, Grace: 200 * time.Millisecond, FailoverTTL: 500 * time.Millisecond}
+	s, dial := testHBServer(t, hb)
+	n := testNode("n1", 4000, 4096)
+	c := dial(n.ID, n.SecretID)
+	if _, err := register(t, c, n); err != nil {
+		t.Fatal(err)
+	}
+	h := s.heartbeats
+	due := func() time.Time {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.timers[n.ID].due
+	}
+	// No gap: deadlines stay where the heartbeat put them.
+	if _, err := h.sure(); err != nil {
+		t.Fatal(err)
+	}
+	before := due()
+	if gap, err := h.sure(); err != nil || gap {
+		t.Fatalf("back-to-back verifications: gap %v, err %v", gap, err)
+	}
+	if !due().Equal(before) {
+		t.Fatalf("deadline moved without a gap: %s -> %s", before, due())
+	}
+	// A gap (as after SIGSTOP): every deadline at least maxTTL + grace away.
+	h.verifyMu.Lock()
+	h.lastVerified = time.Now().Add(-time.Second)
+	h.verifyMu.Unlock()
+	start := time.Now()
+	gap, err := h.sure()
+	if err != nil || !gap {
+		t.Fatalf("verification after a 1 s gap: gap %v, err %v", gap, err)
+	}
+	if min := start.Add(h.maxTTL(1) + hb.Grace); due().Before(min) {
+		t.Fatalf("after a gap the node is due at %s, before %s", due().Format(time.StampMilli), min.Format(time.StampMilli))
+	}
+	// An expiry in flight when a gap is found stands down: the node stays
+	// ready although its timer fired.
+	h.mu.Lock()
+	fired := h.timers[n.ID]
+	h.mu.Unlock()
+	h.verifyMu.Lock()
+	h.lastVerified = time.Now().Add(-time.Second)
+	h.verifyMu.Unlock()
+	if err := h.expire(context.Background(), n.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	cur := h.timers[n.ID]
+	h.mu.Unlock()
+	if got, _ := s.State().NodeByID(nil, n.ID); got.Status != "ready" || cur == fired {
+		t.Fatalf("expiry across a gap: node %s, timer re-armed %v", got.Status, cur != fired)
+	}
+	// The leader answers a probe as a heartbeat and is no witness.
+	var resp control.ContactResponse
+	if err := c.CallServer(context.Background(), s.RaftAddr(), control.MethodNodeContact, &control.HeartbeatRequest{NodeID: n.ID}, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if resp.Heartbeat == nil || resp.Heartbeat.HeartbeatTTL == 0 || len(resp.Heartbeat.Voters) != 1 || resp.NoLeaderFor != 0 {
+		t.Fatalf("leader's answer to a probe: %+v", resp)
+	}
+}
+
+// TestFollowersVouchOnlyForSilence: a follower answers a probe locally
+// with how long no leader reached it: while the leader replicates, far
+// below control.ContactSilenceMin (a client cut off from the leader alone
+// proves nothing); once the leader is gone, growing until a new leader
+// reaches it.
+func TestFollowersVouchOnlyForSilence(t *testing.T) {
+	servers := testCluster(t, 3, nil)
+	leader := waitLeader(t, servers)
+	n := testNode("n1", 4000, 4096)
+	c := control.NewClient(control.ClientConfig{Servers: []string{leader.RaftAddr()},
+		Credentials: func() control.Credentials { return control.Credentials{NodeID: n.ID, Secret: n.SecretID} }})
+	t.Cleanup(c.Close)
+	if _, err := register(t, c, n); err != nil {
+		t.Fatal(err)
+	}
+	var followers []*Server
+	for _, s := range servers {
+		if s != leader {
+			followers = append(followers, s)
+		}
+	}
+	probe := func(s *Server) control.ContactResponse {
+		t.Helper()
+		var resp control.ContactResponse
+		waitUntil(t, 10*time.Second, "a probe answered", func() bool {
+			return c.CallServer(context.Background(), s.RaftAddr(), control.MethodNodeContact, &control.HeartbeatRequest{NodeID: n.ID}, &resp) == nil
+		})
+		return resp
+	}
+	for i := 0; i < 5; i++ {
+		for _, f := range followers {
+			if r := probe(f); r.Heartbeat != nil || r.NoLeaderFor >= control.ContactSilenceMin/2 || r.ServerID != string(f.raftID()) {
+				t.Fatalf("follower %s with a live leader: %+v", f.cfg.NodeName, r)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := leader.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond) // below the 1 s heartbeat timeout: no election yet
+	for _, f := range followers {
+		if r := probe(f); r.Heartbeat == nil && r.NoLeaderFor < 600*time.Millisecond {
+			t.Fatalf("follower %s 700 ms after the leader died: %+v", f.cfg.NodeName, r)
+		}
+	}
+}
