@@ -179,6 +179,7 @@ func (a *Agent) start() error {
 			BootstrapExpect: c.BootstrapExpect, Dev: c.Dev, NumWorkers: c.NumSchedulers, MaxGroupCount: c.JobMaxCount,
 			Gossip: pool, Logger: a.logger, OIDCIssuer: c.OIDCIssuer,
 			Autopilot: c.Autopilot, PeerTLS: peerTLS,
+			RaftMultiplier: c.RaftMultiplier, RaftHeartbeatTimeout: c.RaftHeartbeatTimeout,
 			Heartbeat: server.HeartbeatConfig{MinTTL: c.MinHeartbeatTTL, MaxPerSecond: c.MaxHeartbeatsPerSecond,
 				Grace: c.HeartbeatGrace, FailoverTTL: c.FailoverHeartbeatTTL},
 		}

@@ -59,6 +59,10 @@ type Config struct {
 	MaxHeartbeatsPerSecond float64
 	HeartbeatGrace         time.Duration
 	FailoverHeartbeatTTL   time.Duration
+	// Raft timings (server { raft_multiplier raft_heartbeat_timeout }); see
+	// server.Config.
+	RaftMultiplier       int
+	RaftHeartbeatTimeout time.Duration
 
 	NodeClass string
 	NodePool  string
@@ -193,6 +197,10 @@ type serverBlock struct {
 	Encrypt                *string    `hcl:"encrypt"`
 	OIDCIssuer             *string    `hcl:"oidc_issuer"`
 	RaftProtocol           *int       `hcl:"raft_protocol"`
+	RaftMultiplier         *int       `hcl:"raft_multiplier"`
+	// RaftHeartbeatTimeout is orch's own: Nomad's timings stop at
+	// raft_multiplier = 1 (1 s), too slow for sub-second failover on a LAN.
+	RaftHeartbeatTimeout *string `hcl:"raft_heartbeat_timeout"`
 }
 
 type joinBlock struct {
@@ -424,6 +432,29 @@ func (c *Config) loadHeartbeat(s *serverBlock) error {
 			return fmt.Errorf("max_heartbeats_per_second must be positive")
 		}
 		c.MaxHeartbeatsPerSecond = *r
+	}
+	return c.loadRaftTimings(s)
+}
+
+// loadRaftTimings reads raft_multiplier (Nomad's: 0 or unset means 1, at
+// most 10) and raft_heartbeat_timeout (orch's: at least 50ms; it replaces
+// the multiplied 1 s).
+func (c *Config) loadRaftTimings(s *serverBlock) error {
+	if m := s.RaftMultiplier; m != nil {
+		if *m < 0 || *m > 10 {
+			return fmt.Errorf("raft_multiplier must be between 0 and 10, not %d", *m)
+		}
+		c.RaftMultiplier = *m
+	}
+	if v := s.RaftHeartbeatTimeout; v != nil {
+		d, err := parsePositiveDuration("raft_heartbeat_timeout", *v)
+		if err != nil {
+			return err
+		}
+		if d < 50*time.Millisecond {
+			return fmt.Errorf("raft_heartbeat_timeout must be at least 50ms, not %s", d)
+		}
+		c.RaftHeartbeatTimeout = d
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -197,6 +198,22 @@ advertise {
 	for _, bad := range []string{"limits {\n  http_max_conns_per_client = -1\n}\n", "limits {\n  rpc_max_conns_per_client = 5\n}\n", "http_api {\n  cors = true\n}\n"} {
 		if err := DefaultConfig().LoadFile(writeConfig(t, bad)); err == nil {
 			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+// TestRaftTimingSettings: raft_multiplier (Nomad's, 0-10) and orch's
+// raft_heartbeat_timeout reach the server config; out-of-range values are
+// refused. server.TestRaftTimingsTakeEffect shows their runtime effect.
+func TestRaftTimingSettings(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.LoadFile(writeConfig(t, "server {\n  raft_multiplier = 3\n  raft_heartbeat_timeout = \"250ms\"\n}\n")); err != nil ||
+		c.RaftMultiplier != 3 || c.RaftHeartbeatTimeout != 250*time.Millisecond {
+		t.Fatalf("raft timings: %d %s %v", c.RaftMultiplier, c.RaftHeartbeatTimeout, err)
+	}
+	for _, bad := range []string{"raft_multiplier = 11", "raft_multiplier = -1", `raft_heartbeat_timeout = "10ms"`, `raft_heartbeat_timeout = "x"`} {
+		if err := DefaultConfig().LoadFile(writeConfig(t, "server {\n  "+bad+"\n}\n")); err == nil {
+			t.Errorf("%s accepted", bad)
 		}
 	}
 }

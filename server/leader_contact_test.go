@@ -125,3 +125,36 @@ func TestFollowersVouchOnlyForSilence(t *testing.T) {
 		}
 	}
 }
+
+// TestRaftTimingsTakeEffect: raft_heartbeat_timeout sets how soon the
+// followers replace a dead leader (here 150 ms: a new leader well within a
+// second, where the default 1 s timeout cannot elect one in under 1 s);
+// raft_multiplier = 2 doubles the default (no new leader within 1.9 s).
+func TestRaftTimingsTakeEffect(t *testing.T) {
+	if raftTimeout(0, 0) != time.Second || raftTimeout(3, 0) != 3*time.Second || raftTimeout(3, 200*time.Millisecond) != 200*time.Millisecond {
+		t.Fatal("raftTimeout does not follow raft_multiplier / raft_heartbeat_timeout")
+	}
+	failover := func(adjust func(c *Config)) (time.Duration, bool) {
+		servers := testCluster(t, 3, func(_ int, c *Config) { adjust(c) })
+		old := waitLeader(t, servers)
+		if err := old.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for time.Since(start) < 5*time.Second {
+			for _, s := range servers {
+				if s != old && s.IsLeader() {
+					return time.Since(start), true
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return 0, false
+	}
+	if d, ok := failover(func(c *Config) { c.RaftHeartbeatTimeout = 150 * time.Millisecond }); !ok || d > 900*time.Millisecond {
+		t.Errorf("raft_heartbeat_timeout 150ms: new leader after %s (found %v)", d, ok)
+	}
+	if d, ok := failover(func(c *Config) { c.RaftMultiplier = 2 }); ok && d < 1900*time.Millisecond {
+		t.Errorf("raft_multiplier 2: new leader after %s, sooner than its 2 s heartbeat timeout", d)
+	}
+}

@@ -77,6 +77,13 @@ type Config struct {
 	OIDCIssuer string
 	// Dev shortens Raft timings: a single local server elects itself at once.
 	Dev bool
+	// RaftMultiplier scales Raft's timings as Nomad's raft_multiplier does
+	// (0 means 1): heartbeat and election timeouts of 1 s times it, a
+	// leader lease of half that. RaftHeartbeatTimeout, when set, replaces
+	// the multiplied 1 s (orch's raft_heartbeat_timeout, for sub-second
+	// failover on a LAN).
+	RaftMultiplier       int
+	RaftHeartbeatTimeout time.Duration
 	// NumWorkers is the number of scheduler workers; 0 means one per CPU,
 	// negative means none (this server never schedules).
 	NumWorkers int
@@ -335,15 +342,25 @@ func (s *Server) startRaft(st raftStores, rlog hclog.Logger) (*raft.Raft, error)
 		rc.ElectionTimeout = 100 * time.Millisecond
 		rc.LeaderLeaseTimeout = 100 * time.Millisecond
 	} else {
-		rc.HeartbeatTimeout = 1000 * time.Millisecond
-		rc.ElectionTimeout = 1000 * time.Millisecond
-		rc.LeaderLeaseTimeout = 500 * time.Millisecond
+		base := raftTimeout(s.cfg.RaftMultiplier, s.cfg.RaftHeartbeatTimeout)
+		rc.HeartbeatTimeout = base
+		rc.ElectionTimeout = base
+		rc.LeaderLeaseTimeout = base / 2
 	}
 	r, err := raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, s.transport)
 	if err != nil {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	return r, nil
+}
+
+// raftTimeout is Raft's heartbeat and election timeout for the given
+// raft_multiplier and raft_heartbeat_timeout.
+func raftTimeout(multiplier int, heartbeat time.Duration) time.Duration {
+	if heartbeat > 0 {
+		return heartbeat
+	}
+	return time.Duration(max(multiplier, 1)) * time.Second
 }
 
 // State returns the replicated state store. The FSM may swap stores on a
