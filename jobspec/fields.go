@@ -253,13 +253,13 @@ var fieldTable = map[string]FieldRow{
 	"Resources.SecretsMB":   refused("secrets", "secrets (the size of the secrets directory) is not supported yet"),
 	"Resources.IOPS":        deprecated("iops"),
 
-	"NetworkResource.Mode":          works("mode", "TestServicePortMapping", "TestBridgeNamespacePortMapAndTeardown", "TestNoneAndCNIModes").refusing("host, bridge, none and cni/<name>; refused for docker tasks (no pause container)", networkModeMsg),
+	"NetworkResource.Mode":          works("mode", "TestServicePortMapping", "TestBridgeNetworkE2E", "TestBridgeNamespacePortMapAndTeardown", "TestNoneAndCNIModes").refusing("host, bridge, none and cni/<name>; refused for docker tasks (no pause container)", networkModeMsg),
 	"NetworkResource.Device":        server(""),
 	"NetworkResource.CIDR":          server(""),
 	"NetworkResource.IP":            server(""),
 	"NetworkResource.Hostname":      refused("hostname", "network hostname is not supported yet"),
 	"NetworkResource.MBits":         deprecated("mbits"),
-	"NetworkResource.DNS":           works("dns", "TestDNSWrittenToResolvConf"),
+	"NetworkResource.DNS":           works("dns", "TestDNSWrittenToResolvConf", "TestBridgeNetworkE2E"),
 	"NetworkResource.ReservedPorts": works("port", "TestStaticPortCollision", "TestServicePortMapping"),
 	"NetworkResource.DynamicPorts":  works("port", "TestRawExecTaskBindsDynamicPort", "TestServicePortMapping"),
 	"NetworkResource.CNI":           works("cni", "TestNoneAndCNIModes"),
@@ -270,7 +270,7 @@ var fieldTable = map[string]FieldRow{
 
 	"Port.Label":           works("", "TestServicePortMapping"),
 	"Port.Value":           works("static", "TestStaticPortCollision"),
-	"Port.To":              works("to", "TestServicePortMapping", "TestBridgeNamespacePortMapAndTeardown"),
+	"Port.To":              works("to", "TestServicePortMapping", "TestBridgeNamespacePortMapAndTeardown", "TestBridgeNetworkE2E"),
 	"Port.HostNetwork":     refused("host_network", "host_network is not supported yet"),
 	"Port.IgnoreCollision": refused("ignore_collision", "ignore_collision is not supported yet"),
 

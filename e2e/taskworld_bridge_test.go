@@ -1,0 +1,349 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/internal/netns"
+	"github.com/orch-project/orch/internal/testenv"
+)
+
+// needBridge skips (fails with CI set) without root, the exec driver, the
+// CNI reference plugins, iptables and busybox.
+func needBridge(t *testing.T) {
+	t.Helper()
+	needDriver(t, "exec")
+	var err error
+	if _, e1 := os.Stat("/usr/lib/cni/bridge"); e1 != nil {
+		if _, e2 := os.Stat("/opt/cni/bin/bridge"); e2 != nil {
+			err = errors.New("CNI plugins in neither /usr/lib/cni nor /opt/cni/bin (apt-get install containernetworking-plugins)")
+		}
+	}
+	for _, bin := range []string{"iptables-save", "busybox", "ip"} {
+		if _, e := exec.LookPath(bin); e != nil && err == nil {
+			err = e
+		}
+	}
+	testenv.Need(t, "bridge networking", err)
+}
+
+// bridgeTraces are the host objects an allocation's network could leave
+// behind: iptables rules and chains that mention CNI, the bridge or its
+// subnet (counters stripped), and the veths on the bridge.
+func bridgeTraces(t *testing.T, bridge, subnetPrefix string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	counters := regexp.MustCompile(`\[\d+:\d+\]`)
+	for _, table := range []string{"nat", "filter"} {
+		b, err := exec.Command("iptables-save", "-t", table).Output()
+		if err != nil {
+			t.Fatalf("iptables-save: %v", err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "CNI") || strings.Contains(l, bridge) || strings.Contains(l, subnetPrefix) {
+				out[table+" "+counters.ReplaceAllString(l, "")] = true
+			}
+		}
+	}
+	if b, err := exec.Command("ip", "-o", "link", "show", "master", bridge).Output(); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 {
+				out["link "+f[1]] = true
+			}
+		}
+	}
+	return out
+}
+
+func newTraces(before, now map[string]bool) []string {
+	var d []string
+	for k := range now {
+		if !before[k] {
+			d = append(d, k)
+		}
+	}
+	return d
+}
+
+func readAllocFile(a *agentProc, allocID, name string) string {
+	b, _ := os.ReadFile(filepath.Join(a.dataDir, "alloc", allocID, "alloc", "data", name))
+	return string(b)
+}
+
+// waitAllocFile waits until the allocation's shared dir has name with want.
+func waitAllocFile(t *testing.T, a *agentProc, allocID, name, want string) string {
+	t.Helper()
+	var s string
+	waitFor(t, 60*time.Second, "alloc/data/"+name+" containing "+want, func() (bool, string) {
+		s = readAllocFile(a, allocID, name)
+		return strings.Contains(s, want), s
+	})
+	return s
+}
+
+// stopAndWaitTeardown stops a job and waits until the client removed its
+// allocation's network state (CNI DEL done, namespace unbound).
+func stopAndWaitTeardown(t *testing.T, a *agentProc, jobID, allocID string) {
+	t.Helper()
+	if out, code := a.cli(t, "job", "stop", "-detach", jobID); code != 0 {
+		t.Fatalf("job stop %s: %d %s", jobID, code, out)
+	}
+	dir := filepath.Join(a.dataDir, "network", allocID)
+	waitFor(t, 60*time.Second, "network of "+jobID+" torn down", func() (bool, string) {
+		_, err := os.Stat(dir)
+		return os.IsNotExist(err), fmt.Sprint(err)
+	})
+}
+
+const bridgeWebJob = `job "web" {
+  group "a" {
+    network {
+      mode = "bridge"
+      port "http" {
+        static = %[1]d
+        to     = 8080
+      }
+      dns {
+        servers  = ["192.0.2.53"]
+        searches = ["orch.test"]
+        options  = ["ndots:2"]
+      }
+    }
+    task "server" {
+      driver = "exec"
+      config {
+        command = "/bin/sh"
+        args = ["-c", <<EOT
+readlink /proc/self/ns/net > $NOMAD_ALLOC_DIR/data/ns-server
+cat /etc/resolv.conf > $NOMAD_ALLOC_DIR/data/resolv
+mkdir -p /tmp/www /tmp/hidden
+echo web-port-$NOMAD_PORT_http-host-$NOMAD_HOST_PORT_http > /tmp/www/index.html
+echo hidden > /tmp/hidden/index.html
+busybox httpd -f -p 9090 -h /tmp/hidden &
+exec busybox httpd -f -p $NOMAD_PORT_http -h /tmp/www
+EOT
+        ]
+      }
+      resources {
+        memory = 32
+      }
+    }
+    task "sidecar" {
+      driver = "exec"
+      config {
+        command = "/bin/sh"
+        args = ["-c", <<EOT
+readlink /proc/self/ns/net > $NOMAD_ALLOC_DIR/data/ns-sidecar
+while true; do
+  printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc 127.0.0.1 8080 > /tmp/local 2>&1 && cp /tmp/local $NOMAD_ALLOC_DIR/data/sidecar-local
+  sleep 1
+done
+EOT
+        ]
+      }
+      resources {
+        memory = 16
+      }
+    }
+  }
+}
+`
+
+const bridgeProbeJob = `job "probe" {
+  group "b" {
+    network {
+      mode = "bridge"
+    }
+    task "probe" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args = ["-c", <<EOT
+readlink /proc/self/ns/net > $NOMAD_ALLOC_DIR/data/ns
+while true; do
+  printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 2 %[1]s %[2]d > $NOMAD_ALLOC_DIR/data/mapped.tmp 2>&1
+  mv $NOMAD_ALLOC_DIR/data/mapped.tmp $NOMAD_ALLOC_DIR/data/mapped
+  if printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 2 %[1]s 9090 > $NOMAD_ALLOC_DIR/data/unmapped.tmp 2>&1; then echo reached >> $NOMAD_ALLOC_DIR/data/unmapped.tmp; else echo refused >> $NOMAD_ALLOC_DIR/data/unmapped.tmp; fi
+  mv $NOMAD_ALLOC_DIR/data/unmapped.tmp $NOMAD_ALLOC_DIR/data/unmapped
+  sleep 1
+done
+EOT
+        ]
+      }
+      resources {
+        memory = 16
+      }
+    }
+  }
+}
+`
+
+const bridgeWarmJob = `job "warm" {
+  group "w" {
+    network {
+      mode = "bridge"
+      port "p" {
+        to = 80
+      }
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["600"]
+      }
+      resources {
+        memory = 16
+      }
+    }
+  }
+}
+`
+
+// TestBridgeNetworkE2E: with network mode bridge (on a bridge and subnet
+// set in the client config), the two exec tasks of group "a" share one
+// namespace that is not the host's (the sidecar reaches the server on
+// 127.0.0.1:8080), get the group's dns as /etc/resolv.conf, and the
+// server's `to` port is published on the node's address at its static
+// port: the host reaches it there, and so does group "b" (a raw_exec task
+// running in its own namespace) through the mapped port, while the server's
+// unpublished port 9090 is reachable from neither. Stopping the jobs tears
+// everything down: no veth, no iptables rule, no namespace is left.
+func TestBridgeNetworkE2E(t *testing.T) {
+	needBridge(t)
+	n := os.Getpid()%200 + 20
+	bridge := fmt.Sprintf("orche%d", n)
+	subnetPrefix := fmt.Sprintf("10.236.%d.", n)
+	// The node's address is outside 127/8 (a host address, here on lo):
+	// a 127.x address would be each namespace's own loopback, so group b
+	// could not dial group a's mapped port on it.
+	ip := fmt.Sprintf("10.235.%d.1", n)
+	if out, err := exec.Command("ip", "addr", "add", ip+"/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add %s: %v %s", ip, err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "addr", "del", ip+"/32", "dev", "lo").Run()
+		_ = exec.Command("ip", "link", "del", bridge).Run()
+		_ = exec.Command("iptables", "-w", "-D", "ORCH-ADMIN", "-o", bridge, "-d", subnetPrefix+"0/24", "-j", "ACCEPT").Run()
+	})
+	cfg := filepath.Join(t.TempDir(), "client.hcl")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`client {
+  cni_path              = "/opt/cni/bin:/usr/lib/cni"
+  bridge_network_name   = %q
+  bridge_network_subnet = "%s0/24"
+}
+`, bridge, subnetPrefix)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, ip, t.TempDir(), "-dev", "-config", cfg)
+	jt := trackJobs(t, a)
+	// Runs before the agent is killed (cleanups run last-first): on a
+	// failure, stop the jobs and give the client time to tear their
+	// networks down, so a failed run leaks nothing.
+	t.Cleanup(func() {
+		for _, j := range []string{"warm", "web", "probe"} {
+			a.cli(t, "job", "stop", "-detach", j)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			ents, _ := os.ReadDir(filepath.Join(a.dataDir, "network"))
+			if len(ents) <= 1 { // only libcni's cache dir
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	waitReady(t, a, 1)
+
+	// Warm up: the first allocation makes the bridge and the plugins'
+	// shared chains, which stay (as in Nomad).
+	jt.run("warm", bridgeWarmJob)
+	warm := jt.oneAlloc("warm")
+	waitAllocs(t, a, "warm", 1, "running", 60*time.Second)
+	stopAndWaitTeardown(t, a, "warm", warm)
+	before := bridgeTraces(t, bridge, subnetPrefix)
+
+	hostNS, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freeTCPPort(t, ip)
+	jt.run("web", fmt.Sprintf(bridgeWebJob, port))
+	web := jt.oneAlloc("web")
+	jt.run("probe", fmt.Sprintf(bridgeProbeJob, ip, port))
+	probe := jt.oneAlloc("probe")
+
+	// Group a: one namespace for both tasks, the allocation's, not the host's.
+	nsServer := strings.TrimSpace(waitAllocFile(t, a, web, "ns-server", "net:"))
+	nsSidecar := strings.TrimSpace(waitAllocFile(t, a, web, "ns-sidecar", "net:"))
+	webNS, err := netns.ID(filepath.Join(a.dataDir, "network", web, "netns"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nsServer != webNS || nsSidecar != webNS || webNS == hostNS {
+		t.Fatalf("group a namespaces: server %s, sidecar %s, allocation %s, host %s", nsServer, nsSidecar, webNS, hostNS)
+	}
+	want := fmt.Sprintf("web-port-8080-host-%d", port)
+	waitAllocFile(t, a, web, "sidecar-local", want)
+	resolv := waitAllocFile(t, a, web, "resolv", "nameserver")
+	for _, w := range []string{"nameserver 192.0.2.53", "search orch.test", "options ndots:2"} {
+		if !strings.Contains(resolv, w) {
+			t.Fatalf("the task's /etc/resolv.conf lacks %q:\n%s", w, resolv)
+		}
+	}
+
+	// The host reaches the server through the mapped port only.
+	waitFor(t, 30*time.Second, "web on the node's mapped port", func() (bool, string) {
+		body, err := httpGet(fmt.Sprintf("http://%s:%d/", ip, port))
+		return err == nil && strings.Contains(body, want), fmt.Sprint(body, err)
+	})
+	if body, err := httpGet(fmt.Sprintf("http://%s:9090/", ip)); err == nil {
+		t.Fatalf("the unpublished port 9090 answered on the node: %q", body)
+	}
+
+	// Group b: a raw_exec task in a namespace of its own, which reaches
+	// group a through the mapped port and not through the unpublished one.
+	nsProbe := strings.TrimSpace(waitAllocFile(t, a, probe, "ns", "net:"))
+	probeNS, err := netns.ID(filepath.Join(a.dataDir, "network", probe, "netns"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nsProbe != probeNS || nsProbe == hostNS || nsProbe == webNS {
+		t.Fatalf("raw_exec namespace %s; its allocation's %s, host %s, group a %s", nsProbe, probeNS, hostNS, webNS)
+	}
+	waitAllocFile(t, a, probe, "mapped", want)
+	if un := waitAllocFile(t, a, probe, "unmapped", "e"); !strings.Contains(un, "refused") || strings.Contains(un, "hidden") {
+		t.Fatalf("group b and the unpublished port: %q", un)
+	}
+
+	during := bridgeTraces(t, bridge, subnetPrefix)
+	if len(newTraces(before, during)) == 0 {
+		t.Fatal("two bridge allocations added no veth or iptables rule: the teardown check could not fail")
+	}
+	stopAndWaitTeardown(t, a, "probe", probe)
+	stopAndWaitTeardown(t, a, "web", web)
+	if left := newTraces(before, bridgeTraces(t, bridge, subnetPrefix)); len(left) > 0 {
+		t.Fatalf("stopping the jobs left behind:\n%s", strings.Join(left, "\n"))
+	}
+	if _, err := httpGet(fmt.Sprintf("http://%s:%d/", ip, port)); err == nil {
+		t.Fatal("the mapped port still answers after the job stopped")
+	}
+}
+
+func freeTCPPort(t *testing.T, ip string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
