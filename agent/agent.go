@@ -201,7 +201,7 @@ func (a *Agent) start() error {
 	}
 
 	if c.Client {
-		cl, err := a.newClient()
+		cl, err := a.newClient(peerTLS)
 		if err != nil {
 			return err
 		}

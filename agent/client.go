@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 
@@ -8,7 +9,8 @@ import (
 )
 
 // newClient builds the node agent from the agent configuration.
-func (a *Agent) newClient() (*client.Client, error) {
+// peerTLS (nil without TLS) reaches other agents' HTTPS APIs.
+func (a *Agent) newClient(peerTLS *tls.Config) (*client.Client, error) {
 	c := a.cfg
 	opts := map[string]string{}
 	for k, v := range c.Options {
@@ -35,7 +37,7 @@ func (a *Agent) newClient() (*client.Client, error) {
 		DataDir: c.DataDir, NodeName: c.NodeName, Datacenter: c.Datacenter, Region: c.Region,
 		NodeClass: c.NodeClass, NodePool: c.NodePool, Meta: c.Meta, Servers: servers,
 		HTTPAddr: a.httpAddr, Options: opts, Logger: a.logger, Dialer: dialer,
-		HostVolumes: c.HostVolumes, Artifacts: c.Artifacts, Network: c.Network,
+		HostVolumes: c.HostVolumes, Artifacts: c.Artifacts, Network: c.Network, PeerTLS: peerTLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting client: %w", err)

@@ -5,6 +5,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,9 @@ type Config struct {
 	RegisterInterval time.Duration
 	// Dialer reaches the servers' RPC ports; TLS plugs in there.
 	Dialer *rpcmux.Dialer
+	// PeerTLS, when set, is used to reach other agents' HTTPS APIs (a
+	// previous allocation's data on another node).
+	PeerTLS *tls.Config
 }
 
 // Client is the node agent.
@@ -104,6 +108,8 @@ type Client struct {
 	// renders template blocks (see native.go).
 	services  *services.Manager
 	templates *template.Manager
+	// migrateSrc fetches previous allocations' data (migrate.go).
+	migrateSrc *migrateSource
 }
 
 type allocVersion struct {
@@ -153,6 +159,7 @@ func New(cfg Config) (*Client, error) {
 		Dialer:      cfg.Dialer, Logger: cfg.Logger,
 	})
 	c.servers = newServerSet(cfg.Servers, c.rpc.SetServers)
+	c.migrateSrc = newMigrateSource(c, cfg.PeerTLS)
 	c.updater = newUpdater(c.rpc, c.logger)
 	c.initNative()
 	if err := os.MkdirAll(c.allocRoot, 0o711); err != nil {
@@ -305,7 +312,7 @@ func (c *Client) buildNode(ctx context.Context) *structs.Node {
 		bits = 128
 	}
 	return &structs.Node{
-		ID: c.nodeID, Name: name, Datacenter: c.cfg.Datacenter, HTTPAddr: httpAddr,
+		ID: c.nodeID, Name: name, Datacenter: c.cfg.Datacenter, HTTPAddr: httpAddr, TLSEnabled: c.cfg.PeerTLS != nil,
 		Attributes: attrs, Meta: copyMap(c.cfg.Meta), NodeClass: c.cfg.NodeClass, NodePool: c.cfg.NodePool,
 		NodeResources: &structs.NodeResources{
 			Cpu: structs.NodeCpuResources{

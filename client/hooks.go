@@ -8,6 +8,7 @@ import (
 	"github.com/orch-project/orch/client/health"
 	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/identityhook"
+	"github.com/orch-project/orch/client/migrate"
 	"github.com/orch-project/orch/client/payload"
 	"github.com/orch-project/orch/client/volumes"
 	"github.com/orch-project/orch/control"
@@ -22,6 +23,9 @@ import (
 // concern.
 func (c *Client) allocHooks() []hooks.AllocHookFactory {
 	return []hooks.AllocHookFactory{
+		// The previous allocation's data moves in before anything else
+		// touches the new allocation's directories.
+		migrate.HookFactory(migrate.Config{AllocRoot: c.allocRoot, Source: c.migrateSrc}),
 		c.network.AllocHook,
 		c.services.AllocHook,
 		health.HookFactory(func(a *structs.Allocation) health.Checks { return c.services.Checks.ForHealth(a) }),

@@ -137,6 +137,7 @@ func (s *Server) clientRoutes(rt *router) {
 	rt.handle("GET /v1/client/fs/logs/{alloc}", nsObject(acl.NamespaceCapabilityReadLogs), s.allocLogs)
 	s.fsRoutes(rt)
 	s.checkRoutes(rt)
+	s.snapshotRoutes(rt)
 }
 
 func (s *Server) statusAgentRoutes(rt *router) {

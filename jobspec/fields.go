@@ -300,8 +300,8 @@ var fieldTable = map[string]FieldRow{
 	"LogConfig.Disabled":      works("disabled", "TestTaskRunnerLogsDisabled"),
 	"LogConfig.Enabled":       works("enabled", "TestTaskRunnerLogsDisabled", "TestLogsEnabledFoldsIntoDisabled"),
 
-	"EphemeralDisk.Sticky":  refused("sticky", "sticky ephemeral disks are not supported yet"),
-	"EphemeralDisk.Migrate": refused("migrate", "ephemeral disk migration is not supported yet"),
+	"EphemeralDisk.Sticky":  works("sticky", "TestStickyDiskReplacementPrefersPreviousNode", "TestHookMovesLocalDataAfterPreviousStops", "TestStickyDiskE2E"),
+	"EphemeralDisk.Migrate": works("migrate", "TestStickyDiskReplacementPrefersPreviousNode", "TestHookFetchesRemoteData", "TestHookRemoteFailuresStartEmpty", "TestMigrateDiskE2E"),
 	"EphemeralDisk.SizeMB":  works("size", "TestResourceDimensionsPacked"),
 
 	// artifact, template, dispatch_payload, volume_mount, scaling

@@ -57,6 +57,7 @@ func (s *Server) setupRPC() error {
 func (s *Server) registerControlRoutes() {
 	s.nodeRoutes()
 	s.identityRoutes()
+	s.migrateRoutes()
 	s.nativeRoutes()
 }
 

@@ -160,6 +160,13 @@ func (l allocLifecycle) SetHealth(deploymentID string, healthy bool) {
 	l.ar.setHealth(deploymentID, healthy)
 }
 
+func (l allocLifecycle) Event(ev *structs.TaskEvent) {
+	for _, tr := range l.ar.tasks {
+		c := *ev
+		tr.emit(&c)
+	}
+}
+
 // taskStatesChanged tells the AllocTaskStateHooks the current task states.
 func (ar *AllocRunner) taskStatesChanged() {
 	var states map[string]*structs.TaskState

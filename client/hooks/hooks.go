@@ -104,6 +104,9 @@ type AllocLifecycle interface {
 	// migrate block); the runner reports it to the servers with the
 	// allocation's status. See client/health.
 	SetHealth(deploymentID string, healthy bool)
+	// Event records ev on every task of the allocation (what happened to
+	// the allocation as a whole, e.g. its previous data not migrated).
+	Event(ev *structs.TaskEvent)
 }
 
 // AllocHookState is an alloc hook's persisted state.
