@@ -65,16 +65,13 @@ func (s *Server) periodicDispatcher(ctx context.Context) {
 // next launch (zero when nothing is scheduled); ws fires when jobs change.
 func (s *Server) periodicRound(ctx context.Context, ws memdb.WatchSet) (time.Time, error) {
 	snap := s.State().Snapshot()
-	jobs, err := snap.JobsByIDPrefix(ws, "*", "")
+	jobs, err := snap.ActivePeriodicJobs(ws)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("listing jobs: %w", err)
+		return time.Time{}, fmt.Errorf("listing periodic jobs: %w", err)
 	}
 	var earliest time.Time
 	var errs []error
 	for _, j := range jobs {
-		if !j.IsPeriodicActive() {
-			continue
-		}
 		next, err := s.launchIfDue(ctx, snap, j)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("job %s/%s: %w", j.Namespace, j.ID, err))
@@ -87,16 +84,19 @@ func (s *Server) periodicRound(ctx context.Context, ws memdb.WatchSet) (time.Tim
 }
 
 // launchIfDue launches j if a tick is due and returns its next launch.
+// Ticks are counted from the later of the last launch and the job's
+// submission: a job submitted (or run again after a stop) does not catch
+// up ticks from before it was submitted.
 func (s *Server) launchIfDue(ctx context.Context, snap *state.Snapshot, j *structs.Job) (time.Time, error) {
-	base := time.Unix(0, j.SubmitTime)
+	base := j.SubmitTime
 	last, err := snap.PeriodicLaunchByID(nil, j.Namespace, j.ID)
 	if err != nil {
 		return time.Time{}, err
 	}
 	if last != nil {
-		base = time.Unix(0, last.Launch)
+		base = max(base, last.Launch)
 	}
-	due, next := launchPlan(j.Periodic, base, time.Now())
+	due, next := launchPlan(j.Periodic, time.Unix(0, base), time.Now())
 	if due.IsZero() {
 		return next, nil
 	}
@@ -121,6 +121,7 @@ func (s *Server) launchPeriodic(ctx context.Context, snap *state.Snapshot, j *st
 	}
 	if !skip {
 		body.Child = deriveChild(j, structs.PeriodicChildID(j.ID, t), body.Time)
+		body.Child.Periodic = nil
 		body.Eval = childEval(body.Child, EvalTriggerPeriodicJob, body.Time)
 	}
 	index, err := s.raftApplyCtx(ctx, raftfsm.PeriodicLaunchType, body)
@@ -154,7 +155,6 @@ func childRunning(snap *state.Snapshot, j *structs.Job) (bool, error) {
 func deriveChild(parent *structs.Job, id string, now int64) *structs.Job {
 	c := *parent
 	c.ID, c.Name, c.ParentID = id, id, parent.ID
-	c.Periodic = nil
 	c.Status, c.StatusDescription, c.Stable, c.Version = "", "", false, 0
 	c.CreateIndex, c.ModifyIndex, c.JobModifyIndex = 0, 0, 0
 	c.SubmitTime = now

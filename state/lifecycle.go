@@ -54,6 +54,33 @@ func (parentIndexer) FromArgs(args ...any) ([]byte, error) {
 	return []byte(ns + "\x00" + parent + "\x00"), nil
 }
 
+// periodicIndex indexes a job only while the periodic dispatcher launches
+// it, so the dispatcher reads (and wakes for) those jobs alone, not every
+// status change of every job.
+func periodicIndex() memdb.Indexer {
+	return &memdb.ConditionalIndex{Conditional: func(obj any) (bool, error) {
+		j, ok := obj.(*structs.Job)
+		if !ok {
+			return false, fmt.Errorf("periodic index: %T is not a job", obj)
+		}
+		return j.IsPeriodicActive(), nil
+	}}
+}
+
+// ActivePeriodicJobs returns the jobs the periodic dispatcher launches, in
+// every namespace.
+func (s *Snapshot) ActivePeriodicJobs(ws memdb.WatchSet) ([]*structs.Job, error) {
+	it, err := s.get(ws, TableJobs, "periodic", true)
+	if err != nil {
+		return nil, err
+	}
+	var out []*structs.Job
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		out = append(out, obj.(*structs.Job))
+	}
+	return out, nil
+}
+
 // PeriodicLaunchByID returns the last launch of a periodic job, or nil.
 func (s *Snapshot) PeriodicLaunchByID(ws memdb.WatchSet, ns, id string) (*structs.PeriodicLaunch, error) {
 	obj, err := s.first(ws, TablePeriodicLaunch, "id", normNamespace(ns), id)

@@ -75,6 +75,8 @@ func coreSchema() *memdb.DBSchema {
 				"parent": {Name: "parent", AllowMissing: true, Indexer: parentIndexer{}},
 				// dispatch_token finds a dispatched child by its idempotency token.
 				"dispatch_token": {Name: "dispatch_token", AllowMissing: true, Indexer: tokenIndexer{}},
+				// periodic holds only the jobs the periodic dispatcher launches.
+				"periodic": {Name: "periodic", AllowMissing: true, Indexer: periodicIndex()},
 			},
 		},
 		TableJobVersion: {
