@@ -30,6 +30,7 @@ func (a *Agent) rpcTLS(sc *server.Config) error {
 		return err
 	}
 	sc.RPCTLS, sc.RPCRequireTLS, sc.RPCDialTLS = accept, true, dial
+	sc.RPCPeerCheck = t.RPCPeerCheck()
 	sc.VerifyServer = func(ctx context.Context, addr string) error {
 		return t.VerifyServer(ctx, addr, []byte{byte(rpcmux.ProtoTLS)})
 	}

@@ -90,6 +90,10 @@ type ServerConfig struct {
 	Dialer *rpcmux.Dialer
 	// MaxCallTimeout caps how long one call may run. Default 10 min.
 	MaxCallTimeout time.Duration
+	// VerifyPeer, when set, vets the caller's TLS identity before any
+	// route runs; serverOnly is set for calls another server relayed
+	// (tlsutil.Config.RPCPeerCheck).
+	VerifyPeer func(st *tls.ConnectionState, serverOnly bool) error
 }
 
 // Server serves the control channel on the connections rpcmux hands it.
@@ -225,6 +229,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	call.MaxStale, _ = time.ParseDuration(r.Header.Get(headerMaxStale))
 	if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
 		call.TLS = st
+	}
+	if s.cfg.VerifyPeer != nil {
+		if err := s.cfg.VerifyPeer(call.TLS, r.Header.Get(headerForwarded) != ""); err != nil {
+			s.logger.Warn("refusing a control call", "method", method, "remote", r.RemoteAddr, "error", err)
+			writeError(w, Errorf(http.StatusForbidden, "%s: %v", method, err))
+			return
+		}
 	}
 	if call.Node == "" || call.Secret == "" {
 		writeError(w, Errorf(http.StatusUnauthorized, "%s: node ID and secret are required", method))

@@ -33,7 +33,8 @@ func (s *Server) setupRPC() error {
 	s.dialer = &rpcmux.Dialer{TLS: s.cfg.RPCDialTLS}
 	s.raftLayer = rpcmux.NewRaftLayer(s.mux, advertise, s.dialer)
 	s.guardRaftListener()
-	s.control = control.NewServer(control.ServerConfig{Backend: (*controlBackend)(s), Logger: s.cfg.Logger, Dialer: s.dialer})
+	s.control = control.NewServer(control.ServerConfig{Backend: (*controlBackend)(s), Logger: s.cfg.Logger, Dialer: s.dialer,
+		VerifyPeer: s.cfg.RPCPeerCheck})
 	s.registerControlRoutes()
 	ctlLn := s.mux.Listener(rpcmux.ProtoControl)
 	s.wg.Add(2)

@@ -134,6 +134,9 @@ type Config struct {
 	// at an RPC address holds a server certificate of this region; a
 	// gossip member becomes a Raft voter only after it passed.
 	VerifyServer func(ctx context.Context, rpcAddr string) error
+	// RPCPeerCheck, when set, vets each control call's TLS identity by
+	// role (tlsutil.Config.RPCPeerCheck).
+	RPCPeerCheck func(st *tls.ConnectionState, serverOnly bool) error
 }
 
 // Server is one orch server.

@@ -84,3 +84,32 @@ func (c *Config) VerifyServer(ctx context.Context, addr string, announce []byte)
 	}
 	return nil
 }
+
+// RPCPeerCheck returns the role check of the control channel's callers,
+// as Nomad checks RPC callers: with verify_server_hostname a node call
+// needs a certificate naming client.<region>.nomad or
+// server.<region>.nomad, and a call another server forwarded (serverOnly)
+// a server certificate; a certificate for the CLI or for another region
+// is refused although the CA signed it. Without verify_server_hostname
+// certificates need not carry these names, so any certificate from the CA
+// is a caller (nil: no check); Raft requires a server certificate either
+// way (server.guardRaftListener).
+func (c *Config) RPCPeerCheck() func(st *tls.ConnectionState, serverOnly bool) error {
+	if !c.RPC || !c.VerifyServerHostname {
+		return nil
+	}
+	server, client := ServerName(c.Region), ClientName(c.Region)
+	return func(st *tls.ConnectionState, serverOnly bool) error {
+		switch {
+		case st == nil:
+			return errors.New("the RPC port requires TLS")
+		case PeerHasName(*st, server):
+			return nil
+		case serverOnly:
+			return fmt.Errorf("%w: a call relayed between servers needs a certificate for %s", ErrNotAServer, server)
+		case PeerHasName(*st, client):
+			return nil
+		}
+		return fmt.Errorf("the peer certificate names neither %s nor %s", client, server)
+	}
+}
