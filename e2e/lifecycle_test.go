@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,6 +145,7 @@ job "solo" {
 	var maxLive int
 	var wg sync.WaitGroup
 	wg.Add(1)
+	all := slices.Clone(servers)
 	go func() {
 		defer wg.Done()
 		for {
@@ -153,7 +155,7 @@ job "solo" {
 			case <-time.After(100 * time.Millisecond):
 			}
 			live := 0
-			for _, s := range servers {
+			for _, s := range all {
 				kids := childrenOf(t, s, "solo")
 				if kids == nil {
 					continue
@@ -180,7 +182,6 @@ job "solo" {
 	servers[li].kill()
 	t.Logf("killed leader %s at %s", servers[li].ip, time.Now().Format(time.TimeOnly))
 	rest := slicesWithout(servers, li)
-	servers = rest
 	before := len(lines(out))
 	waitFor(t, 45*time.Second, "four launches after the kill", func() (bool, string) {
 		n := len(lines(out))
