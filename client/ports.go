@@ -48,7 +48,9 @@ func newPortAllocator(min, max int, ip string, store portStore, restored map[str
 	for id, ps := range restored {
 		p.byAlloc[id] = ps
 		for _, port := range ps {
-			p.held[port.Value] = id
+			if !port.IgnoreCollision {
+				p.held[port.Value] = id
+			}
 		}
 	}
 	return p
@@ -81,7 +83,7 @@ func (p *portAllocator) Assign(a *structs.Allocation) ([]structs.AllocatedPort, 
 	out := make([]structs.AllocatedPort, 0, len(static)+len(dynamic))
 	mine := map[int]bool{}
 	for _, sp := range static {
-		if owner, ok := p.held[sp.Value]; ok && owner != a.ID {
+		if owner, ok := p.held[sp.Value]; ok && owner != a.ID && !sp.IgnoreCollision {
 			return nil, fmt.Errorf("static port %d (label %q) is already in use by allocation %s on this node", sp.Value, sp.Label, owner)
 		}
 		if mine[sp.Value] {
@@ -92,7 +94,8 @@ func (p *portAllocator) Assign(a *structs.Allocation) ([]structs.AllocatedPort, 
 		if to <= 0 {
 			to = sp.Value
 		}
-		out = append(out, structs.AllocatedPort{Label: sp.Label, Value: sp.Value, To: to, HostIP: hostIP(sp.HostIP, ip)})
+		out = append(out, structs.AllocatedPort{Label: sp.Label, Value: sp.Value, To: to, HostIP: hostIP(sp.HostIP, ip),
+			IgnoreCollision: sp.IgnoreCollision})
 	}
 	for _, dp := range dynamic {
 		port, err := p.pick(ip, mine)
@@ -113,7 +116,9 @@ func (p *portAllocator) Assign(a *structs.Allocation) ([]structs.AllocatedPort, 
 	}
 	p.byAlloc[a.ID] = out
 	for _, port := range out {
-		p.held[port.Value] = a.ID
+		if !port.IgnoreCollision {
+			p.held[port.Value] = a.ID
+		}
 	}
 	return clonePorts(out), nil
 }
@@ -189,7 +194,7 @@ func groupPorts(a *structs.Allocation) (static, dynamic []portReq) {
 		for _, p := range ar.Shared.Ports {
 			if p.Value > 0 && !seen[p.Label] {
 				seen[p.Label] = true
-				static = append(static, portReq{Label: p.Label, Value: p.Value, To: p.To, HostIP: p.HostIP})
+				static = append(static, portReq{Label: p.Label, Value: p.Value, To: p.To, HostIP: p.HostIP, IgnoreCollision: p.IgnoreCollision})
 			}
 		}
 	}
@@ -208,7 +213,7 @@ func groupPorts(a *structs.Allocation) (static, dynamic []portReq) {
 		for _, p := range nw.ReservedPorts {
 			if p.Value > 0 && !seen[p.Label] {
 				seen[p.Label] = true
-				static = append(static, portReq{Label: p.Label, Value: p.Value, To: p.To})
+				static = append(static, portReq{Label: p.Label, Value: p.Value, To: p.To, IgnoreCollision: p.IgnoreCollision})
 			}
 		}
 		for _, p := range nw.DynamicPorts {
@@ -232,6 +237,9 @@ type portReq struct {
 	Value  int
 	To     int
 	HostIP string
+	// IgnoreCollision ports are shared: not checked against, nor
+	// recorded as held by, other allocations.
+	IgnoreCollision bool
 }
 
 // withPorts returns a copy of a whose Shared.Ports (and the values of its

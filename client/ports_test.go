@@ -191,3 +191,36 @@ func equalPorts(a, b []structs.AllocatedPort) bool {
 }
 
 var _ = strconv.Itoa
+
+// ignore_collision ports are given to every allocation that asks, are not
+// held against plain ones, and stay so across a client restart.
+func TestPortAllocatorIgnoreCollision(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	pa := newPortAllocator(31000, 31100, "127.0.0.1", db, nil)
+	shared := []structs.Port{{Label: "http", Value: 8600, IgnoreCollision: true}}
+	a, b := portsAlloc(shared), portsAlloc(shared)
+	for _, x := range []*structs.Allocation{a, b} {
+		ps, err := pa.Assign(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 1 || ps[0].Value != 8600 || !ps[0].IgnoreCollision {
+			t.Fatalf("ports %+v", ps)
+		}
+	}
+	db.Close()
+	db = openDB(t, dir)
+	defer db.Close()
+	restored, err := db.Ports()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa2 := newPortAllocator(31000, 31100, "127.0.0.1", db, restored)
+	if _, err := pa2.Assign(portsAlloc(shared)); err != nil {
+		t.Fatalf("third sharer after restart: %v", err)
+	}
+	if _, err := pa2.Assign(portsAlloc([]structs.Port{{Label: "plain", Value: 8600}})); err != nil {
+		t.Fatalf("plain static port beside sharers: %v", err)
+	}
+}

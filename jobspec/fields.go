@@ -272,7 +272,7 @@ var fieldTable = map[string]FieldRow{
 	"Port.Value":           works("static", "TestStaticPortCollision"),
 	"Port.To":              works("to", "TestServicePortMapping", "TestBridgeNamespacePortMapAndTeardown", "TestBridgeNetworkE2E"),
 	"Port.HostNetwork":     refused("host_network", "host_network is not supported yet"),
-	"Port.IgnoreCollision": refused("ignore_collision", "ignore_collision is not supported yet"),
+	"Port.IgnoreCollision": works("ignore_collision", "TestIgnoreCollisionSharesStaticPort", "TestPortAllocatorIgnoreCollision", "TestIgnoreCollisionE2E"),
 
 	"CNIConfig.Args": part("args"),
 

@@ -217,7 +217,8 @@ func allocatedResources(tg *structs.TaskGroup, n *structs.Node) *structs.Allocat
 				continue
 			}
 			for _, p := range nw.ReservedPorts {
-				ar.Shared.Ports = append(ar.Shared.Ports, structs.AllocatedPort{Label: p.Label, Value: p.Value, To: p.To, HostIP: ip})
+				ar.Shared.Ports = append(ar.Shared.Ports, structs.AllocatedPort{Label: p.Label, Value: p.Value, To: p.To, HostIP: ip,
+					IgnoreCollision: p.IgnoreCollision})
 			}
 		}
 	}

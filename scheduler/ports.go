@@ -19,7 +19,7 @@ func allocPorts(a *structs.Allocation) []int {
 	}
 	var ps []int
 	for _, p := range ar.Shared.Ports {
-		if p.Value > 0 {
+		if p.Value > 0 && !p.IgnoreCollision {
 			ps = append(ps, p.Value)
 		}
 	}
@@ -38,7 +38,7 @@ func appendNetworkPorts(ps []int, nets []*structs.NetworkResource) []int {
 			continue
 		}
 		for _, p := range n.ReservedPorts {
-			if p.Value > 0 {
+			if p.Value > 0 && !p.IgnoreCollision {
 				ps = append(ps, p.Value)
 			}
 		}
@@ -89,7 +89,9 @@ func groupStaticPorts(tg *structs.TaskGroup) (ports []int, selfCollision bool) {
 				continue
 			}
 			for _, p := range n.ReservedPorts {
-				if p.Value <= 0 {
+				if p.Value <= 0 || p.IgnoreCollision {
+					// ignore_collision: placed whoever holds the port
+					// (programs sharing it with SO_REUSEPORT).
 					continue
 				}
 				if seen[p.Value] {

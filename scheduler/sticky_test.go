@@ -136,3 +136,43 @@ func TestStickyDiskRescheduleReturnsToNode(t *testing.T) {
 		}
 	}
 }
+
+// ignore_collision: a static port that several allocations share (programs
+// using SO_REUSEPORT) neither blocks placement where the port is taken or
+// reserved nor holds the port against others; without it one node takes
+// one allocation.
+func TestIgnoreCollisionSharesStaticPort(t *testing.T) {
+	for _, ignore := range []bool{true, false} {
+		h := newHarness(t)
+		n1 := mkNode(1, "dc1", 4000, 8000)
+		n1.ReservedResources = &structs.NodeReservedResources{Networks: structs.NodeReservedNetworkResources{ReservedHostPorts: "9000"}}
+		h.upsertNodes(n1)
+		job := mkJob("web", structs.JobTypeService, 3)
+		job.TaskGroups[0].Networks = []*structs.NetworkResource{{
+			Mode: "host", ReservedPorts: []structs.Port{{Label: "http", Value: 8080, IgnoreCollision: ignore}, {Label: "x", Value: 9000, IgnoreCollision: ignore}},
+		}}
+		res := h.run(h.upsertJob(job), structs.EvalTriggerJobRegister)
+		want := 0 // node 1 reserves port 9000
+		if ignore {
+			want = 3
+		}
+		p := placed(res.Plan)
+		if len(p) != want {
+			t.Fatalf("ignore_collision=%v: placed %d, want %d", ignore, len(p), want)
+		}
+		for _, a := range p {
+			if ports := a.AllocatedResources.Shared.Ports; len(ports) != 2 || ports[0].Value != 8080 || !ports[0].IgnoreCollision {
+				t.Fatalf("shared ports %+v", ports)
+			}
+		}
+		if !ignore {
+			continue
+		}
+		// The shared port is not held: a job asking for it plainly fits.
+		other := mkJob("other", structs.JobTypeService, 1)
+		other.TaskGroups[0].Networks = []*structs.NetworkResource{{Mode: "host", ReservedPorts: []structs.Port{{Label: "http", Value: 8080}}}}
+		if p := placed(h.run(h.upsertJob(other), structs.EvalTriggerJobRegister).Plan); len(p) != 1 {
+			t.Fatalf("plain static port beside ignore_collision ones: placed %d", len(p))
+		}
+	}
+}

@@ -318,7 +318,7 @@ func allocPorts(a *structs.Allocation) []int {
 	}
 	var out []int
 	for _, p := range a.AllocatedResources.Shared.Ports {
-		if p.Value > 0 {
+		if p.Value > 0 && !p.IgnoreCollision {
 			out = append(out, p.Value)
 		}
 	}

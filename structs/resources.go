@@ -164,6 +164,9 @@ type AllocatedPort struct {
 	Value  int    `json:"Value"`
 	To     int    `json:"To"`
 	HostIP string `json:"HostIP"`
+	// IgnoreCollision: the port is not checked against, nor reserved
+	// for, other allocations on the node (ignore_collision).
+	IgnoreCollision bool `json:"IgnoreCollision,omitempty"`
 }
 
 // ComparableResources is the scalar view of resources the scheduler packs with.
