@@ -13,6 +13,11 @@ import (
 	"github.com/orch-project/orch/drivers"
 )
 
+// testBeforeCreate, set by tests, runs after the bind sources were checked
+// and pinned and before the daemon creates the container: the window a
+// task would race.
+var testBeforeCreate func(cfg *drivers.TaskConfig)
+
 // Start implements drivers.Driver: it makes sure the image is present,
 // creates and starts the container, and begins streaming its output.
 func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.TaskHandle, error) {
@@ -53,12 +58,25 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 		return nil, err
 	}
 
+	// Bind sources in the alloc dir are pinned from here until the
+	// container has its mounts (see pin.go).
+	pins, err := d.pinBinds(cfg, spec.host)
+	if err != nil {
+		logs.closeSinks()
+		return nil, drivers.NonRecoverable(err)
+	}
+	if testBeforeCreate != nil {
+		testBeforeCreate(cfg)
+	}
 	containerID, err := d.createContainer(ctx, cfg, spec)
 	if err != nil {
+		pins.release()
 		logs.closeSinks()
 		return nil, err
 	}
-	if err := d.client.ContainerStart(ctx, containerID, container.StartOptions{}); err != nil {
+	err = d.client.ContainerStart(ctx, containerID, container.StartOptions{})
+	pins.release()
+	if err != nil {
 		logs.closeSinks()
 		d.removeQuietly(containerID)
 		return nil, fmt.Errorf("starting container %s: %w", containerID, err)

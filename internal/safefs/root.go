@@ -311,3 +311,30 @@ func finishFallback(fd, flags int) error {
 	}
 	return nil
 }
+
+// OpenPath returns an O_PATH descriptor of name beneath r (a file or a
+// directory; "" or "." is the root itself), no link followed on the way or
+// at the end: a handle on exactly that inode, which a later rename or
+// planted link cannot change (bind mount it through /proc/self/fd/N).
+func (r *Root) OpenPath(name string) (*os.File, error) {
+	parts, err := split(name)
+	if err != nil {
+		return nil, r.pathErr("openpath", name, err)
+	}
+	if len(parts) == 0 {
+		return r.File()
+	}
+	fd, err := r.openBeneath(parts, unix.O_PATH)
+	if err != nil {
+		return nil, r.pathErr("openpath", name, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		unix.Close(fd)
+		if err == nil {
+			err = ErrSymlink
+		}
+		return nil, r.pathErr("openpath", name, err)
+	}
+	return os.NewFile(uintptr(fd), path.Join(r.name, strings.Join(parts, "/"))), nil
+}
