@@ -134,11 +134,7 @@ func (c *cli) showParentJob(client *api.Client, m *meta, job *structs.Job, sum *
 	if job.IsPeriodic() && !job.IsParameterized() {
 		next := "none"
 		if job.IsPeriodicActive() {
-			if t := job.Periodic.Next(time.Now()); !t.IsZero() {
-				loc := job.Periodic.Location()
-				next = fmt.Sprintf("%s (%s from now)", t.In(loc).Format("2006-01-02T15:04:05Z07:00"),
-					time.Until(t).Round(time.Second))
-			}
+			next = nextLaunchText(job.Periodic)
 		}
 		printKV(c.out, [][2]string{{"Next Periodic Launch", next}})
 	}
@@ -173,4 +169,15 @@ func (c *cli) showParentJob(client *api.Client, m *meta, job *structs.Job, sum *
 	}
 	printTable(c.out, rows)
 	return nil
+}
+
+// nextLaunchText is a periodic job's next launch as Nomad's CLI prints it:
+// the time in the job's zone and how far away it is.
+func nextLaunchText(p *structs.PeriodicConfig) string {
+	t := p.Next(time.Now())
+	if t.IsZero() {
+		return "none"
+	}
+	return fmt.Sprintf("%s (%s from now)", t.In(p.Location()).Format("2006-01-02T15:04:05Z07:00"),
+		time.Until(t).Round(time.Second))
 }

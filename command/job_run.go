@@ -84,6 +84,9 @@ func (c *cli) jobRun(args []string) int {
 		if resp.EvalID != "" {
 			fmt.Fprintf(c.out, "Evaluation ID: %s\n", resp.EvalID)
 		}
+		if job.IsPeriodicActive() {
+			fmt.Fprintf(c.out, "Approximate next launch time: %s\n", nextLaunchText(job.Periodic))
+		}
 		return 0
 	}
 	return c.monitorWithDeployment(client, resp.EvalID, verbose)

@@ -122,7 +122,8 @@ job "solo" {
 }
 `, filepath.Join(dir, "solo"), overlap))
 	for _, f := range []string{jobFile, soloFile} {
-		if o, code := servers[1].cli(t, "job", "run", "-detach", f); code != 0 {
+		o, code := servers[1].cli(t, "job", "run", f)
+		if code != 0 || !strings.Contains(o, "Approximate next launch time") {
 			t.Fatalf("job run %s: exit %d\n%s", f, code, o)
 		}
 	}

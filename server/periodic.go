@@ -39,9 +39,10 @@ func launchPlan(p *structs.PeriodicConfig, base, now time.Time) (due, next time.
 // where the old one stopped, and the FSM refuses a launch at or before the
 // recorded one, so no tick runs twice.
 func (s *Server) periodicDispatcher(ctx context.Context) {
+	sched := periodicSchedule{}
 	for {
 		ws := memdb.NewWatchSet()
-		next, err := s.periodicRound(ctx, ws)
+		next, err := s.periodicRound(ctx, ws, sched)
 		if ctx.Err() != nil {
 			return
 		}
@@ -61,9 +62,21 @@ func (s *Server) periodicDispatcher(ctx context.Context) {
 	}
 }
 
+// periodicSchedule remembers each periodic job's next launch between
+// rounds, so a round recomputes the cron schedule (parsing included) only
+// for jobs whose version or last launch changed. It is a cache of what the
+// replicated state determines; a new leader starts with an empty one.
+type periodicSchedule map[structs.NamespacedID]scheduledLaunch
+
+type scheduledLaunch struct {
+	jobModifyIndex uint64
+	base           int64
+	next           time.Time
+}
+
 // periodicRound launches every due periodic job and returns the earliest
 // next launch (zero when nothing is scheduled); ws fires when jobs change.
-func (s *Server) periodicRound(ctx context.Context, ws memdb.WatchSet) (time.Time, error) {
+func (s *Server) periodicRound(ctx context.Context, ws memdb.WatchSet, sched periodicSchedule) (time.Time, error) {
 	snap := s.State().Snapshot()
 	jobs, err := snap.ActivePeriodicJobs(ws)
 	if err != nil {
@@ -71,13 +84,20 @@ func (s *Server) periodicRound(ctx context.Context, ws memdb.WatchSet) (time.Tim
 	}
 	var earliest time.Time
 	var errs []error
+	seen := make(map[structs.NamespacedID]bool, len(jobs))
 	for _, j := range jobs {
-		next, err := s.launchIfDue(ctx, snap, j)
+		seen[j.NamespacedID()] = true
+		next, err := s.launchIfDue(ctx, snap, j, sched)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("job %s/%s: %w", j.Namespace, j.ID, err))
 		}
 		if !next.IsZero() && (earliest.IsZero() || next.Before(earliest)) {
 			earliest = next
+		}
+	}
+	for k := range sched {
+		if !seen[k] {
+			delete(sched, k)
 		}
 	}
 	return earliest, errors.Join(errs...)
@@ -87,7 +107,7 @@ func (s *Server) periodicRound(ctx context.Context, ws memdb.WatchSet) (time.Tim
 // Ticks are counted from the later of the last launch and the job's
 // submission: a job submitted (or run again after a stop) does not catch
 // up ticks from before it was submitted.
-func (s *Server) launchIfDue(ctx context.Context, snap *state.Snapshot, j *structs.Job) (time.Time, error) {
+func (s *Server) launchIfDue(ctx context.Context, snap *state.Snapshot, j *structs.Job, sched periodicSchedule) (time.Time, error) {
 	base := j.SubmitTime
 	last, err := snap.PeriodicLaunchByID(nil, j.Namespace, j.ID)
 	if err != nil {
@@ -96,10 +116,19 @@ func (s *Server) launchIfDue(ctx context.Context, snap *state.Snapshot, j *struc
 	if last != nil {
 		base = max(base, last.Launch)
 	}
-	due, next := launchPlan(j.Periodic, time.Unix(0, base), time.Now())
+	now := time.Now()
+	key := j.NamespacedID()
+	if c, ok := sched[key]; ok && c.jobModifyIndex == j.JobModifyIndex && c.base == base && (c.next.IsZero() || now.Before(c.next)) {
+		return c.next, nil
+	}
+	due, next := launchPlan(j.Periodic, time.Unix(0, base), now)
 	if due.IsZero() {
+		sched[key] = scheduledLaunch{jobModifyIndex: j.JobModifyIndex, base: base, next: next}
 		return next, nil
 	}
+	// Not cached: until the launch commits (and moves the base), every
+	// round retries it.
+	delete(sched, key)
 	_, _, err = s.launchPeriodic(ctx, snap, j, due, false)
 	if errors.Is(err, raftfsm.ErrAlreadyLaunched) {
 		err = nil
