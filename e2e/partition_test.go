@@ -402,3 +402,72 @@ func TestClientLeavesABlackholedServer(t *testing.T) {
 		t.Fatalf("client node: %v %s", err, node.Status)
 	}
 }
+
+// TestClientCutOffForTenMinutesComesBack (ORCH_E2E_LONG=1; it takes 11
+// minutes; ORCH_E2E_CUT sets another cut): a client with default settings
+// cut off from its only server for 10 minutes comes back by itself: its
+// node is ready again, it is alive in the gossip pool (its rejoin loop
+// never gives up), and its job runs again — on it, the only client — with
+// one allocation running.
+func TestClientCutOffForTenMinutesComesBack(t *testing.T) {
+	cut := 10 * time.Minute
+	if d, err := time.ParseDuration(os.Getenv("ORCH_E2E_CUT")); err == nil && d > 0 {
+		cut = d
+	} else if os.Getenv("ORCH_E2E_LONG") == "" {
+		t.Skip("a 10-minute partition: set ORCH_E2E_LONG=1 (or ORCH_E2E_CUT=<duration>)")
+	}
+	lab := newNetLab(t)
+	sn, cn := lab.add(), lab.add()
+	srv := startAgentIn(t, sn.ns, sn.ip, t.TempDir(), "-server", "-bootstrap-expect", "1")
+	startAgentIn(t, cn.ns, cn.ip, t.TempDir(), "-client", "-servers", sn.ip, "-config", rawExecConfig(t))
+	waitReady(t, srv, 1)
+	beats := filepath.Join(t.TempDir(), "beats")
+	runJobFile(t, srv, beatJob("tenmin", beats, false, ""))
+	orig := waitAllocs(t, srv, "tenmin", 1, structs.AllocClientStatusRunning, 20*time.Second)[0]
+	member := func() (bool, string) {
+		var m structs.ServerMembers
+		if err := getJSON(srv.addr()+"/v1/agent/members", &m); err != nil {
+			return false, err.Error()
+		}
+		for _, mem := range m.Members {
+			if mem.Name == "agent-"+cn.ip {
+				return mem.Status == "alive", mem.Status
+			}
+		}
+		return false, "absent"
+	}
+	waitFor(t, 30*time.Second, "the client alive in the gossip pool", member)
+	nodeStatus := func() string {
+		var n structs.Node
+		if err := getJSON(srv.addr()+"/v1/node/"+orig.NodeID, &n); err != nil {
+			return err.Error()
+		}
+		return n.Status
+	}
+
+	cn.isolate()
+	waitFor(t, 30*time.Second, "the node down", func() (bool, string) {
+		st := nodeStatus()
+		return st == structs.NodeStatusDown, st
+	})
+	time.Sleep(cut)
+	cn.heal()
+	healed := time.Now()
+	waitFor(t, 90*time.Second, "the node ready again", func() (bool, string) {
+		st := nodeStatus()
+		return st == structs.NodeStatusReady, st
+	})
+	t.Logf("node ready %s after a %s cut healed", time.Since(healed).Round(100*time.Millisecond), cut)
+	waitFor(t, 90*time.Second, "the client back in the gossip pool", member)
+	t.Logf("client alive in the gossip pool %s after the heal", time.Since(healed).Round(100*time.Millisecond))
+	waitFor(t, 60*time.Second, "the job running again with one allocation", func() (bool, string) {
+		var running []string
+		for _, al := range jobAllocs(t, srv, "tenmin") {
+			if al.ClientStatus == structs.AllocClientStatusRunning {
+				running = append(running, al.ID)
+			}
+		}
+		return len(running) == 1 && running[0] != orig.ID, fmt.Sprint(running)
+	})
+	t.Logf("job running again %s after the heal", time.Since(healed).Round(100*time.Millisecond))
+}
