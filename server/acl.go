@@ -36,7 +36,7 @@ func (s *Server) UpsertNamespaces(ctx context.Context, nss []*structs.Namespace)
 			return 0, badInput(err)
 		}
 	}
-	return s.raftApply(raftfsm.NamespaceUpsertType, &raftfsm.NamespaceUpsert{Namespaces: nss})
+	return s.raftApplyCtx(ctx, raftfsm.NamespaceUpsertType, &raftfsm.NamespaceUpsert{Namespaces: nss})
 }
 
 // DeleteNamespaces removes namespaces that hold nothing.
@@ -64,7 +64,7 @@ func (s *Server) DeleteNamespaces(ctx context.Context, names []string) (uint64, 
 			return 0, badInput(fmt.Errorf("namespace %q has %s; delete them first", n, what))
 		}
 	}
-	return s.raftApply(raftfsm.NamespaceDeleteType, &raftfsm.NamespaceDelete{Names: names})
+	return s.raftApplyCtx(ctx, raftfsm.NamespaceDeleteType, &raftfsm.NamespaceDelete{Names: names})
 }
 
 // UpsertACLPolicies creates or updates policies.
@@ -77,7 +77,7 @@ func (s *Server) UpsertACLPolicies(ctx context.Context, policies []*structs.ACLP
 			return 0, badInput(err)
 		}
 	}
-	return s.raftApply(raftfsm.ACLPolicyUpsertType, &raftfsm.ACLPolicyUpsert{Policies: policies})
+	return s.raftApplyCtx(ctx, raftfsm.ACLPolicyUpsertType, &raftfsm.ACLPolicyUpsert{Policies: policies})
 }
 
 // DeleteACLPolicies removes policies.
@@ -93,7 +93,7 @@ func (s *Server) DeleteACLPolicies(ctx context.Context, names []string) (uint64,
 			return 0, fmt.Errorf("%w: ACL policy %q", ErrNotFound, n)
 		}
 	}
-	return s.raftApply(raftfsm.ACLPolicyDeleteType, &raftfsm.ACLPolicyDelete{Names: names})
+	return s.raftApplyCtx(ctx, raftfsm.ACLPolicyDeleteType, &raftfsm.ACLPolicyDelete{Names: names})
 }
 
 // UpsertACLToken creates a token (no AccessorID) or updates one, and
@@ -106,7 +106,7 @@ func (s *Server) UpsertACLToken(ctx context.Context, in *structs.ACLToken) (*str
 	if err != nil {
 		return nil, 0, badInput(err)
 	}
-	idx, err := s.raftApply(raftfsm.ACLTokenUpsertType, &raftfsm.ACLTokenUpsert{Tokens: []*structs.ACLToken{tok}})
+	idx, err := s.raftApplyCtx(ctx, raftfsm.ACLTokenUpsertType, &raftfsm.ACLTokenUpsert{Tokens: []*structs.ACLToken{tok}})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -130,7 +130,7 @@ func (s *Server) DeleteACLTokens(ctx context.Context, accessors []string) (uint6
 			return 0, fmt.Errorf("%w: ACL token %q", ErrNotFound, a)
 		}
 	}
-	return s.raftApply(raftfsm.ACLTokenDeleteType, &raftfsm.ACLTokenDelete{AccessorIDs: accessors})
+	return s.raftApplyCtx(ctx, raftfsm.ACLTokenDeleteType, &raftfsm.ACLTokenDelete{AccessorIDs: accessors})
 }
 
 // BootstrapACL creates the initial management token, once. A second
@@ -159,7 +159,7 @@ func (s *Server) BootstrapACL(ctx context.Context, secret string) (*structs.ACLT
 	if tok.SecretID == "" {
 		tok.SecretID = acl.NewSecret()
 	}
-	idx, err := s.raftApply(raftfsm.ACLTokenBootstrapType, &raftfsm.ACLTokenBootstrap{Token: tok, ResetIndex: reset})
+	idx, err := s.raftApplyCtx(ctx, raftfsm.ACLTokenBootstrapType, &raftfsm.ACLTokenBootstrap{Token: tok, ResetIndex: reset})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -200,7 +200,7 @@ func (s *Server) UpsertACLRole(ctx context.Context, in *structs.ACLRole) (*struc
 	if err != nil {
 		return nil, 0, badInput(err)
 	}
-	idx, err := s.raftApply(raftfsm.ACLRoleUpsertType, &raftfsm.ACLRoleUpsert{Roles: []*structs.ACLRole{role}})
+	idx, err := s.raftApplyCtx(ctx, raftfsm.ACLRoleUpsertType, &raftfsm.ACLRoleUpsert{Roles: []*structs.ACLRole{role}})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -224,7 +224,7 @@ func (s *Server) DeleteACLRoles(ctx context.Context, ids []string) (uint64, erro
 			return 0, fmt.Errorf("%w: ACL role %q", ErrNotFound, id)
 		}
 	}
-	return s.raftApply(raftfsm.ACLRoleDeleteType, &raftfsm.ACLRoleDelete{IDs: ids})
+	return s.raftApplyCtx(ctx, raftfsm.ACLRoleDeleteType, &raftfsm.ACLRoleDelete{IDs: ids})
 }
 
 // stateACLSource resolves tokens from this server's replica; its version is

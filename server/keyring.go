@@ -101,11 +101,11 @@ func (s *Server) keyringStep(ctx context.Context) (time.Duration, error) {
 		return 0, nil
 	case active == nil && next == keyringCheckInterval:
 		// No key at all (a new cluster) and none waiting to publish.
-		_, err := s.rotateRootKey(false, 0)
+		_, err := s.rotateRootKey(ctx, false, 0)
 		return 0, err
 	case active != nil && now.Sub(time.Unix(0, active.CreateTime)) >= rootKeyRotationThreshold:
 		s.logger.Info("rotating root key past its rotation threshold", "key_id", active.KeyID)
-		_, err := s.rotateRootKey(false, 0)
+		_, err := s.rotateRootKey(ctx, false, 0)
 		return 0, err
 	}
 	for _, id := range rekeying {
@@ -163,7 +163,7 @@ func (s *Server) rekeyStep(ctx context.Context, keyID string) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	_, err = s.raftApply(raftfsm.VariablesRekeyType, &raftfsm.VariablesRekey{Vars: out, Time: s.now()})
+	_, err = s.raftApplyCtx(ctx, raftfsm.VariablesRekeyType, &raftfsm.VariablesRekey{Vars: out, Time: s.now()})
 	return false, err
 }
 
@@ -176,7 +176,7 @@ func (s *Server) setRootKeyState(id, st string) error {
 // until publishTime (Unix nanoseconds) when that lies ahead. With full,
 // every other usable key starts rekeying: its variables are re-sealed
 // under the new key in the background, then it is deprecated.
-func (s *Server) rotateRootKey(full bool, publishTime int64) (*structs.RootKeyMeta, error) {
+func (s *Server) rotateRootKey(ctx context.Context, full bool, publishTime int64) (*structs.RootKeyMeta, error) {
 	now := s.now()
 	meta := structs.RootKeyMeta{Algorithm: structs.EncryptionAlgorithmAES256GCM, CreateTime: now, State: structs.RootKeyStateActive}
 	if publishTime > now {
@@ -190,7 +190,7 @@ func (s *Server) rotateRootKey(full bool, publishTime int64) (*structs.RootKeyMe
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.raftApply(raftfsm.RootKeyUpsertType, &raftfsm.RootKeyUpsert{Key: rk}); err != nil {
+	if _, err := s.raftApplyCtx(ctx, raftfsm.RootKeyUpsertType, &raftfsm.RootKeyUpsert{Key: rk}); err != nil {
 		return nil, err
 	}
 	s.logger.Info("root key created", "key_id", rk.Meta.KeyID, "state", rk.Meta.State)
@@ -224,7 +224,7 @@ func (s *Server) RotateRootKey(ctx context.Context, algorithm string, full bool,
 	if full && publishTime > 0 {
 		return nil, fmt.Errorf("%w: a full rotation cannot be prepublished", ErrBadInput)
 	}
-	meta, err := s.rotateRootKey(full, publishTime)
+	meta, err := s.rotateRootKey(ctx, full, publishTime)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +239,7 @@ func (s *Server) DeleteRootKey(ctx context.Context, id string, force bool) (uint
 	if !s.IsLeader() {
 		return 0, ErrNotLeader
 	}
-	index, err := s.raftApply(raftfsm.RootKeyDeleteType, &raftfsm.RootKeyDelete{KeyID: id, Force: force})
+	index, err := s.raftApplyCtx(ctx, raftfsm.RootKeyDeleteType, &raftfsm.RootKeyDelete{KeyID: id, Force: force})
 	switch {
 	case errors.Is(err, state.ErrNotFound):
 		return 0, fmt.Errorf("%w: root key %s", ErrNotFound, id)

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/orch-project/orch/control"
+	"github.com/orch-project/orch/structs"
 )
 
 // TestLeaderGapExtendsNodeDeadlines: a leader that went unverified for
@@ -156,5 +158,48 @@ func TestRaftTimingsTakeEffect(t *testing.T) {
 	}
 	if d, ok := failover(func(c *Config) { c.RaftMultiplier = 2 }); ok && d < 1900*time.Millisecond {
 		t.Errorf("raft_multiplier 2: new leader after %s, sooner than its 2 s heartbeat timeout", d)
+	}
+}
+
+// TestWritesHonourTheCallersDeadline: namespace, ACL, service, variable and
+// keyring writes carry the caller's deadline into Raft like job writes do:
+// one whose deadline passed is dropped (ErrDeadlinePassed, a certain
+// failure) and nothing is committed.
+func TestWritesHonourTheCallersDeadline(t *testing.T) {
+	s := testServer(t, t.TempDir())
+	waitUntil(t, 10*time.Second, "the first root key", func() bool {
+		keys, _ := s.State().Snapshot().RootKeys(nil)
+		return len(keys) > 0
+	})
+	time.Sleep(200 * time.Millisecond) // let background writes settle
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	before := s.raft.LastIndex()
+	writes := map[string]func() error{
+		"namespace": func() error {
+			_, err := s.UpsertNamespaces(ctx, []*structs.Namespace{{Name: "late"}})
+			return err
+		},
+		"acl policy": func() error {
+			_, err := s.UpsertACLPolicies(ctx, []*structs.ACLPolicy{{Name: "late", Rules: `namespace "default" { policy = "read" }`}})
+			return err
+		},
+		"service": func() error {
+			_, err := s.UpsertServiceRegistrations(ctx, "n1", []*structs.ServiceRegistration{{
+				ID: "_nomad-task-a-g-t-web-80", ServiceName: "web", NodeID: "n1", JobID: "j", AllocID: "a", Port: 80}})
+			return err
+		},
+		"keyring rotate": func() error {
+			_, err := s.RotateRootKey(ctx, "", false, 0)
+			return err
+		},
+	}
+	for name, w := range writes {
+		if err := w(); !errors.Is(err, ErrDeadlinePassed) {
+			t.Errorf("%s after its deadline: %v, want ErrDeadlinePassed", name, err)
+		}
+	}
+	if after := s.raft.LastIndex(); after != before {
+		t.Errorf("writes past their deadline reached the log: index %d -> %d", before, after)
 	}
 }

@@ -53,7 +53,7 @@ func (s *Server) UpsertServiceRegistrations(ctx context.Context, nodeID string, 
 	if !changed {
 		return snap.Index(state.TableServiceRegistrations)
 	}
-	return s.raftApply(raftfsm.ServiceRegistrationUpsertType, &raftfsm.ServiceRegistrationUpsert{Services: regs})
+	return s.raftApplyCtx(ctx, raftfsm.ServiceRegistrationUpsertType, &raftfsm.ServiceRegistrationUpsert{Services: regs})
 }
 
 // DeregisterNodeServices removes service instances of the caller's node
@@ -84,7 +84,7 @@ func (s *Server) DeregisterNodeServices(ctx context.Context, nodeID string, ids 
 	if !found {
 		return snap.Index(state.TableServiceRegistrations)
 	}
-	return s.raftApply(raftfsm.ServiceRegistrationDeleteType, &raftfsm.ServiceRegistrationDelete{NodeID: nodeID, IDs: ids})
+	return s.raftApplyCtx(ctx, raftfsm.ServiceRegistrationDeleteType, &raftfsm.ServiceRegistrationDelete{NodeID: nodeID, IDs: ids})
 }
 
 // DeleteServiceRegistration is an operator removing one instance
@@ -101,7 +101,7 @@ func (s *Server) DeleteServiceRegistration(ctx context.Context, ns, name, id str
 	if cur == nil || cur.ServiceName != name {
 		return 0, fmt.Errorf("%w: service registration %q of service %q", ErrNotFound, id, name)
 	}
-	index, err := s.raftApply(raftfsm.ServiceRegistrationDeleteType, &raftfsm.ServiceRegistrationDelete{Namespace: ns, IDs: []string{id}})
+	index, err := s.raftApplyCtx(ctx, raftfsm.ServiceRegistrationDeleteType, &raftfsm.ServiceRegistrationDelete{Namespace: ns, IDs: []string{id}})
 	if errors.Is(err, state.ErrNotFound) {
 		return 0, fmt.Errorf("%w: service registration %q", ErrNotFound, id)
 	}

@@ -67,7 +67,7 @@ func (s *Server) WriteVariable(ctx context.Context, req *structs.VariableWriteRe
 	if err != nil {
 		return nil, 0, err
 	}
-	index, err := s.raftApply(raftfsm.VariableApplyType, &raftfsm.VariableApply{VariableApplyRequest: *entry})
+	index, err := s.raftApplyCtx(ctx, raftfsm.VariableApplyType, &raftfsm.VariableApply{VariableApplyRequest: *entry})
 	if errors.Is(err, state.ErrCASConflict) || errors.Is(err, state.ErrLockConflict) {
 		cur, rerr := s.readVariable(v.Namespace, v.Path)
 		if rerr != nil {
