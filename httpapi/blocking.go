@@ -92,6 +92,12 @@ func (s *Server) readIn(force *readMode, fn queryFunc) http.HandlerFunc {
 			return
 		}
 		if forward {
+			if mode == readStale {
+				// Forwarded because this replica is still restoring:
+				// answer once it has applied what the leader answered,
+				// so its own later answers never carry a lower index.
+				r = r.WithContext(context.WithValue(r.Context(), awaitIndexKey{}, s.awaitLocalIndex))
+			}
 			s.forwardToLeader(w, r)
 			return
 		}

@@ -59,9 +59,11 @@ func newForwarder(log *slog.Logger, peerTLS *tls.Config) *forwarder {
 		Transport: &failoverTransport{base: base},
 		// A follower that forwarded a write waits until its own replica has
 		// applied it before answering, so the caller's next read, served
-		// from local state, sees its write.
+		// from local state, sees its write; one that forwarded a stale read
+		// while restoring waits likewise, so its index never goes back.
 		ModifyResponse: func(resp *http.Response) error {
-			if wait, ok := resp.Request.Context().Value(awaitIndexKey{}).(func(context.Context, uint64)); ok && resp.StatusCode/100 == 2 {
+			answered := resp.StatusCode/100 == 2 || (resp.StatusCode == http.StatusNotFound && resp.Request.Method == http.MethodGet)
+			if wait, ok := resp.Request.Context().Value(awaitIndexKey{}).(func(context.Context, uint64)); ok && answered {
 				if idx, err := strconv.ParseUint(resp.Header.Get("X-Nomad-Index"), 10, 64); err == nil {
 					wait(resp.Request.Context(), idx)
 				}
