@@ -3,7 +3,8 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,12 +29,13 @@ func TestGracefulClientRestartKeepsAllocations(t *testing.T) {
 		t.Fatalf("job run: exit %d\n%s", code, out)
 	}
 	before := waitAllocs(t, srv, "ticker", 2, structs.AllocClientStatusRunning, 20*time.Second)
-	pids := map[string][]int{}
+	roots := map[string]procID{}
 	for _, al := range before {
-		pids[al.ID] = processesWithEnv("NOMAD_ALLOC_ID", al.ID)
-		if len(pids[al.ID]) == 0 {
+		root, ok := rootProcess(processesWithEnv("NOMAD_ALLOC_ID", al.ID))
+		if !ok {
 			t.Fatalf("no process for alloc %s", al.ID)
 		}
+		roots[al.ID] = root
 	}
 
 	c.stop()
@@ -48,13 +50,17 @@ func TestGracefulClientRestartKeepsAllocations(t *testing.T) {
 		t.Fatalf("%d allocations after the restart, want the same 2", len(after))
 	}
 	for _, al := range after {
-		if al.ClientStatus != structs.AllocClientStatusRunning || pids[al.ID] == nil {
-			t.Fatalf("alloc %s is %s after a graceful client restart (known before: %v)", al.ID, al.ClientStatus, pids[al.ID] != nil)
+		root, known := roots[al.ID]
+		if al.ClientStatus != structs.AllocClientStatusRunning || !known {
+			t.Fatalf("alloc %s is %s after a graceful client restart (known before: %v)", al.ID, al.ClientStatus, known)
 		}
-		// The task's own process (the lowest pid; its children come and
-		// go) must be the one from before the restart.
-		if got := processesWithEnv("NOMAD_ALLOC_ID", al.ID); !slices.Contains(got, slices.Min(pids[al.ID])) {
-			t.Fatalf("alloc %s runs pids %v, had %v", al.ID, got, pids[al.ID])
+		// The allocation's root process (the one whose parent is not the
+		// allocation's: the task's shim; its children come and go) must be
+		// the same process as before: same pid and start time. Not the
+		// lowest pid: pids wrap (pid_max 32768), so a short-lived child can
+		// have a lower pid than its parent.
+		if got, ok := rootProcess(processesWithEnv("NOMAD_ALLOC_ID", al.ID)); !ok || got != root {
+			t.Fatalf("alloc %s runs root process %+v, had %+v", al.ID, got, root)
 		}
 	}
 	var node structs.Node
@@ -62,4 +68,52 @@ func TestGracefulClientRestartKeepsAllocations(t *testing.T) {
 		t.Fatalf("node after restart: %v %s", err, node.Status)
 	}
 	srv.cli(t, "job", "stop", "-purge", "ticker")
+}
+
+// procID names one process: a pid and its start time, so a reused pid is
+// not taken for the same process.
+type procID struct {
+	Pid   int
+	Start uint64
+}
+
+// procStat reads a process's parent pid and start time.
+func procStat(pid int) (ppid int, start uint64, ok bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, 0, false
+	}
+	// The command name may hold spaces and parentheses: fields start
+	// after the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, 0, false
+	}
+	ppid, err1 := strconv.Atoi(f[1])
+	start, err2 := strconv.ParseUint(f[19], 10, 64)
+	return ppid, start, err1 == nil && err2 == nil
+}
+
+// rootProcess returns the one process of pids whose parent is not among
+// them (processes that exit meanwhile are left out).
+func rootProcess(pids []int) (procID, bool) {
+	in := map[int]bool{}
+	for _, p := range pids {
+		in[p] = true
+	}
+	var roots []procID
+	for _, p := range pids {
+		ppid, start, ok := procStat(p)
+		if ok && !in[ppid] {
+			roots = append(roots, procID{p, start})
+		}
+	}
+	if len(roots) != 1 {
+		return procID{}, false
+	}
+	return roots[0], true
 }
