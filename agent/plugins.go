@@ -47,6 +47,7 @@ var pluginSettings = map[string]map[string]pluginSetting{
 		"allow_caps":            {"docker.caps.allowlist", "list"},
 		"allow_runtimes":        {"docker.runtimes.allowlist", "list"},
 		"endpoint":              {"docker.endpoint", "string"},
+		"infra_image":           {"docker.infra_image", "string"},
 		identity.DeniedHostUIDs: {identity.DriverOption("docker", identity.DeniedHostUIDs), "string"},
 		identity.DeniedHostGIDs: {identity.DriverOption("docker", identity.DeniedHostGIDs), "string"},
 	},

@@ -217,6 +217,7 @@ func New(cfg Config) (*Client, error) {
 		db.Close()
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	c.network.SetDrivers(c.drivers)
 	return c, nil
 }
 

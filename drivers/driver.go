@@ -156,6 +156,20 @@ const (
 	NetIsolationModeGroup = "group"
 )
 
+// NetworkCreator is implemented by a driver whose tasks can only join a
+// group network namespace the driver holds itself (docker: a container
+// joins another container's namespace, not a path). The client's network
+// hook asks it for the namespace, then wires that namespace with CNI.
+type NetworkCreator interface {
+	// CreateNetwork starts (or finds) the allocation's sandbox and
+	// returns the path of its network namespace and the labels the
+	// driver needs in the NetworkIsolationSpec to join it.
+	CreateNetwork(ctx context.Context, allocID string) (nsPath string, labels map[string]string, err error)
+	// DestroyNetwork removes the allocation's sandbox; a missing one is
+	// not an error.
+	DestroyNetwork(ctx context.Context, allocID string) error
+}
+
 // NetworkIsolationSpec names the network namespace a task runs in.
 type NetworkIsolationSpec struct {
 	Mode string

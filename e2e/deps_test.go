@@ -69,7 +69,10 @@ func prepareDocker() error {
 	if _, err := c.Ping(ctx); err != nil {
 		return fmt.Errorf("pinging docker: %w", err)
 	}
-	return testimage.EnsureBusybox(ctx, c)
+	if err := testimage.EnsureBusybox(ctx, c); err != nil {
+		return err
+	}
+	return testimage.EnsurePause(ctx, c)
 }
 
 // javaSource is the JVM program the java tasks run: "marker" prints $MARKER

@@ -219,57 +219,9 @@ const bridgeWarmJob = `job "warm" {
 // everything down: no veth, no iptables rule, no namespace is left.
 func TestBridgeNetworkE2E(t *testing.T) {
 	needBridge(t)
-	n := os.Getpid()%200 + 20
-	bridge := fmt.Sprintf("orche%d", n)
-	subnetPrefix := fmt.Sprintf("10.236.%d.", n)
-	// The node's address is outside 127/8 (a host address, here on lo):
-	// a 127.x address would be each namespace's own loopback, so group b
-	// could not dial group a's mapped port on it.
-	ip := fmt.Sprintf("10.235.%d.1", n)
-	if out, err := exec.Command("ip", "addr", "add", ip+"/32", "dev", "lo").CombinedOutput(); err != nil {
-		t.Fatalf("ip addr add %s: %v %s", ip, err, out)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "addr", "del", ip+"/32", "dev", "lo").Run()
-		_ = exec.Command("ip", "link", "del", bridge).Run()
-		_ = exec.Command("iptables", "-w", "-D", "ORCH-ADMIN", "-o", bridge, "-d", subnetPrefix+"0/24", "-j", "ACCEPT").Run()
-	})
-	cfg := filepath.Join(t.TempDir(), "client.hcl")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`client {
-  cni_path              = "/opt/cni/bin:/usr/lib/cni"
-  bridge_network_name   = %q
-  bridge_network_subnet = "%s0/24"
-}
-`, bridge, subnetPrefix)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a := startAgent(t, ip, t.TempDir(), "-dev", "-config", cfg)
-	jt := trackJobs(t, a)
-	// Runs before the agent is killed (cleanups run last-first): on a
-	// failure, stop the jobs and give the client time to tear their
-	// networks down, so a failed run leaks nothing.
-	t.Cleanup(func() {
-		for _, j := range []string{"warm", "web", "probe"} {
-			a.cli(t, "job", "stop", "-detach", j)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			ents, _ := os.ReadDir(filepath.Join(a.dataDir, "network"))
-			if len(ents) <= 1 { // only libcni's cache dir
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	})
-	waitReady(t, a, 1)
-
-	// Warm up: the first allocation makes the bridge and the plugins'
-	// shared chains, which stay (as in Nomad).
-	jt.run("warm", bridgeWarmJob)
-	warm := jt.oneAlloc("warm")
-	waitAllocs(t, a, "warm", 1, "running", 60*time.Second)
-	stopAndWaitTeardown(t, a, "warm", warm)
-	before := bridgeTraces(t, bridge, subnetPrefix)
+	env := startBridgeAgent(t, "", "web", "probe")
+	a, jt, ip, bridge, subnetPrefix := env.a, env.jt, env.ip, env.bridge, env.subnetPrefix
+	before := env.before
 
 	hostNS, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
@@ -338,6 +290,71 @@ func TestBridgeNetworkE2E(t *testing.T) {
 	}
 }
 
+type bridgeEnv struct {
+	a                        *agentProc
+	jt                       *jobTracker
+	ip, bridge, subnetPrefix string
+	// before are the host's traces once a first allocation made the
+	// bridge and the plugins' shared chains (which stay, as in Nomad).
+	before map[string]bool
+}
+
+// startBridgeAgent starts a -dev agent whose client puts bridge networks on
+// a bridge and subnet of this test run, with extra agent config, and runs
+// a warm-up bridge job. The node's address is outside 127/8 (a host
+// address, here on lo): a 127.x address would be each namespace's own
+// loopback, so one group could not dial another's mapped port on it.
+func startBridgeAgent(t *testing.T, extra string, jobs ...string) *bridgeEnv {
+	t.Helper()
+	n := os.Getpid()%200 + 20
+	e := &bridgeEnv{bridge: fmt.Sprintf("orche%d", n), subnetPrefix: fmt.Sprintf("10.236.%d.", n),
+		ip: fmt.Sprintf("10.235.%d.1", n)}
+	if out, err := exec.Command("ip", "addr", "add", e.ip+"/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add %s: %v %s", e.ip, err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "addr", "del", e.ip+"/32", "dev", "lo").Run()
+		_ = exec.Command("ip", "link", "del", e.bridge).Run()
+		_ = exec.Command("iptables", "-w", "-D", "ORCH-ADMIN", "-o", e.bridge, "-d", e.subnetPrefix+"0/24", "-j", "ACCEPT").Run()
+	})
+	cfg := filepath.Join(t.TempDir(), "client.hcl")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`client {
+  cni_path              = "/opt/cni/bin:/usr/lib/cni"
+  bridge_network_name   = %q
+  bridge_network_subnet = "%s0/24"
+}
+%s
+`, e.bridge, e.subnetPrefix, extra)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.a = startAgent(t, e.ip, t.TempDir(), "-dev", "-config", cfg)
+	e.jt = trackJobs(t, e.a)
+	a := e.a
+	// Runs before the agent is killed (cleanups run last-first): on a
+	// failure, stop the jobs and give the client time to tear their
+	// networks down, so a failed run leaks nothing.
+	t.Cleanup(func() {
+		for _, j := range append([]string{"warm"}, jobs...) {
+			a.cli(t, "job", "stop", "-detach", j)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			ents, _ := os.ReadDir(filepath.Join(a.dataDir, "network"))
+			if len(ents) <= 1 { // only libcni's cache dir
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	waitReady(t, a, 1)
+	e.jt.run("warm", bridgeWarmJob)
+	warm := e.jt.oneAlloc("warm")
+	waitAllocs(t, a, "warm", 1, "running", 60*time.Second)
+	stopAndWaitTeardown(t, a, "warm", warm)
+	e.before = bridgeTraces(t, e.bridge, e.subnetPrefix)
+	return e
+}
+
 func freeTCPPort(t *testing.T, ip string) int {
 	t.Helper()
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
@@ -346,4 +363,99 @@ func freeTCPPort(t *testing.T, ip string) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+const bridgeDockerJob = `job "dweb" {
+  group "d" {
+    network {
+      mode = "bridge"
+      port "http" {
+        static = %[1]d
+        to     = 8080
+      }
+      dns {
+        servers = ["192.0.2.54"]
+      }
+    }
+    task "web" {
+      driver = "docker"
+      config {
+        image   = "orch-test/busybox:latest"
+        command = "sh"
+        args    = ["-c", "ls -l /proc/self/ns/net > /alloc/data/ns-docker; cat /etc/resolv.conf > /alloc/data/resolv-docker; mkdir -p /tmp/www; echo docker-web-$NOMAD_PORT_http > /tmp/www/index.html; exec httpd -f -p 8080 -h /tmp/www"]
+      }
+      resources {
+        memory = 32
+      }
+    }
+    task "side" {
+      driver = "exec"
+      config {
+        command = "/bin/sh"
+        args = ["-c", <<EOT
+readlink /proc/self/ns/net > $NOMAD_ALLOC_DIR/data/ns-exec
+while true; do
+  printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc 127.0.0.1 8080 > /tmp/local 2>&1 && cp /tmp/local $NOMAD_ALLOC_DIR/data/side-local
+  sleep 1
+done
+EOT
+        ]
+      }
+      resources {
+        memory = 16
+      }
+    }
+  }
+}
+`
+
+// TestBridgeNetworkDockerE2E: a docker task in a bridge group joins the
+// allocation's namespace, held by the docker driver's sandbox container
+// (infra_image), which an exec task of the same group shares (it reaches
+// the container on 127.0.0.1:8080); the container gets the group's dns and
+// its `to` port is published on the node. Stopping the job removes the
+// sandbox and leaves no veth or iptables rule.
+func TestBridgeNetworkDockerE2E(t *testing.T) {
+	needBridge(t)
+	needDocker(t)
+	env := startBridgeAgent(t, `plugin "docker" {
+  config {
+    infra_image = "orch-test/pause:latest"
+  }
+}`, "dweb")
+	a := env.a
+	port := freeTCPPort(t, env.ip)
+	env.jt.run("dweb", fmt.Sprintf(bridgeDockerJob, port))
+	id := env.jt.oneAlloc("dweb")
+
+	waitAllocFile(t, a, id, "ns-docker", "net:")
+	allocNS, err := netns.ID(filepath.Join(a.dataDir, "network", id, "netns"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := waitAllocFile(t, a, id, "ns-docker", "net:"); !strings.Contains(d, allocNS) {
+		t.Fatalf("the container's namespace (%s) is not the allocation's %s", strings.TrimSpace(d), allocNS)
+	}
+	if e := strings.TrimSpace(waitAllocFile(t, a, id, "ns-exec", "net:")); e != allocNS {
+		t.Fatalf("the exec task's namespace %s is not the allocation's %s", e, allocNS)
+	}
+	waitAllocFile(t, a, id, "side-local", "docker-web-8080")
+	if r := waitAllocFile(t, a, id, "resolv-docker", "nameserver"); !strings.Contains(r, "nameserver 192.0.2.54") {
+		t.Fatalf("the container's resolv.conf:\n%s", r)
+	}
+	waitFor(t, 30*time.Second, "the container on the node's mapped port", func() (bool, string) {
+		body, err := httpGet(fmt.Sprintf("http://%s:%d/", env.ip, port))
+		return err == nil && strings.Contains(body, "docker-web-8080"), fmt.Sprint(body, err)
+	})
+	if out, err := exec.Command("docker", "inspect", "-f", "{{.State.Running}}", "orch_init_"+id).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "true" {
+		t.Fatalf("sandbox container orch_init_%s: %s %v", id, out, err)
+	}
+
+	stopAndWaitTeardown(t, a, "dweb", id)
+	if left := newTraces(env.before, bridgeTraces(t, env.bridge, env.subnetPrefix)); len(left) > 0 {
+		t.Fatalf("stopping the job left behind:\n%s", strings.Join(left, "\n"))
+	}
+	if out, err := exec.Command("docker", "inspect", "orch_init_"+id).CombinedOutput(); err == nil {
+		t.Fatalf("the sandbox container outlived the allocation: %s", out)
+	}
 }

@@ -6,8 +6,8 @@ import (
 )
 
 // A group network namespace refuses what it cannot give, with the reason:
-// docker tasks (no pause container), dns for raw_exec (no mount namespace),
-// ports in mode none. bridge, none and cni/<name> are accepted otherwise.
+// dns for raw_exec (no mount namespace), ports in mode none. bridge, none
+// and cni/<name> are accepted otherwise, for every driver.
 func TestGroupNamespaceRefusals(t *testing.T) {
 	job := func(mode, driver, extra string) string {
 		return `job "j" {
@@ -31,7 +31,7 @@ func TestGroupNamespaceRefusals(t *testing.T) {
 		{"bridge exec dns", job("bridge", "exec", `dns { servers = ["192.0.2.1"] }`), ""},
 		{"none", job("none", "exec", ""), ""},
 		{"cni", job("cni/mynet", "raw_exec", `cni { args = { IgnoreUnknown = "1" } }`), ""},
-		{"docker", job("bridge", "docker", ""), `network mode "bridge" is not supported for docker tasks`},
+		{"docker", job("bridge", "docker", ""), ""},
 		{"raw_exec dns", job("bridge", "raw_exec", `dns { servers = ["192.0.2.1"] }`), `dns cannot be given to raw_exec task "t"`},
 		{"none ports", job("none", "exec", `port "p" {}`), `ports cannot be published in network mode none`},
 		{"unknown mode", job("weird", "exec", ""), `network mode "weird"`},

@@ -196,11 +196,10 @@ func (v *validator) networks(path string, nets []*structs.NetworkResource) map[s
 func isCNIMode(m string) bool { return len(m) > 4 && m[:4] == "cni/" }
 
 // groupNamespace refuses what a group network namespace (bridge, none,
-// cni/*) cannot give: docker tasks (docker can only join a namespace held
-// by a container it made, and orch has no pause container), a dns block
-// for raw_exec tasks (no mount namespace to bind resolv.conf into), and
-// ports in mode none (nothing to publish them on). Like the field-state
-// table, these say what orch cannot do, so they follow its switch.
+// cni/*) cannot give: a dns block for raw_exec tasks (no mount namespace
+// to bind resolv.conf into) and ports in mode none (nothing to publish
+// them on). Like the field-state table, these say what orch cannot do, so
+// they follow its switch.
 func (v *validator) groupNamespace(path string, tg *structs.TaskGroup) {
 	if !v.fields || len(tg.Networks) == 0 || tg.Networks[0] == nil {
 		return
@@ -210,15 +209,11 @@ func (v *validator) groupNamespace(path string, tg *structs.TaskGroup) {
 		return
 	}
 	np := joinPath(path, "network")
-	for _, t := range tg.Tasks {
-		if t == nil {
-			continue
-		}
-		switch {
-		case t.Driver == "docker":
-			v.add(joinPath(np, "mode"), "network mode %q is not supported for docker tasks (task %q): docker can only join a namespace held by a container it created, and orch runs no pause container; use host networking with docker's own port mapping", n.Mode, t.Name)
-		case t.Driver == "raw_exec" && n.DNS != nil && (len(n.DNS.Servers)+len(n.DNS.Searches)+len(n.DNS.Options)) > 0:
-			v.add(joinPath(np, "dns"), "dns cannot be given to raw_exec task %q: raw_exec has no mount namespace to bind the allocation's resolv.conf into", t.Name)
+	if n.DNS != nil && len(n.DNS.Servers)+len(n.DNS.Searches)+len(n.DNS.Options) > 0 {
+		for _, t := range tg.Tasks {
+			if t != nil && t.Driver == "raw_exec" {
+				v.add(joinPath(np, "dns"), "dns cannot be given to raw_exec task %q: raw_exec has no mount namespace to bind the allocation's resolv.conf into", t.Name)
+			}
 		}
 	}
 	if n.Mode == "none" && len(n.ReservedPorts)+len(n.DynamicPorts) > 0 {

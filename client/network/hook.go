@@ -39,7 +39,7 @@ func (h *allocHook) Prerun(ctx context.Context, req *hooks.AllocPrerunRequest, r
 	if err != nil {
 		return fmt.Errorf("setting up %s networking: %w", nw.Mode, err)
 	}
-	resp.NetworkIsolation = &drivers.NetworkIsolationSpec{Mode: drivers.NetIsolationModeGroup, Path: att.NSPath}
+	resp.NetworkIsolation = &drivers.NetworkIsolationSpec{Mode: drivers.NetIsolationModeGroup, Path: att.NSPath, Labels: att.Labels}
 	resp.Network = &hooks.AllocNetworkStatus{InterfaceName: ifName, Address: att.Address, DNS: att.DNS}
 	resp.Done = true
 	return nil

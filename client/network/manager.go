@@ -16,6 +16,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/internal/netns"
 	"github.com/orch-project/orch/structs"
 )
@@ -49,9 +50,12 @@ func GroupNetwork(a *structs.Allocation) *structs.NetworkResource {
 
 // Manager builds and tears down allocations' namespaces.
 type Manager struct {
-	cfg    Config
-	cni    *libcni.CNIConfig
-	logger *slog.Logger
+	cfg Config
+	// drivers are the client's drivers, for those that must hold the
+	// namespace themselves (drivers.NetworkCreator: docker).
+	drivers map[string]drivers.Driver
+	cni     *libcni.CNIConfig
+	logger  *slog.Logger
 	// mu serializes this client's CNI operations: the bridge plugin
 	// creates the bridge on first use and iptables edits contend anyway.
 	mu sync.Mutex
@@ -81,6 +85,29 @@ func New(cfg Config, logger *slog.Logger) (*Manager, error) {
 	}, nil
 }
 
+// SetDrivers gives the manager the client's drivers (before any Create).
+func (m *Manager) SetDrivers(ds map[string]drivers.Driver) { m.drivers = ds }
+
+// sandboxDriver is the driver that must hold the group's namespace: the
+// first task's driver that is a NetworkCreator ("" and nil: none, the
+// client makes the namespace).
+func (m *Manager) sandboxDriver(a *structs.Allocation) (string, drivers.NetworkCreator) {
+	tg := a.Job.LookupTaskGroup(a.TaskGroup)
+	if tg == nil {
+		return "", nil
+	}
+	for _, t := range tg.Tasks {
+		if nc, ok := m.drivers[t.Driver].(drivers.NetworkCreator); ok {
+			return t.Driver, nc
+		}
+	}
+	return "", nil
+}
+
+// sandboxFile records, in the allocation's network dir, which driver
+// holds its namespace, so teardown after an agent restart knows.
+const sandboxFile = "sandbox-driver"
+
 // Attachment is what Create built for an allocation.
 type Attachment struct {
 	// NSPath is the namespace's file, which tasks join.
@@ -92,6 +119,8 @@ type Attachment struct {
 	// tasks keep the host's.
 	ResolvConf string
 	DNS        []string
+	// Labels are the sandbox driver's facts for the isolation spec.
+	Labels map[string]string
 }
 
 func (m *Manager) allocDir(allocID string) string { return filepath.Join(m.cfg.StateDir, allocID) }
@@ -132,8 +161,9 @@ func (m *Manager) Create(ctx context.Context, a *structs.Allocation, nw *structs
 		return nil, fmt.Errorf("network dir: %w", err)
 	}
 	ns := m.NSPath(a.ID)
-	if err := netns.Create(ns); err != nil {
-		_ = os.RemoveAll(dir)
+	labels, err := m.makeNamespace(ctx, a, ns)
+	if err != nil {
+		m.removeNS(ctx, a.ID)
 		return nil, err
 	}
 	rt := &libcni.RuntimeConf{ContainerID: a.ID, NetNS: ns, IfName: ifName, Args: args,
@@ -141,10 +171,10 @@ func (m *Manager) Create(ctx context.Context, a *structs.Allocation, nw *structs
 	res, err := m.cni.AddNetworkList(ctx, list, rt)
 	if err != nil {
 		m.delEach(ctx, list, rt)
-		m.removeNS(a.ID)
+		m.removeNS(ctx, a.ID)
 		return nil, fmt.Errorf("attaching the allocation to CNI network %q: %w", list.Name, err)
 	}
-	att := &Attachment{NSPath: ns}
+	att := &Attachment{NSPath: ns, Labels: labels}
 	r, err := types100.NewResultFromResult(res)
 	if err == nil {
 		att.Address = pickAddress(r)
@@ -154,6 +184,24 @@ func (m *Manager) Create(ctx context.Context, a *structs.Allocation, nw *structs
 		return nil, err
 	}
 	return att, nil
+}
+
+// makeNamespace makes the namespace at ns: the client's own, or, for a
+// group with tasks of a driver that must hold it (docker), the driver's
+// sandbox namespace bound there.
+func (m *Manager) makeNamespace(ctx context.Context, a *structs.Allocation, ns string) (map[string]string, error) {
+	name, nc := m.sandboxDriver(a)
+	if nc == nil {
+		return nil, netns.Create(ns)
+	}
+	if err := os.WriteFile(filepath.Join(m.allocDir(a.ID), sandboxFile), []byte(name), 0o600); err != nil {
+		return nil, err
+	}
+	src, labels, err := nc.CreateNetwork(ctx, a.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%s sandbox: %w", name, err)
+	}
+	return labels, netns.Bind(src, ns)
 }
 
 // confList is the CNI configuration of a network mode.
@@ -283,7 +331,7 @@ func (m *Manager) destroyLocked(ctx context.Context, allocID string) {
 			m.delEach(ctx, list, rt)
 		}
 	}
-	m.removeNS(allocID)
+	m.removeNS(ctx, allocID)
 }
 
 // delEach runs DEL for every plugin of list in reverse order, each on its
@@ -298,9 +346,16 @@ func (m *Manager) delEach(ctx context.Context, list *libcni.NetworkConfigList, r
 	}
 }
 
-func (m *Manager) removeNS(allocID string) {
+func (m *Manager) removeNS(ctx context.Context, allocID string) {
 	if err := netns.Remove(m.NSPath(allocID)); err != nil {
 		m.logger.Warn("removing network namespace", "alloc", allocID, "error", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(m.allocDir(allocID), sandboxFile)); err == nil {
+		if nc, ok := m.drivers[string(b)].(drivers.NetworkCreator); ok {
+			if err := nc.DestroyNetwork(ctx, allocID); err != nil {
+				m.logger.Warn("removing network sandbox", "alloc", allocID, "error", err)
+			}
+		}
 	}
 	if err := os.RemoveAll(m.allocDir(allocID)); err != nil {
 		m.logger.Warn("removing network dir", "alloc", allocID, "error", err)

@@ -57,7 +57,10 @@ type Config struct {
 	// PullTimeout bounds an image pull when the task sets no
 	// image_pull_timeout. Zero: DefaultPullTimeout.
 	PullTimeout time.Duration
-	Logger      *slog.Logger
+	// InfraImage is the sandbox image holding group network namespaces
+	// (infra_image); empty: DefaultInfraImage.
+	InfraImage string
+	Logger     *slog.Logger
 	// NodeID labels containers so orphans of this node can be found.
 	NodeID string
 	// StateDir, when set, holds per-container log cursors so that a

@@ -28,6 +28,9 @@ const (
 	// with `devices`: a device node is as good as root on the host, so
 	// the operator opts in, as for host volumes.
 	OptionDevicesEnabled = "docker.devices.enabled"
+	// OptionInfraImage is the sandbox image of group network namespaces
+	// (the plugin's infra_image).
+	OptionInfraImage = "docker.infra_image"
 )
 
 // DefaultRuntimes are the runtimes allowed when the option is unset.
@@ -74,6 +77,7 @@ func ConfigFromOptions(opts map[string]string) (Config, error) {
 		}
 		c.DevicesEnabled = b
 	}
+	c.InfraImage = strings.TrimSpace(opts[OptionInfraImage])
 	var err error
 	if c.Policy, err = identity.PolicyFromOptions(Name, opts); err != nil {
 		return Config{}, err

@@ -53,6 +53,26 @@ func Create(path string) error {
 	return nil
 }
 
+// Bind binds an existing namespace (src, e.g. /proc/<pid>/ns/net of a
+// sandbox container's process) at path, which must not exist: the
+// namespace then outlives that process and is joined and removed like one
+// made by Create.
+func Bind(src, path string) error {
+	if !IsNamespace(src) {
+		return fmt.Errorf("%s is not a network namespace", src)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("creating network namespace file: %w", err)
+	}
+	f.Close()
+	if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("binding network namespace %s at %s: %w", src, path, err)
+	}
+	return nil
+}
+
 // Remove unbinds and removes a namespace made by Create; the namespace
 // itself goes once no process is left in it. A missing path is not an
 // error.

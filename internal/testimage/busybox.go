@@ -27,25 +27,39 @@ var applets = []string{
 	"printf", "yes", "head", "wc", "id", "mkdir", "rm", "seq", "dd",
 }
 
+// Pause is a sandbox ("infra") image for the docker driver's group network
+// namespaces: the busybox root sleeping forever (there is no registry to
+// pull the real pause image from).
+const Pause = "orch-test/pause:latest"
+
 // EnsureBusybox imports the image unless the daemon already has it.
 func EnsureBusybox(ctx context.Context, c *client.Client) error {
-	if _, err := c.ImageInspect(ctx, Busybox); err == nil {
+	return ensure(ctx, c, Busybox, `CMD ["/bin/sh"]`)
+}
+
+// EnsurePause imports the Pause image unless the daemon already has it.
+func EnsurePause(ctx context.Context, c *client.Client) error {
+	return ensure(ctx, c, Pause, `CMD ["/bin/sleep", "2147483647"]`)
+}
+
+func ensure(ctx context.Context, c *client.Client, ref, cmd string) error {
+	if _, err := c.ImageInspect(ctx, ref); err == nil {
 		return nil
 	} else if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("inspecting %s: %w", Busybox, err)
+		return fmt.Errorf("inspecting %s: %w", ref, err)
 	}
 	tarball, err := rootfs()
 	if err != nil {
 		return err
 	}
-	rc, err := c.ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(tarball), SourceName: "-"}, Busybox,
-		image.ImportOptions{Changes: []string{`ENV PATH=/bin`, `CMD ["/bin/sh"]`}})
+	rc, err := c.ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(tarball), SourceName: "-"}, ref,
+		image.ImportOptions{Changes: []string{`ENV PATH=/bin`, cmd}})
 	if err != nil {
-		return fmt.Errorf("importing %s: %w", Busybox, err)
+		return fmt.Errorf("importing %s: %w", ref, err)
 	}
 	defer rc.Close()
 	if _, err := io.Copy(io.Discard, rc); err != nil {
-		return fmt.Errorf("importing %s: %w", Busybox, err)
+		return fmt.Errorf("importing %s: %w", ref, err)
 	}
 	return nil
 }
