@@ -227,6 +227,14 @@ func TestBridgeNamespacePortMapAndTeardown(t *testing.T) {
 	waitOK(t, "B -> A through the mapped port on the gateway", func() (string, error) {
 		return fetchIn(attB.NSPath, fmt.Sprintf("http://%s:%d", gw, hostPort))
 	}, "hello from A")
+	// From another host: a namespace off the bridge, routed through a veth,
+	// dials the node's address on that veth. The DNATed connection is
+	// forwarded onto the bridge, which a FORWARD policy of DROP (Docker's)
+	// allows only through the ORCH-ADMIN rule.
+	outside, hostSide := outsideHost(t)
+	waitOK(t, "another host -> A through the mapped port", func() (string, error) {
+		return fetchIn(outside, fmt.Sprintf("http://%s:%d", hostSide, hostPort))
+	}, "hello from A")
 	if body, err := fetchIn(attB.NSPath, fmt.Sprintf("http://%s:9090", gw)); err == nil {
 		t.Fatalf("A's unpublished port 9090 answered on the host: %q", body)
 	}
@@ -314,6 +322,41 @@ func TestDNSWrittenToResolvConf(t *testing.T) {
 	if _, err := ResolvConf([]string{"1.1.1.1\nnameserver 6.6.6.6"}, nil, nil); err == nil {
 		t.Fatal("a server with a newline was accepted")
 	}
+}
+
+// outsideHost is a namespace joined to the host by a veth pair (host side
+// 10.237.N.1/30, the namespace 10.237.N.2 with its default route through
+// it): a stand-in for another machine. It returns the namespace's path and
+// the host side's address.
+func outsideHost(t *testing.T) (string, string) {
+	t.Helper()
+	n := os.Getpid()%200 + 20
+	ns := filepath.Join(t.TempDir(), "outside")
+	if err := netns.Create(ns); err != nil {
+		t.Fatal(err)
+	}
+	hostIf, nsIf := fmt.Sprintf("orcho%d", n), fmt.Sprintf("orchp%d", n)
+	hostIP, nsIP := fmt.Sprintf("10.237.%d.1", n), fmt.Sprintf("10.237.%d.2", n)
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", hostIf).Run()
+		_ = netns.Remove(ns)
+	})
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	run("ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf)
+	run("ip", "addr", "add", hostIP+"/30", "dev", hostIf)
+	run("ip", "link", "set", hostIf, "up")
+	run("ip", "link", "set", nsIf, "netns", ns)
+	in := func(args ...string) { run(append([]string{"nsenter", "--net=" + ns}, args...)...) }
+	in("ip", "addr", "add", nsIP+"/30", "dev", nsIf)
+	in("ip", "link", "set", nsIf, "up")
+	in("ip", "link", "set", "lo", "up")
+	in("ip", "route", "add", "default", "via", hostIP)
+	return ns, hostIP
 }
 
 func gateway(t *testing.T, m *Manager) string {
