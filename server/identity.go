@@ -188,6 +188,17 @@ func (s *Server) ctlSignIdentities(ctx context.Context, c *control.Call) (any, e
 		return nil, err
 	}
 	ids, err := s.SignIdentities(c.Node, req.AllocID, req.Tasks)
+	if errors.Is(err, keyring.ErrNoActiveKey) {
+		// A new cluster's leader makes its first root key moments after
+		// taking office, and an allocation placed meanwhile asks for its
+		// identity: wait for the key (bounded) instead of failing the task.
+		if s.IsLeader() {
+			s.wakeKeyring()
+		}
+		if err = s.waitActiveKey(ctx); err == nil {
+			ids, err = s.SignIdentities(c.Node, req.AllocID, req.Tasks)
+		}
+	}
 	if errors.Is(err, ErrIdentityRefused) {
 		return nil, control.Errorf(http.StatusForbidden, "%v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/acl"
+	"github.com/orch-project/orch/control"
 	"github.com/orch-project/orch/structs"
 )
 
@@ -97,5 +98,52 @@ func TestWorkloadIdentitySignAndResolve(t *testing.T) {
 	}
 	if _, err := s.SignIdentities(node.ID, alloc.ID, []string{"t"}); !errors.Is(err, ErrIdentityRefused) {
 		t.Fatalf("signed for a finished allocation: %v", err)
+	}
+}
+
+// TestSignIdentitiesWaitsForFirstRootKey: on a new cluster an allocation
+// can ask for its workload identity before the leader made its first root
+// key; the call waits for the key instead of failing the task with "no
+// active root key yet".
+func TestSignIdentitiesWaitsForFirstRootKey(t *testing.T) {
+	hold := make(chan struct{})
+	s := testServerWith(t, t.TempDir(), func(c *Config) { c.NumWorkers, c.keyringHold = 1, hold })
+	ctx := context.Background()
+	node := testNode("n1", 4000, 4096)
+	if _, err := s.RegisterNode(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	job := testJob("web", 1, 64)
+	job.TaskGroups[0].Tasks[0].Identity = &structs.WorkloadIdentity{Env: true}
+	if _, err := s.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the allocation", func() bool { return len(liveAllocs(t, s, "web")) == 1 })
+	alloc := liveAllocs(t, s, "web")[0]
+	if _, err := s.keyring.Active(s.State().Snapshot()); err == nil {
+		t.Fatal("a root key exists although the keyring loop is held")
+	}
+	c := control.NewClient(control.ClientConfig{Servers: []string{s.RaftAddr()},
+		Credentials: func() control.Credentials { return control.Credentials{NodeID: node.ID, Secret: node.SecretID} }})
+	defer c.Close()
+	done := make(chan error, 1)
+	var resp control.SignIdentitiesResponse
+	go func() {
+		_, err := c.Call(ctx, control.MethodSignIdentities, &control.SignIdentitiesRequest{AllocID: alloc.ID, Tasks: []string{"t"}}, &resp)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the call did not wait for the first root key: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(hold)
+	select {
+	case err := <-done:
+		if err != nil || resp.Identities["t"] == "" {
+			t.Fatalf("identity after the first key: %v %v", err, resp.Identities)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no answer after the first root key")
 	}
 }

@@ -34,6 +34,13 @@ func (s *Server) Keyring() *keyring.Keyring { return s.keyring }
 
 // keyringLoop runs while this server leads.
 func (s *Server) keyringLoop(ctx context.Context) {
+	if h := s.cfg.keyringHold; h != nil {
+		select {
+		case <-h:
+		case <-ctx.Done():
+			return
+		}
+	}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {

@@ -137,6 +137,10 @@ type Config struct {
 	// RPCPeerCheck, when set, vets each control call's TLS identity by
 	// role (tlsutil.Config.RPCPeerCheck).
 	RPCPeerCheck func(st *tls.ConnectionState, serverOnly bool) error
+
+	// keyringHold, set by tests, holds the leader's keyring loop until it
+	// is closed: the window of a new cluster before its first root key.
+	keyringHold chan struct{}
 }
 
 // Server is one orch server.
