@@ -48,7 +48,7 @@ var fieldTable = map[string]FieldRow{
 	"Job.Spreads":                  works("spread", "TestSpreadEvenAcrossValues", "TestSpreadTargets", "TestPlacementPreferencesE2E"),
 	"Job.TaskGroups":               works("group", "TestServicePlacesCount"),
 	"Job.Update":                   works("update", "TestRollingUpdateCanaryAutoRevert", "TestRollingUpdateMaxParallel", "TestCanaryThenPromote", "TestHealthHookHealthyAfterMinHealthyTime"),
-	"Job.Periodic":                 works("periodic", "TestLaunchPlan", "TestPeriodicDispatcherLaunches", "TestPeriodicProhibitOverlapAndForce", "TestPeriodicOncePerTickAcrossLeaderKill"),
+	"Job.Periodic":                 works("periodic", "TestLaunchPlan", "TestPeriodicDispatcherLaunches", "TestPeriodicProhibitOverlapAndForce", "TestPeriodicCatchUpAfterOutage", "TestPeriodicOncePerTickAcrossLeaderKill"),
 	"Job.ParameterizedJob":         works("parameterized", "TestDispatchJob", "TestDispatch100WithPayloads"),
 	"Job.Reschedule":               works("reschedule", "TestRescheduleDelaySeries", "TestServiceReschedulesFailedWithinPolicy"),
 	"Job.Migrate":                  works("migrate", migrateTests...).refusingIn("refused on non-service jobs", serviceMigrate),
