@@ -81,7 +81,10 @@ func (r *slowReader) text() string {
 	return string(r.buf)
 }
 
-// halt stops reading and reports what the pipe still holds.
+// halt stops reading and waits until the pipe holds a backlog (what the
+// container printed since), then reports its size. Whether the reader
+// lagged while it read depends on the machine's load (a starved container
+// prints slower than the reader reads): the backlog must not.
 func (r *slowReader) halt(t *testing.T) int {
 	close(r.stop)
 	<-r.done
@@ -89,12 +92,18 @@ func (r *slowReader) halt(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	var ierr error
-	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || ierr != nil {
-		t.Fatalf("FIONREAD: %v %v", err, ierr)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		var ierr error
+		if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || ierr != nil {
+			t.Fatalf("FIONREAD: %v %v", err, ierr)
+		}
+		if n > 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return n
 }
 
 // TestCrashLosesNoLogLine: a container prints a counter, the collector
