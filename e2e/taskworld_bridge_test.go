@@ -14,6 +14,7 @@ import (
 
 	"github.com/orch-project/orch/internal/netns"
 	"github.com/orch-project/orch/internal/testenv"
+	"github.com/orch-project/orch/structs"
 )
 
 // needBridge skips (fails with CI set) without root, the exec driver, the
@@ -116,6 +117,22 @@ const bridgeWebJob = `job "web" {
         searches = ["orch.test"]
         options  = ["ndots:2"]
       }
+    }
+    service {
+      name         = "bridge-web"
+      port         = "http"
+      address_mode = "alloc"
+      check {
+        type         = "http"
+        path         = "/"
+        interval     = "1s"
+        timeout      = "1s"
+        address_mode = "alloc"
+      }
+    }
+    service {
+      name = "bridge-web-host"
+      port = "http"
     }
     task "server" {
       driver = "exec"
@@ -261,6 +278,29 @@ func TestBridgeNetworkE2E(t *testing.T) {
 		t.Fatalf("the unpublished port 9090 answered on the node: %q", body)
 	}
 
+	// Services: address_mode "alloc" advertises the allocation's address
+	// and the port inside it, and its check passes against them; the
+	// default (auto) advertises the node's address and the host port.
+	allocIP := allocAddress(t, a, web)
+	waitFor(t, 30*time.Second, "bridge-web registered at the allocation's address", func() (bool, string) {
+		regs := serviceInstances(t, a, "bridge-web")
+		return len(regs) == 1 && regs[0].Address == allocIP && regs[0].Port == 8080, fmt.Sprintf("%+v (alloc %s)", regs, allocIP)
+	})
+	waitFor(t, 30*time.Second, "bridge-web-host registered at the node's address", func() (bool, string) {
+		regs := serviceInstances(t, a, "bridge-web-host")
+		return len(regs) == 1 && regs[0].Address == ip && regs[0].Port == port, fmt.Sprintf("%+v", regs)
+	})
+	waitFor(t, 30*time.Second, "the alloc-mode check passing", func() (bool, string) {
+		var res map[string]*structs.CheckQueryResult
+		if err := getJSON(a.addr()+"/v1/client/allocation/"+web+"/checks", &res); err != nil {
+			return false, err.Error()
+		}
+		for _, r := range res {
+			return r.Status == structs.CheckSuccess, fmt.Sprintf("%+v", r)
+		}
+		return false, "no results"
+	})
+
 	// Group b: a raw_exec task in a namespace of its own, which reaches
 	// group a through the mapped port and not through the unpublished one.
 	nsProbe := strings.TrimSpace(waitAllocFile(t, a, probe, "ns", "net:"))
@@ -353,6 +393,25 @@ func startBridgeAgent(t *testing.T, extra string, jobs ...string) *bridgeEnv {
 	stopAndWaitTeardown(t, a, "warm", warm)
 	e.before = bridgeTraces(t, e.bridge, e.subnetPrefix)
 	return e
+}
+
+// allocAddress is the allocation's address on the bridge, as the
+// namespace's eth0 has it.
+func allocAddress(t *testing.T, a *agentProc, allocID string) string {
+	t.Helper()
+	ns := filepath.Join(a.dataDir, "network", allocID, "netns")
+	out, err := exec.Command("nsenter", "--net="+ns, "ip", "-4", "-o", "addr", "show", "dev", "eth0").Output()
+	if err != nil {
+		t.Fatalf("eth0 in %s: %v", ns, err)
+	}
+	f := strings.Fields(string(out))
+	for i, w := range f {
+		if w == "inet" && i+1 < len(f) {
+			return strings.Split(f[i+1], "/")[0]
+		}
+	}
+	t.Fatalf("no address on eth0: %s", out)
+	return ""
 }
 
 func freeTCPPort(t *testing.T, ip string) int {

@@ -34,6 +34,8 @@ func TestGroupNamespaceRefusals(t *testing.T) {
 		{"docker", job("bridge", "docker", ""), ""},
 		{"raw_exec dns", job("bridge", "raw_exec", `dns { servers = ["192.0.2.1"] }`), `dns cannot be given to raw_exec task "t"`},
 		{"none ports", job("none", "exec", `port "p" {}`), `ports cannot be published in network mode none`},
+		{"alloc address mode in host networking", strings.Replace(job("host", "exec", `port "p" {}`), "    task", "    service {\n      name = \"s\"\n      port = \"p\"\n      address_mode = \"alloc\"\n    }\n    task", 1), `address_mode "alloc" needs the group's network mode to be bridge or cni/<name>`},
+		{"alloc address mode in bridge networking", strings.Replace(job("bridge", "exec", `port "p" {}`), "    task", "    service {\n      name = \"s\"\n      port = \"p\"\n      address_mode = \"alloc\"\n    }\n    task", 1), ""},
 		{"unknown mode", job("weird", "exec", ""), `network mode "weird"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -193,6 +193,40 @@ func (v *validator) networks(path string, nets []*structs.NetworkResource) map[s
 	return ports
 }
 
+// allocAddressModes refuses address_mode "alloc" in a group without an
+// address of its own (host or none networking).
+func (v *validator) allocAddressModes(path string, tg *structs.TaskGroup) {
+	const msg = `address_mode "alloc" needs the group's network mode to be bridge or cni/<name>`
+	check := func(sp string, s *structs.Service) {
+		if s == nil {
+			return
+		}
+		if s.AddressMode == "alloc" {
+			v.add(joinPath(sp, "address_mode"), msg)
+		}
+		for i, c := range s.Checks {
+			if c != nil && c.AddressMode == "alloc" {
+				v.add(joinPath(joinPath(sp, fmt.Sprintf("check[%d]", i)), "address_mode"), msg)
+			}
+		}
+	}
+	for _, s := range tg.Services {
+		if s != nil {
+			check(joinPath(path, fmt.Sprintf("service %q", s.Name)), s)
+		}
+	}
+	for _, t := range tg.Tasks {
+		if t == nil {
+			continue
+		}
+		for _, s := range t.Services {
+			if s != nil {
+				check(joinPath(joinPath(path, fmt.Sprintf("task %q", t.Name)), fmt.Sprintf("service %q", s.Name)), s)
+			}
+		}
+	}
+}
+
 func isCNIMode(m string) bool { return len(m) > 4 && m[:4] == "cni/" }
 
 // groupNamespace refuses what a group network namespace (bridge, none,
@@ -201,11 +235,17 @@ func isCNIMode(m string) bool { return len(m) > 4 && m[:4] == "cni/" }
 // them on). Like the field-state table, these say what orch cannot do, so
 // they follow its switch.
 func (v *validator) groupNamespace(path string, tg *structs.TaskGroup) {
-	if !v.fields || len(tg.Networks) == 0 || tg.Networks[0] == nil {
+	if !v.fields {
 		return
 	}
-	n := tg.Networks[0]
-	if n.Mode != "bridge" && n.Mode != "none" && !isCNIMode(n.Mode) {
+	var n *structs.NetworkResource
+	if len(tg.Networks) > 0 {
+		n = tg.Networks[0]
+	}
+	if n == nil || n.Mode != "bridge" && !isCNIMode(n.Mode) {
+		v.allocAddressModes(path, tg)
+	}
+	if n == nil || n.Mode != "bridge" && n.Mode != "none" && !isCNIMode(n.Mode) {
 		return
 	}
 	np := joinPath(path, "network")

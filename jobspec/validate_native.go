@@ -76,13 +76,14 @@ func serviceProviderMsg(v any) string {
 }
 
 // addressModeMsg refuses the address modes that need networks orch does
-// not create.
+// not create ("alloc" needs the group's bridge or CNI network: see
+// validator.groupNamespace).
 func addressModeMsg(v any) string {
 	switch m, _ := v.(string); m {
-	case "", "auto", "host":
+	case "", "auto", "host", "alloc":
 		return ""
-	case "alloc", "alloc_ipv6":
-		return fmt.Sprintf("address_mode %q needs bridge networking, which is not supported yet", m)
+	case "alloc_ipv6":
+		return fmt.Sprintf("address_mode %q is not supported: orch's bridge network gives allocations IPv4 addresses (use alloc)", m)
 	default:
 		return fmt.Sprintf("address_mode %q is not supported: orch advertises the node's address (auto or host)", m)
 	}

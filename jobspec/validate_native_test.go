@@ -24,7 +24,7 @@ func TestValidateServicesAndTemplatesNative(t *testing.T) {
 		}, `task "nope" does not exist in the group`},
 		{"consul provider", func(j *structs.Job) { j.TaskGroups[0].Services[0].Provider = "consul" }, "Consul is not available"},
 		{"driver address mode", func(j *structs.Job) { j.TaskGroups[0].Services[0].AddressMode = "driver" }, `address_mode "driver" is not supported`},
-		{"alloc check address mode", func(j *structs.Job) { j.TaskGroups[0].Services[0].Checks[0].AddressMode = "alloc" }, "needs bridge networking"},
+		{"alloc check address mode", func(j *structs.Job) { j.TaskGroups[0].Services[0].Checks[0].AddressMode = "alloc" }, "address_mode \"alloc\" needs the group's network mode to be bridge or cni/<name>"},
 		{"expose", func(j *structs.Job) { j.TaskGroups[0].Services[0].Checks[0].Expose = true }, "expose creates a Consul Connect proxy path"},
 		{"notes", func(j *structs.Job) { j.TaskGroups[0].Services[0].Checks[0].Notes = "n" }, "Consul is not available"},
 		{"template with Consul", func(j *structs.Job) {

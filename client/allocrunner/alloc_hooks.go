@@ -58,7 +58,7 @@ func (ar *AllocRunner) prerun(ctx context.Context) error {
 			net.merge(st.NetworkIsolation, st.Network)
 			continue
 		}
-		req := &hooks.AllocPrerunRequest{Alloc: ar.Alloc(), Restored: ar.cfg.Restored != nil}
+		req := &hooks.AllocPrerunRequest{Alloc: ar.Alloc(), Restored: ar.cfg.Restored != nil, Network: net.status}
 		if st != nil {
 			req.Data = maps.Clone(st.Data)
 		}

@@ -135,6 +135,9 @@ type AllocPrerunRequest struct {
 	Restored bool
 	// Data is what this hook stored in an earlier Prerun (nil: none).
 	Data map[string]string
+	// Network is the allocation's own address as earlier hooks set it up
+	// (the network hook runs first), nil in host networking.
+	Network *AllocNetworkStatus
 }
 
 // AllocPrerunResponse is what Prerun contributes.

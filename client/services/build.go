@@ -46,9 +46,11 @@ type Instance struct {
 // Build resolves services (a group's or a task's) of alloc into
 // registrations: interpolated names, tags (canary_tags for a canary),
 // meta, and the address and port their address_mode picks. task is "" for
-// group services. ports are the group's ports mapped onto the node.
+// group services. ports are the group's ports mapped onto the node;
+// allocIP is the allocation's own address in its bridge or CNI network
+// ("" in host networking), for address_mode "alloc".
 func Build(alloc *structs.Allocation, task string, svcs []*structs.Service, env *taskenv.Env,
-	node *structs.Node, ports []structs.AllocatedPort) ([]*Instance, error) {
+	node *structs.Node, ports []structs.AllocatedPort, allocIP string) ([]*Instance, error) {
 	owner := task
 	if task == "" {
 		owner = GroupOwner(alloc.TaskGroup)
@@ -60,7 +62,7 @@ func Build(alloc *structs.Allocation, task string, svcs []*structs.Service, env 
 		if !structs.ValidServiceName(svc.Name) {
 			return nil, fmt.Errorf("service %q: name is not a valid RFC 1123 hostname label", svc.Name)
 		}
-		addr, port, err := serviceAddress(svc.AddressMode, svc.Address, svc.PortLabel, node, ports)
+		addr, port, err := serviceAddress(svc.AddressMode, svc.Address, svc.PortLabel, node, ports, allocIP)
 		if err != nil {
 			return nil, fmt.Errorf("service %q: %w", svc.Name, err)
 		}
@@ -129,14 +131,16 @@ func copyMeta(m map[string]string) map[string]string {
 	return out
 }
 
-// serviceAddress picks a service's address and port. In host networking
-// (orch's only network mode) "auto" and "host" are the node's address and
-// the port's host port, a numeric port being taken as is; "address", when
-// set, replaces the address. "alloc" and "driver" need networks orch does
-// not create (bridge, a driver's own network) and are refused at submit.
-func serviceAddress(mode, address, label string, node *structs.Node, ports []structs.AllocatedPort) (string, int, error) {
+// serviceAddress picks a service's address and port. "auto" and "host"
+// are the node's address and the port's host port, a numeric port being
+// taken as is; "address", when set, replaces the address. "alloc" is the
+// allocation's address in its bridge or CNI network and the port inside
+// it (`to`). "driver" (a driver's own network) is refused at submit.
+func serviceAddress(mode, address, label string, node *structs.Node, ports []structs.AllocatedPort, allocIP string) (string, int, error) {
 	switch mode {
 	case "", AddressModeAuto, AddressModeHost:
+	case AddressModeAlloc:
+		return allocAddress(address, label, ports, allocIP)
 	default:
 		return "", 0, fmt.Errorf("address_mode %q needs a network mode orch does not offer", mode)
 	}
@@ -163,6 +167,31 @@ func serviceAddress(mode, address, label string, node *structs.Node, ports []str
 			return "", 0, fmt.Errorf("address %q cannot be used with address_mode \"host\"", address)
 		}
 		ip = address
+	}
+	return ip, port, nil
+}
+
+// allocAddress is address_mode "alloc": the allocation's address and the
+// port inside its namespace (a label's `to`, or a number as is).
+func allocAddress(address, label string, ports []structs.AllocatedPort, allocIP string) (string, int, error) {
+	if allocIP == "" {
+		return "", 0, fmt.Errorf("address_mode \"alloc\" needs the group's network mode to be bridge or cni/<name> (the allocation has no address of its own)")
+	}
+	ip, port := allocIP, 0
+	if address != "" {
+		ip = address
+	}
+	if label != "" {
+		if p, ok := lookupPort(ports, label); ok {
+			port = p.To
+			if port <= 0 {
+				port = p.Value
+			}
+		} else if n, err := strconv.Atoi(label); err == nil && n >= 0 && n <= 65535 {
+			port = n
+		} else {
+			return "", 0, fmt.Errorf("port %q is neither a port label of the group's network nor a port number", label)
+		}
 	}
 	return ip, port, nil
 }

@@ -32,7 +32,7 @@ func TestBuildRegistrations(t *testing.T) {
 		{Name: "fixed", PortLabel: "9000", AddressMode: "host"},
 		{Name: "elsewhere", PortLabel: "http", Address: "lb.example.com"},
 	}
-	insts, err := Build(alloc, "app", svcs, env, node, ports)
+	insts, err := Build(alloc, "app", svcs, env, node, ports, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestBuildRegistrations(t *testing.T) {
 	if r := insts[2].Reg; r.Address != "lb.example.com" || r.Port != 23456 {
 		t.Fatalf("custom address: %+v", r)
 	}
-	group, err := Build(alloc, "", svcs[:1], env, node, ports)
+	group, err := Build(alloc, "", svcs[:1], env, node, ports, "")
 	if err != nil || group[0].Reg.ID != "_nomad-task-"+alloc.ID+"-group-web-shop-api-http" {
 		t.Fatalf("group service: %+v %v", group, err)
 	}
@@ -57,12 +57,12 @@ func TestBuildRegistrations(t *testing.T) {
 	canary.DeploymentStatus = &structs.AllocDeploymentStatus{Canary: true}
 	cs := []*structs.Service{{Name: "c", PortLabel: "http", Tags: []string{"live"}, CanaryTags: []string{"canary-${NOMAD_ALLOC_INDEX}"},
 		Meta: map[string]string{"v": "1"}, CanaryMeta: map[string]string{"v": "canary"}}}
-	ci, err := Build(&canary, "app", cs, env, node, ports)
+	ci, err := Build(&canary, "app", cs, env, node, ports, "")
 	if err != nil || ci[0].Reg.Tags[0] != "canary-2" || ci[0].Reg.Meta["v"] != "canary" {
 		t.Fatalf("canary: %+v %v", ci[0].Reg, err)
 	}
 	canary.DeploymentStatus = &structs.AllocDeploymentStatus{Canary: false} // promoted
-	if ci, _ := Build(&canary, "app", cs, env, node, ports); ci[0].Reg.Tags[0] != "live" || ci[0].Reg.Meta["v"] != "1" {
+	if ci, _ := Build(&canary, "app", cs, env, node, ports, ""); ci[0].Reg.Tags[0] != "live" || ci[0].Reg.Meta["v"] != "1" {
 		t.Fatalf("promoted canary: %+v", ci[0].Reg)
 	}
 	for _, bad := range []*structs.Service{
@@ -71,7 +71,7 @@ func TestBuildRegistrations(t *testing.T) {
 		{Name: "x", PortLabel: "http", AddressMode: "driver"},
 		{Name: "x", PortLabel: "http", AddressMode: "host", Address: "1.2.3.4"},
 	} {
-		if _, err := Build(alloc, "app", []*structs.Service{bad}, env, node, ports); err == nil {
+		if _, err := Build(alloc, "app", []*structs.Service{bad}, env, node, ports, ""); err == nil {
 			t.Fatalf("accepted %+v", bad)
 		}
 	}
@@ -295,5 +295,25 @@ func TestForHealthExpectsDeclaredChecks(t *testing.T) {
 	a.add("c3", "r", res, structs.HealthPassing, false)
 	if !a.Passing() {
 		t.Fatal("not passing with every check registered and passing")
+	}
+}
+
+// TestAllocAddressMode: address_mode "alloc" is the allocation's own
+// address and the port inside its namespace (to); without an address of
+// its own (host networking) it is an error, not the node's address.
+func TestAllocAddressMode(t *testing.T) {
+	ports := []structs.AllocatedPort{{Label: "http", Value: 25000, To: 8080, HostIP: "10.0.0.5"}}
+	ip, port, err := serviceAddress(AddressModeAlloc, "", "http", nil, ports, "172.26.64.7")
+	if err != nil || ip != "172.26.64.7" || port != 8080 {
+		t.Fatalf("alloc mode: %s:%d %v", ip, port, err)
+	}
+	if ip, port, err = serviceAddress(AddressModeAlloc, "", "9090", nil, ports, "172.26.64.7"); err != nil || port != 9090 || ip != "172.26.64.7" {
+		t.Fatalf("alloc mode with a numeric port: %s:%d %v", ip, port, err)
+	}
+	if _, _, err := serviceAddress(AddressModeAlloc, "", "http", nil, ports, ""); err == nil {
+		t.Fatal("alloc mode without an allocation address was accepted")
+	}
+	if ip, port, _ := serviceAddress(AddressModeHost, "", "http", nil, ports, "172.26.64.7"); ip != "10.0.0.5" || port != 25000 {
+		t.Fatalf("host mode: %s:%d", ip, port)
 	}
 }

@@ -53,7 +53,7 @@ func checkMode(c *structs.ServiceCheck, s *structs.Service) (mode string, ignore
 // address and the host port of the check's port (its own, or its
 // service's), or the service's address when the service sets one and the
 // check does not choose a mode.
-func checkAddress(c *structs.ServiceCheck, inst *Instance, node *structs.Node, ports []structs.AllocatedPort) (string, error) {
+func checkAddress(c *structs.ServiceCheck, inst *Instance, node *structs.Node, ports []structs.AllocatedPort, allocIP string) (string, error) {
 	label := c.PortLabel
 	if label == "" {
 		label = inst.Service.PortLabel
@@ -66,7 +66,7 @@ func checkAddress(c *structs.ServiceCheck, inst *Instance, node *structs.Node, p
 	if c.AddressMode == "" && inst.Service.Address != "" && inst.Service.AddressMode == AddressModeAuto {
 		address = inst.Service.Address
 	}
-	ip, port, err := serviceAddress(mode, address, label, node, ports)
+	ip, port, err := serviceAddress(mode, address, label, node, ports, allocIP)
 	if err != nil {
 		return "", err
 	}

@@ -98,7 +98,7 @@ type checkSet struct {
 // startChecks starts a runner for every check of insts. restart restarts
 // the check's task for check_restart.
 func (m *Manager) startChecks(alloc *structs.Allocation, insts []*Instance, node *structs.Node,
-	ports []structs.AllocatedPort, restart func(ctx context.Context, task, why string)) (*checkSet, error) {
+	ports []structs.AllocatedPort, allocIP string, restart func(ctx context.Context, task, why string)) (*checkSet, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	set := &checkSet{cancel: cancel, allocID: alloc.ID}
 	allocChecks := m.Checks.Alloc(alloc.ID)
@@ -106,7 +106,7 @@ func (m *Manager) startChecks(alloc *structs.Allocation, insts []*Instance, node
 	for _, inst := range insts {
 		set.regIDs = append(set.regIDs, inst.Reg.ID)
 		for _, c := range inst.Service.Checks {
-			r, err := m.newRunner(alloc, inst, c, node, ports, allocChecks, restart)
+			r, err := m.newRunner(alloc, inst, c, node, ports, allocIP, allocChecks, restart)
 			if err != nil {
 				cancel()
 				allocChecks.remove(set.ids)
@@ -127,13 +127,13 @@ func (m *Manager) startChecks(alloc *structs.Allocation, insts []*Instance, node
 }
 
 func (m *Manager) newRunner(alloc *structs.Allocation, inst *Instance, c *structs.ServiceCheck, node *structs.Node,
-	ports []structs.AllocatedPort, allocChecks *AllocChecks, restart func(context.Context, string, string)) (*checkRunner, error) {
+	ports []structs.AllocatedPort, allocIP string, allocChecks *AllocChecks, restart func(context.Context, string, string)) (*checkRunner, error) {
 	check := *c
 	check.Name = checkName(c, inst.Service.Name)
 	task := checkTask(&check, inst)
 	addr := ""
 	if check.Type != CheckScript {
-		a, err := checkAddress(&check, inst, node, ports)
+		a, err := checkAddress(&check, inst, node, ports, allocIP)
 		if err != nil {
 			return nil, fmt.Errorf("check %q: %w", check.Name, err)
 		}
@@ -253,6 +253,7 @@ type taskHook struct {
 	alloc    *structs.Allocation
 	env      *taskenv.Env
 	ports    []structs.AllocatedPort
+	allocIP  string // the allocation's address (bridge, cni), "" in host mode
 	insts    []*Instance
 	checks   *checkSet
 }
@@ -272,17 +273,21 @@ func (h *taskHook) Poststart(ctx context.Context, req *hooks.TaskPoststartReques
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.alloc, h.env, h.ports = req.Alloc, req.TaskEnv, req.Ports
+	h.allocIP = ""
+	if req.Network != nil {
+		h.allocIP = req.Network.Address
+	}
 	return h.start()
 }
 
 // start (re)builds the instances and starts their checks; h.mu held.
 func (h *taskHook) start() error {
 	node := h.cfg.NodeInfo.Node
-	insts, err := Build(h.alloc, h.cfg.Task.Name, h.services, h.env, node, h.ports)
+	insts, err := Build(h.alloc, h.cfg.Task.Name, h.services, h.env, node, h.ports, h.allocIP)
 	if err != nil {
 		return err
 	}
-	checks, err := h.m.startChecks(h.alloc, insts, node, h.ports, func(ctx context.Context, _, why string) { h.restartSelf(ctx, why) })
+	checks, err := h.m.startChecks(h.alloc, insts, node, h.ports, h.allocIP, func(ctx context.Context, _, why string) { h.restartSelf(ctx, why) })
 	if err != nil {
 		return err
 	}
@@ -314,7 +319,7 @@ func (h *taskHook) Update(ctx context.Context, req *hooks.TaskUpdateRequest) err
 	if h.insts == nil {
 		return nil // not running: the next start uses the new version
 	}
-	insts, err := Build(req.Alloc, h.cfg.Task.Name, h.services, req.TaskEnv, h.cfg.NodeInfo.Node, h.ports)
+	insts, err := Build(req.Alloc, h.cfg.Task.Name, h.services, req.TaskEnv, h.cfg.NodeInfo.Node, h.ports, h.allocIP)
 	if err != nil {
 		return err
 	}
@@ -432,6 +437,7 @@ type groupHook struct {
 
 	mu      sync.Mutex
 	running bool // between Prerun and the stop
+	allocIP string // the allocation's address (bridge, cni), "" in host mode
 	insts   []*Instance
 	checks  *checkSet
 }
@@ -444,7 +450,7 @@ func (h *groupHook) build(alloc *structs.Allocation) ([]*Instance, error) {
 		return nil, nil
 	}
 	env := taskenv.Build(h.cfg.NodeInfo, alloc, &structs.Task{}, taskenv.Dirs{})
-	return Build(alloc, "", tg.Services, env, h.cfg.NodeInfo.Node, allocPorts(alloc))
+	return Build(alloc, "", tg.Services, env, h.cfg.NodeInfo.Node, allocPorts(alloc), h.allocIP)
 }
 
 func allocPorts(a *structs.Allocation) []structs.AllocatedPort {
@@ -459,6 +465,9 @@ func (h *groupHook) Prerun(ctx context.Context, req *hooks.AllocPrerunRequest, r
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.running = true
+	if req.Network != nil {
+		h.allocIP = req.Network.Address
+	}
 	return h.start(req.Alloc)
 }
 
@@ -469,7 +478,7 @@ func (h *groupHook) start(alloc *structs.Allocation) error {
 		return err
 	}
 	allocID := alloc.ID
-	checks, err := h.m.startChecks(alloc, insts, h.cfg.NodeInfo.Node, allocPorts(alloc),
+	checks, err := h.m.startChecks(alloc, insts, h.cfg.NodeInfo.Node, allocPorts(alloc), h.allocIP,
 		func(ctx context.Context, task, why string) { h.m.restartTask(ctx, allocID, task, why) })
 	if err != nil {
 		return err
