@@ -436,7 +436,7 @@ type groupHook struct {
 	cfg *hooks.AllocHookConfig
 
 	mu      sync.Mutex
-	running bool // between Prerun and the stop
+	running bool   // between Prerun and the stop
 	allocIP string // the allocation's address (bridge, cni), "" in host mode
 	insts   []*Instance
 	checks  *checkSet
