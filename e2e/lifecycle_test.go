@@ -369,6 +369,42 @@ job "fn" {
 		!strings.Contains(o, first) {
 		t.Fatalf("job status of the parameterized job: exit %d\n%s", code, o)
 	}
+	// The JSON path: a periodic job and a parameterized job with a
+	// dispatch_payload registered through nomad/api.
+	jsonJob := func(id, cmd string) *nomad.Job {
+		j := nomad.NewBatchJob(id, id, "global", 50)
+		j.Datacenters = []string{"*"}
+		task := nomad.NewTask("t", "raw_exec").SetConfig("command", "/bin/sh").SetConfig("args", []string{"-c", cmd})
+		task.Resources = &nomad.Resources{CPU: ptrTo(20), MemoryMB: ptrTo(16)}
+		j.AddTaskGroup(nomad.NewTaskGroup("g", 1).AddTask(task))
+		return j
+	}
+	pj := jsonJob("jsoncron", "echo $NOMAD_JOB_PARENT_ID >> "+filepath.Join(out, "jsoncron"))
+	pj.Periodic = &nomad.PeriodicConfig{Specs: []string{"* * * * * * *"}, ProhibitOverlap: ptrTo(true), TimeZone: ptrTo("Europe/Paris")}
+	if _, _, err := nc.Jobs().Register(pj, nil); err != nil {
+		t.Fatalf("register periodic job through nomad/api: %v", err)
+	}
+	waitFor(t, 30*time.Second, "the JSON periodic job's runs", func() (bool, string) {
+		got := lines(filepath.Join(out, "jsoncron"))
+		return len(got) >= 2 && got[0] == "jsoncron", fmt.Sprint(got)
+	})
+	if _, _, err := nc.Jobs().Deregister("jsoncron", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	fj := jsonJob("jsonfn", "cat $NOMAD_TASK_DIR/p.bin > "+filepath.Join(out, "jsonfn"))
+	fj.ParameterizedJob = &nomad.ParameterizedJobConfig{Payload: "required"}
+	fj.TaskGroups[0].Tasks[0].DispatchPayload = &nomad.DispatchPayloadConfig{File: "p.bin"}
+	if _, _, err := nc.Jobs().Register(fj, nil); err != nil {
+		t.Fatalf("register parameterized job through nomad/api: %v", err)
+	}
+	if _, _, err := nc.Jobs().Dispatch("jsonfn", nil, []byte("json-payload"), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the JSON dispatch's run", func() (bool, string) {
+		got := lines(filepath.Join(out, "jsonfn"))
+		return len(got) == 1 && got[0] == "json-payload", fmt.Sprint(got)
+	})
+
 	// nomad/api reads the children as Nomad's.
 	var nj *nomad.Job
 	if nj, _, _ = nc.Jobs().Info(first, nil); nj == nil || nj.ParentID == nil || *nj.ParentID != "fn" || !nj.Dispatched {
@@ -399,3 +435,5 @@ func nomadAPI(t *testing.T, a *agentProc) *nomad.Client {
 	}
 	return c
 }
+
+func ptrTo[T any](v T) *T { return &v }

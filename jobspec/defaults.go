@@ -194,6 +194,9 @@ func canonicalizeWith(job *structs.Job, c canon) {
 	c.affinities(job.Affinities)
 	c.spreads(job.Spreads)
 	if p := job.Periodic; p != nil {
+		// A periodic block is enabled unless it says otherwise (nomad/api
+		// sends a null Enabled when the caller left it out).
+		c.boolean(&p.Enabled, true)
 		c.str(&p.SpecType, "cron")
 		c.str(&p.TimeZone, "UTC")
 	}
