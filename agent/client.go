@@ -37,7 +37,7 @@ func (a *Agent) newClient(peerTLS *tls.Config) (*client.Client, error) {
 		DataDir: c.DataDir, NodeName: c.NodeName, Datacenter: c.Datacenter, Region: c.Region,
 		NodeClass: c.NodeClass, NodePool: c.NodePool, Meta: c.Meta, Servers: servers,
 		HTTPAddr: a.httpAddr, Options: opts, Logger: a.logger, Dialer: dialer,
-		HostVolumes: c.HostVolumes, Artifacts: c.Artifacts, Network: c.Network, PeerTLS: peerTLS,
+		HostVolumes: c.HostVolumes, HostNetworks: c.HostNetworks, Artifacts: c.Artifacts, Network: c.Network, PeerTLS: peerTLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting client: %w", err)

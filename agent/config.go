@@ -103,6 +103,8 @@ type Config struct {
 	// HostVolumes are the client's host_volume blocks, by name, with
 	// their paths resolved (config_taskworld.go).
 	HostVolumes map[string]*structs.ClientHostVolumeConfig
+	// HostNetworks are the client's host_network blocks, by name.
+	HostNetworks map[string]*structs.ClientHostNetworkConfig
 	// Artifacts is the client's artifact block (nil: defaults).
 	Artifacts *artifacts.Config
 	// Network is the client's CNI settings (cni_path, cni_config_dir,
@@ -219,8 +221,9 @@ type clientBlock struct {
 	Options    map[string]string `hcl:"options,optional"`
 
 	// The task's world (config_taskworld.go).
-	HostVolumes []*hostVolumeBlock `hcl:"host_volume,block"`
-	Artifact    *artifactBlock     `hcl:"artifact,block"`
+	HostVolumes  []*hostVolumeBlock  `hcl:"host_volume,block"`
+	HostNetworks []*hostNetworkBlock `hcl:"host_network,block"`
+	Artifact     *artifactBlock      `hcl:"artifact,block"`
 
 	// Bridge and CNI networking (client/network).
 	CNIPath             *string `hcl:"cni_path"`

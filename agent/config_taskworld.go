@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,14 @@ import (
 
 // The client settings for what tasks get beyond their process: host
 // volumes (and, below, artifacts and networking).
+
+// hostNetworkBlock is Nomad's client `host_network "name" {}` block.
+type hostNetworkBlock struct {
+	Name          string  `hcl:"name,label"`
+	CIDR          *string `hcl:"cidr"`
+	Interface     *string `hcl:"interface"`
+	ReservedPorts *string `hcl:"reserved_ports"`
+}
 
 type hostVolumeBlock struct {
 	Name     string `hcl:"name,label"`
@@ -112,6 +121,16 @@ func (c *Config) applyClientTaskWorld(cl *clientBlock) error {
 	if err := c.applyNetwork(cl); err != nil {
 		return err
 	}
+	for _, hn := range cl.HostNetworks {
+		n, err := hostNetwork(hn)
+		if err != nil {
+			return err
+		}
+		if c.HostNetworks == nil {
+			c.HostNetworks = map[string]*structs.ClientHostNetworkConfig{}
+		}
+		c.HostNetworks[n.Name] = n
+	}
 	for _, hv := range cl.HostVolumes {
 		v, err := hostVolume(hv)
 		if err != nil {
@@ -123,6 +142,38 @@ func (c *Config) applyClientTaskWorld(cl *clientBlock) error {
 		c.HostVolumes[v.Name] = v
 	}
 	return nil
+}
+
+// hostNetwork checks a host_network block: a name other than "default"
+// (the node's own address), a valid CIDR, a plain interface name (Nomad's
+// go-sockaddr templates are not supported) and a valid port list.
+func hostNetwork(b *hostNetworkBlock) (*structs.ClientHostNetworkConfig, error) {
+	if b.Name == "" || b.Name == structs.DefaultHostNetwork {
+		return nil, fmt.Errorf("client host_network %q: a name other than %q is required", b.Name, structs.DefaultHostNetwork)
+	}
+	n := &structs.ClientHostNetworkConfig{Name: b.Name}
+	if b.CIDR != nil {
+		if _, _, err := net.ParseCIDR(*b.CIDR); err != nil {
+			return nil, fmt.Errorf("client host_network %q: cidr: %w", b.Name, err)
+		}
+		n.CIDR = *b.CIDR
+	}
+	if b.Interface != nil {
+		if strings.Contains(*b.Interface, "{{") {
+			return nil, fmt.Errorf("client host_network %q: interface %q: templates are not supported, name the interface", b.Name, *b.Interface)
+		}
+		n.Interface = *b.Interface
+	}
+	if n.CIDR == "" && n.Interface == "" {
+		return nil, fmt.Errorf("client host_network %q: cidr or interface is required", b.Name)
+	}
+	if b.ReservedPorts != nil {
+		if _, err := structs.ParsePortList(*b.ReservedPorts); err != nil {
+			return nil, fmt.Errorf("client host_network %q: reserved_ports: %w", b.Name, err)
+		}
+		n.ReservedPorts = *b.ReservedPorts
+	}
+	return n, nil
 }
 
 // hostVolume checks a host_volume block. The path is the operator's (a

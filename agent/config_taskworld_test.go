@@ -120,3 +120,41 @@ func TestNetworkSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestHostNetworkSettings: host_network blocks with Nomad's settings; a bad
+// CIDR, port list or a template interface is an error naming the network.
+func TestHostNetworkSettings(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.LoadFile(writeConfig(t, `client {
+  host_network "public" {
+    cidr           = "192.0.2.0/24"
+    interface      = "eth1"
+    reserved_ports = "22,8000-8010"
+  }
+  host_network "lo" {
+    interface = "lo"
+  }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.HostNetworks["public"]; n == nil || n.CIDR != "192.0.2.0/24" || n.Interface != "eth1" || n.ReservedPorts != "22,8000-8010" {
+		t.Fatalf("public = %+v", n)
+	}
+	if n := c.HostNetworks["lo"]; n == nil || n.Interface != "lo" {
+		t.Fatalf("lo = %+v", n)
+	}
+	block := func(body string) string { return "client {\n  host_network " + body + "\n}\n" }
+	for body, want := range map[string]string{
+		block(`"a" { cidr = "10.0.0.0/33" }`):                              `host_network "a": cidr`,
+		block(`"b" { interface = "{{ GetPrivateInterfaces }}" }`):          `templates are not supported`,
+		block("\"c\" {\n interface = \"lo\"\n reserved_ports = \"x\"\n }"): `host_network "c": reserved_ports`,
+		block(`"d" { }`):                        `cidr or interface is required`,
+		block(`"default" { interface = "lo" }`): `a name other than "default"`,
+	} {
+		err := DefaultConfig().LoadFile(writeConfig(t, body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", body, err, want)
+		}
+	}
+}

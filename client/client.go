@@ -59,6 +59,8 @@ type Config struct {
 	// HostVolumes are the operator's host_volume blocks, by name, with
 	// their paths resolved; fingerprinted into the node.
 	HostVolumes map[string]*structs.ClientHostVolumeConfig
+	// HostNetworks are the operator's host_network blocks, by name.
+	HostNetworks map[string]*structs.ClientHostNetworkConfig
 	// Artifacts is the client's artifact block (nil: Nomad's defaults).
 	Artifacts *artifacts.Config
 	// Network is the client's CNI settings for bridge and cni/* group
@@ -211,6 +213,8 @@ func New(cfg Config) (*Client, error) {
 		ip = nets[0].IP
 	}
 	c.ports = newPortAllocator(cfg.MinDynamicPort, cfg.MaxDynamicPort, ip, db, assigned)
+	node := c.node
+	c.ports.hostAddr = node.HostNetworkAddress
 	ncfg := cfg.Network
 	ncfg.StateDir = filepath.Join(cfg.DataDir, "network")
 	if c.network, err = network.New(ncfg, c.logger); err != nil {
@@ -324,6 +328,7 @@ func (c *Client) buildNode(ctx context.Context) *structs.Node {
 			Networks: []*structs.NetworkResource{{
 				Mode: "host", IP: fp.IP, CIDR: fp.IP + "/" + fmt.Sprint(bits), MBits: 1000,
 			}},
+			NodeNetworks:   hostNetworks(c.cfg.HostNetworks, fp.IP),
 			Devices:        c.gpus.Devices(ctx),
 			MinDynamicPort: c.cfg.MinDynamicPort, MaxDynamicPort: c.cfg.MaxDynamicPort,
 		},
@@ -336,6 +341,7 @@ func (c *Client) buildNode(ctx context.Context) *structs.Node {
 		StatusUpdatedAt:       time.Now().Unix(),
 		Drivers:               infos,
 		HostVolumes:           copyHostVolumes(c.cfg.HostVolumes),
+		HostNetworks:          copyHostNetworks(c.cfg.HostNetworks),
 	}
 }
 

@@ -31,6 +31,9 @@ type portAllocator struct {
 	// bindable reports whether a port can be bound on ip right now;
 	// replaced in tests.
 	bindable func(ip string, port int) bool
+	// hostAddr resolves a port's host_network to this node's address
+	// (nil: every port is on ip).
+	hostAddr func(alias string) (string, bool)
 
 	mu      sync.Mutex
 	held    map[int]string // host port -> alloc ID
@@ -79,10 +82,13 @@ func (p *portAllocator) Assign(a *structs.Allocation) ([]structs.AllocatedPort, 
 	if len(static) == 0 && len(dynamic) == 0 {
 		return nil, nil
 	}
-	ip := p.ip
 	out := make([]structs.AllocatedPort, 0, len(static)+len(dynamic))
 	mine := map[int]bool{}
 	for _, sp := range static {
+		ip, err := p.addrOf(sp)
+		if err != nil {
+			return nil, err
+		}
 		if owner, ok := p.held[sp.Value]; ok && owner != a.ID && !sp.IgnoreCollision {
 			return nil, fmt.Errorf("static port %d (label %q) is already in use by allocation %s on this node", sp.Value, sp.Label, owner)
 		}
@@ -98,6 +104,10 @@ func (p *portAllocator) Assign(a *structs.Allocation) ([]structs.AllocatedPort, 
 			IgnoreCollision: sp.IgnoreCollision})
 	}
 	for _, dp := range dynamic {
+		ip, err := p.addrOf(dp)
+		if err != nil {
+			return nil, err
+		}
 		port, err := p.pick(ip, mine)
 		if err != nil {
 			return nil, fmt.Errorf("dynamic port %q: %w", dp.Label, err)
@@ -121,6 +131,22 @@ func (p *portAllocator) Assign(a *structs.Allocation) ([]structs.AllocatedPort, 
 		}
 	}
 	return clonePorts(out), nil
+}
+
+// addrOf is the host address a port is bound on: the scheduler's choice
+// for static ports, else its host network's address on this node.
+func (p *portAllocator) addrOf(r portReq) (string, error) {
+	if r.HostIP != "" {
+		return r.HostIP, nil
+	}
+	if r.HostNetwork == "" || r.HostNetwork == structs.DefaultHostNetwork || p.hostAddr == nil {
+		return p.ip, nil
+	}
+	addr, ok := p.hostAddr(r.HostNetwork)
+	if !ok {
+		return "", fmt.Errorf("port %q: host network %q is not available on this node", r.Label, r.HostNetwork)
+	}
+	return addr, nil
 }
 
 // pick finds the next free port of the range, starting at the cursor.
@@ -213,7 +239,8 @@ func groupPorts(a *structs.Allocation) (static, dynamic []portReq) {
 		for _, p := range nw.ReservedPorts {
 			if p.Value > 0 && !seen[p.Label] {
 				seen[p.Label] = true
-				static = append(static, portReq{Label: p.Label, Value: p.Value, To: p.To, IgnoreCollision: p.IgnoreCollision})
+				static = append(static, portReq{Label: p.Label, Value: p.Value, To: p.To, IgnoreCollision: p.IgnoreCollision,
+					HostNetwork: p.HostNetwork})
 			}
 		}
 		for _, p := range nw.DynamicPorts {
@@ -223,10 +250,10 @@ func groupPorts(a *structs.Allocation) (static, dynamic []portReq) {
 			seen[p.Label] = true
 			if p.Value > 0 {
 				// Already chosen (a scheduler that assigns dynamic ports).
-				static = append(static, portReq{Label: p.Label, Value: p.Value, To: p.To})
+				static = append(static, portReq{Label: p.Label, Value: p.Value, To: p.To, HostNetwork: p.HostNetwork})
 				continue
 			}
-			dynamic = append(dynamic, portReq{Label: p.Label, To: p.To})
+			dynamic = append(dynamic, portReq{Label: p.Label, To: p.To, HostNetwork: p.HostNetwork})
 		}
 	}
 	return static, dynamic
@@ -240,6 +267,8 @@ type portReq struct {
 	// IgnoreCollision ports are shared: not checked against, nor
 	// recorded as held by, other allocations.
 	IgnoreCollision bool
+	// HostNetwork names the host network the port is bound on.
+	HostNetwork string
 }
 
 // withPorts returns a copy of a whose Shared.Ports (and the values of its

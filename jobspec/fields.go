@@ -271,7 +271,7 @@ var fieldTable = map[string]FieldRow{
 	"Port.Label":           works("", "TestServicePortMapping"),
 	"Port.Value":           works("static", "TestStaticPortCollision"),
 	"Port.To":              works("to", "TestServicePortMapping", "TestBridgeNamespacePortMapAndTeardown", "TestBridgeNetworkE2E"),
-	"Port.HostNetwork":     refused("host_network", "host_network is not supported yet"),
+	"Port.HostNetwork":     works("host_network", "TestHostNetworkPlacementAndAddress", "TestHostNetworksFingerprint", "TestHostNetworkE2E"),
 	"Port.IgnoreCollision": works("ignore_collision", "TestIgnoreCollisionSharesStaticPort", "TestPortAllocatorIgnoreCollision", "TestIgnoreCollisionE2E"),
 
 	"CNIConfig.Args": part("args"),

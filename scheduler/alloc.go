@@ -211,12 +211,13 @@ func allocatedResources(tg *structs.TaskGroup, n *structs.Node) *structs.Allocat
 	}
 	if len(tg.Networks) > 0 {
 		ar.Shared.Networks = copyNetworks(tg.Networks)
-		ip := n.Attributes["unique.network.ip-address"]
 		for _, nw := range tg.Networks {
 			if nw == nil {
 				continue
 			}
 			for _, p := range nw.ReservedPorts {
+				// The host network was checked feasible on n.
+				ip, _ := n.HostNetworkAddress(p.HostNetwork)
 				ar.Shared.Ports = append(ar.Shared.Ports, structs.AllocatedPort{Label: p.Label, Value: p.Value, To: p.To, HostIP: ip,
 					IgnoreCollision: p.IgnoreCollision})
 			}

@@ -211,8 +211,12 @@ func (c *evalCtx) loadNode(ni *nodeInfo) error {
 			ni.ports[p] = struct{}{}
 		}
 	}
+	reserved := hostNetworkReservedPorts(ni.node)
 	if r := ni.node.ReservedResources; r != nil && r.Networks.ReservedHostPorts != "" {
-		for _, p := range parsePortRanges(r.Networks.ReservedHostPorts) {
+		reserved = append(reserved, parsePortRanges(r.Networks.ReservedHostPorts)...)
+	}
+	if len(reserved) > 0 {
+		for _, p := range reserved {
 			if ni.ports == nil {
 				ni.ports = map[int]struct{}{}
 			}

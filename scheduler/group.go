@@ -86,6 +86,9 @@ func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
 	if hv := newHostVolumeCheck(tg); hv != nil {
 		g.checks = append(g.checks, hv)
 	}
+	if hn := newHostNetworkCheck(tg); hn != nil {
+		g.checks = append(g.checks, hn)
+	}
 	if g.devices = c.compileDevices(tg); len(g.devices) > 0 {
 		g.checks = append(g.checks, devicesCheck{asks: g.devices})
 		for _, d := range g.devices {

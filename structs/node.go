@@ -45,8 +45,10 @@ type Node struct {
 	Drivers         map[string]*DriverInfo `json:"Drivers"`
 	// HostVolumes are the client's host_volume blocks (structs/volumes.go).
 	HostVolumes map[string]*ClientHostVolumeConfig `json:"HostVolumes"`
-	CreateIndex uint64                             `json:"CreateIndex"`
-	ModifyIndex uint64                             `json:"ModifyIndex"`
+	// HostNetworks are the client's host_network blocks.
+	HostNetworks map[string]*ClientHostNetworkConfig `json:"HostNetworks"`
+	CreateIndex  uint64                              `json:"CreateIndex"`
+	ModifyIndex  uint64                              `json:"ModifyIndex"`
 }
 
 // Ready reports whether the scheduler may place work on the node.

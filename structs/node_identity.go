@@ -43,7 +43,7 @@ func ClientFieldsEqual(a, b *Node) bool {
 		a.TLSEnabled != b.TLSEnabled || a.NodeClass != b.NodeClass || a.NodePool != b.NodePool ||
 		!maps.Equal(a.Attributes, b.Attributes) || !maps.Equal(a.Links, b.Links) || !maps.Equal(a.Meta, b.Meta) ||
 		!reflect.DeepEqual(a.NodeResources, b.NodeResources) || !reflect.DeepEqual(a.ReservedResources, b.ReservedResources) ||
-		!reflect.DeepEqual(a.HostVolumes, b.HostVolumes) || len(a.Drivers) != len(b.Drivers) {
+		!reflect.DeepEqual(a.HostVolumes, b.HostVolumes) || !reflect.DeepEqual(a.HostNetworks, b.HostNetworks) || len(a.Drivers) != len(b.Drivers) {
 		return false
 	}
 	for name, da := range a.Drivers {

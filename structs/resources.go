@@ -67,13 +67,16 @@ type Port struct {
 
 // NodeResources is what a node offers in total.
 type NodeResources struct {
-	Cpu            NodeCpuResources      `json:"Cpu"`
-	Memory         NodeMemoryResources   `json:"Memory"`
-	Disk           NodeDiskResources     `json:"Disk"`
-	Networks       []*NetworkResource    `json:"Networks"`
-	Devices        []*NodeDeviceResource `json:"Devices"`
-	MinDynamicPort int                   `json:"MinDynamicPort"`
-	MaxDynamicPort int                   `json:"MaxDynamicPort"`
+	Cpu      NodeCpuResources      `json:"Cpu"`
+	Memory   NodeMemoryResources   `json:"Memory"`
+	Disk     NodeDiskResources     `json:"Disk"`
+	Networks []*NetworkResource    `json:"Networks"`
+	Devices  []*NodeDeviceResource `json:"Devices"`
+	// NodeNetworks are the node's interfaces with their host networks'
+	// addresses (structs/hostnetwork.go).
+	NodeNetworks   []*NodeNetworkResource `json:"NodeNetworks"`
+	MinDynamicPort int                    `json:"MinDynamicPort"`
+	MaxDynamicPort int                    `json:"MaxDynamicPort"`
 }
 
 // NodeCpuResources is CPU capacity in MHz and cores.
