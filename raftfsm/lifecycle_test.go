@@ -106,3 +106,25 @@ func TestLifecycleEntriesDeterministic(t *testing.T) {
 		t.Fatalf("children summary after a purge %+v", sum.Children)
 	}
 }
+
+// A parent purged and registered again counts the children it still has.
+func TestChildrenSummaryAfterParentReRegistered(t *testing.T) {
+	f := newTestFSM(t)
+	for n, e := range lifecycleLog(t) {
+		if res := apply(t, f, uint64(n+1), e); res.Err != nil {
+			t.Fatalf("entry %d: %v", n+1, res.Err)
+		}
+	}
+	fn, _ := f.State().JobByID(nil, "default", "fn")
+	applyOK(t, f, 20, JobDeregisterType, &JobDeregister{Namespace: "default", JobID: "fn", Purge: true})
+	again := *fn
+	applyOK(t, f, 21, JobRegisterType, &JobRegister{Job: &again, SubmitTime: 70e9})
+	sum, _ := f.State().JobSummaryByID(nil, "default", "fn")
+	if sum == nil || sum.Children == nil || sum.Children.Pending != 2 {
+		t.Fatalf("children summary of the re-registered parent: %+v", sum)
+	}
+	applyOK(t, f, 22, JobDeregisterType, &JobDeregister{Namespace: "default", JobID: "fn/dispatch-1-00000001", Purge: true})
+	if sum, _ := f.State().JobSummaryByID(nil, "default", "fn"); sum.Children.Pending != 1 {
+		t.Fatalf("children summary after a child's purge: %+v", sum.Children)
+	}
+}

@@ -233,3 +233,17 @@ func (tokenIndexer) FromArgs(args ...any) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// countChildren adds the children of a job, by status, to c.
+func (t *WriteTxn) countChildren(ns, parent string, c *structs.JobChildrenSummary) error {
+	it, err := t.txn.Get(TableJobs, "parent", ns, parent)
+	if err != nil {
+		return fmt.Errorf("children of %s/%s: %w", ns, parent, err)
+	}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		if p := childBucket(c, obj.(*structs.Job).Status); p != nil {
+			*p++
+		}
+	}
+	return nil
+}

@@ -71,6 +71,11 @@ func (t *WriteTxn) summaryForJob(j *structs.Job) error {
 			// Nomad reports zero children rather than null for every job.
 			Children: &structs.JobChildrenSummary{},
 		}
+		// A parent purged and registered again finds its children still
+		// there: count them, so later changes adjust true counts.
+		if err := t.countChildren(j.Namespace, j.ID, s.Children); err != nil {
+			return err
+		}
 	} else {
 		s = copySummary(cur)
 	}
