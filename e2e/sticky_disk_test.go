@@ -167,3 +167,66 @@ func TestMigrateDiskE2E(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateDiskPreviousNodeDownE2E: the client holding a migrating
+// group's allocation dies (kill -9, its tasks killed too); its node is
+// marked down and the replacement on the other client starts on an empty
+// disk, with a task event saying the previous data was not migrated.
+func TestMigrateDiskPreviousNodeDownE2E(t *testing.T) {
+	srvIP := newIP()
+	srv := startAgent(t, srvIP, t.TempDir(), "-server", "-bootstrap-expect", "1")
+	jt := trackJobs(t, srv)
+	jt.add("sticky")
+	cfg := rawExecConfig(t)
+	ipA, ipB := newIP(), newIP()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	clientA := startAgent(t, ipA, dirA, "-client", "-servers", srvIP, "-config", cfg)
+	waitReady(t, srv, 1)
+	// No node constraint: the replacement may go wherever it fits.
+	src := strings.Replace(stickyJob("migrate = true", "", 1), `value     = ""`, `operator  = "is_set"`, 1)
+	runSticky(t, srv, src)
+	v0 := runningVersion(t, srv, 0)
+	if data, _ := historyOf(t, dirA, v0.ID); data != "v1\n" {
+		t.Fatalf("v1 wrote %q", data)
+	}
+	startAgent(t, ipB, dirB, "-client", "-servers", srvIP, "-config", cfg)
+	waitReady(t, srv, 2)
+	clientA.kill()
+	for _, pid := range processesWithEnv("NOMAD_ALLOC_ID", v0.ID) {
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill()
+		}
+	}
+	var repl *structs.AllocListStub
+	waitFor(t, 60*time.Second, "replacement running on client B", func() (bool, string) {
+		var states []string
+		for _, al := range jobAllocs(t, srv, "sticky") {
+			states = append(states, fmt.Sprintf("%s:%s", al.NodeID[:8], al.ClientStatus))
+			if al.ID != v0.ID && al.ClientStatus == structs.AllocClientStatusRunning {
+				repl = al
+				return true, ""
+			}
+		}
+		return false, strings.Join(states, " ")
+	})
+	var full structs.Allocation
+	if err := getJSON(srv.addr()+"/v1/allocation/"+repl.ID, &full); err != nil {
+		t.Fatal(err)
+	}
+	if full.PreviousAllocation != v0.ID {
+		t.Fatalf("replacement's previous allocation %q, want %s", full.PreviousAllocation, v0.ID)
+	}
+	found := ""
+	for _, ev := range full.TaskStates["t"].Events {
+		if strings.Contains(ev.DisplayMessage, "not migrated") && strings.Contains(ev.DisplayMessage, "is down") {
+			found = ev.DisplayMessage
+		}
+	}
+	if found == "" {
+		t.Fatalf("no task event about the data left behind: %+v", full.TaskStates["t"].Events)
+	}
+	if data, local := historyOf(t, dirB, repl.ID); data != "v1\n" || local != "v1\n" {
+		t.Fatalf("replacement's disk: %q %q, want only its own writes", data, local)
+	}
+	t.Logf("event: %s", found)
+}
