@@ -16,7 +16,7 @@ import (
 //	go test -run '^$' -bench ReadModes -benchtime 2000x ./e2e/
 func BenchmarkReadModes(b *testing.B) {
 	servers := startServers(b, 3)
-	li := leaderIndex(servers)
+	li := stableLeader(b, servers)
 	leader, follower := servers[li], servers[(li+1)%3]
 	register(b, leader, "read")
 	waitFor(b, 10*time.Second, "the follower's replica", func() (bool, string) {

@@ -88,7 +88,7 @@ func requireStateHashesEqual(t testing.TB, servers []*agentProc) {
 // voter once it has been stable.
 func TestLeaderSIGTERMHandsOverAndLeavesTheVoterSet(t *testing.T) {
 	servers := startServers(t, 3, "-config", autopilotConfig(t, ""))
-	li := leaderIndex(servers)
+	li := stableLeader(t, servers)
 	old := servers[li]
 	register(t, old, "before")
 	var rest []*agentProc
@@ -110,19 +110,25 @@ func TestLeaderSIGTERMHandsOverAndLeavesTheVoterSet(t *testing.T) {
 		}
 		return false, ""
 	})
-	handover := time.Since(start)
-	t.Logf("new leader %s after SIGTERM to the old one", handover.Round(time.Millisecond))
-	if handover > 900*time.Millisecond {
-		t.Errorf("a new leader took %s, as long as an election: leadership was not handed over", handover)
-	}
+	t.Logf("new leader %s after SIGTERM to the old one", time.Since(start).Round(time.Millisecond))
 	select {
 	case <-old.done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the old leader did not exit")
 	}
-	if v := voters(t, newLeader); len(v) != 2 || v[old.ip+":4647"] {
-		t.Fatalf("voters after the leader left: %v", v)
+	// The old leader says whether Raft's leadership transfer succeeded
+	// (its future completes once the target took over). Timing it instead
+	// (under an election timeout) failed on a loaded machine.
+	if logs := old.logs.String(); !strings.Contains(logs, "leaving: leadership handed over") {
+		t.Fatalf("leadership was not handed over:\n%s", logs)
 	}
+	// Leave waits for its removal only up to a bound (or until the leader
+	// falls silent towards it); the removal itself may commit just after
+	// the process exits.
+	waitFor(t, 15*time.Second, "the old leader out of the voter set", func() (bool, string) {
+		v := voters(t, newLeader)
+		return len(v) == 2 && !v[old.ip+":4647"], fmt.Sprint(v)
+	})
 	register(t, newLeader, "after")
 
 	old.start()
@@ -144,7 +150,7 @@ func TestLeaderSIGTERMHandsOverAndLeavesTheVoterSet(t *testing.T) {
 // orch operator raft remove-peer.
 func TestAutopilotRemovesDeadServers(t *testing.T) {
 	servers := startServers(t, 3, "-config", autopilotConfig(t, ""))
-	li := leaderIndex(servers)
+	li := stableLeader(t, servers)
 	leader := servers[li]
 	victim := servers[(li+1)%3]
 	register(t, leader, "j")
@@ -209,7 +215,7 @@ func TestAutopilotRemovesDeadServers(t *testing.T) {
 // again: it leads with every job it had.
 func TestPeersJSONRecovery(t *testing.T) {
 	servers := startServers(t, 3)
-	leader := servers[leaderIndex(servers)]
+	leader := servers[stableLeader(t, servers)]
 	for i := 0; i < 5; i++ {
 		register(t, leader, fmt.Sprintf("keep%d", i))
 	}

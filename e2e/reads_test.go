@@ -18,7 +18,7 @@ import (
 // the job registered through the new leader is never reported missing.
 func TestConsistentReadNotAnsweredByADeposedLeader(t *testing.T) {
 	servers := startServers(t, 3)
-	old := servers[leaderIndex(servers)]
+	old := servers[stableLeader(t, servers)]
 	register(t, old, "before")
 
 	old.signal(syscall.SIGSTOP)
@@ -62,7 +62,7 @@ func TestConsistentReadNotAnsweredByADeposedLeader(t *testing.T) {
 // its socket, long after the caller gave up.
 func TestWriteAfterItsDeadlineIsNotCommitted(t *testing.T) {
 	servers := startServers(t, 3)
-	old := servers[leaderIndex(servers)]
+	old := servers[stableLeader(t, servers)]
 	old.signal(syscall.SIGSTOP)
 	defer old.signal(syscall.SIGCONT)
 	deadline := time.Now().Add(500 * time.Millisecond)
@@ -92,7 +92,7 @@ func TestWriteAfterItsDeadlineIsNotCommitted(t *testing.T) {
 func TestRestartedServersAnswerOnlyRestoredState(t *testing.T) {
 	servers := startServers(t, 3)
 	const jobs = 30
-	leader := servers[leaderIndex(servers)]
+	leader := servers[stableLeader(t, servers)]
 	for i := 0; i < jobs; i++ {
 		register(t, leader, fmt.Sprintf("j%02d", i))
 	}
@@ -156,7 +156,7 @@ func TestRestartedServersAnswerOnlyRestoredState(t *testing.T) {
 // fail.
 func TestStaleReadsReportFreshness(t *testing.T) {
 	servers := startServers(t, 3)
-	li := leaderIndex(servers)
+	li := stableLeader(t, servers)
 	register(t, servers[li], "j")
 	follower := servers[(li+1)%3]
 	waitFor(t, 10*time.Second, "the follower's fresh stale read", func() (bool, string) {

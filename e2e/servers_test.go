@@ -38,17 +38,21 @@ func startServers(t testing.TB, n int, extra ...string) []*agentProc {
 }
 
 // leaderIndex returns the index of the server every live server reports
-// as leader, or -1.
+// as leader (the leader itself included), or -1 while they disagree: at
+// start, or under load, a follower may still name a leader that has just
+// lost an election, and a test acting on it (killing "the leader") would
+// test something else.
 func leaderIndex(servers []*agentProc) int {
 	var leader string
 	for _, s := range servers {
 		var l string
-		if err := getJSON(s.addr()+"/v1/status/leader", &l); err != nil || l == "" {
-			continue
+		if err := getJSON(s.addr()+"/v1/status/leader", &l); err != nil {
+			continue // a stopped server
 		}
-		if leader == "" {
-			leader = l
+		if l == "" || (leader != "" && l != leader) {
+			return -1
 		}
+		leader = l
 	}
 	for i, s := range servers {
 		if leader == s.ip+":4647" {
@@ -56,6 +60,18 @@ func leaderIndex(servers []*agentProc) int {
 		}
 	}
 	return -1
+}
+
+// stableLeader waits until the live servers agree on a leader and returns
+// its index.
+func stableLeader(t testing.TB, servers []*agentProc) int {
+	t.Helper()
+	li := -1
+	waitFor(t, 30*time.Second, "servers agreeing on a leader", func() (bool, string) {
+		li = leaderIndex(servers)
+		return li >= 0, ""
+	})
+	return li
 }
 
 // leaderAmong waits until one of servers (other than skip) is leader by

@@ -102,21 +102,10 @@ func TestVariablesSurviveLeaderKill(t *testing.T) {
 	}
 }
 
-// leaderOf returns the index of the leader among servers.
+// leaderOf returns the index of the leader all servers agree on.
 func leaderOf(t *testing.T, servers []*agentProc) int {
 	t.Helper()
-	var leader string
-	waitFor(t, 10*time.Second, "a leader", func() (bool, string) {
-		err := getJSON(servers[0].addr()+"/v1/status/leader", &leader)
-		return err == nil && leader != "", leader
-	})
-	for i, s := range servers {
-		if strings.HasPrefix(leader, s.ip+":") {
-			return i
-		}
-	}
-	t.Fatalf("leader %s is none of the servers", leader)
-	return -1
+	return stableLeader(t, servers)
 }
 
 // putRaw sends a PUT with a JSON body and returns the status and body.
