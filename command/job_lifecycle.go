@@ -131,13 +131,6 @@ func (c *cli) jobPeriodic(args []string) int {
 // parameterized job, as Nomad does: the next launch or the parameters, the
 // children's summary and the children.
 func (c *cli) showParentJob(client *api.Client, m *meta, job *structs.Job, sum *structs.JobSummary) error {
-	if job.IsPeriodic() && !job.IsParameterized() {
-		next := "none"
-		if job.IsPeriodicActive() {
-			next = nextLaunchText(job.Periodic)
-		}
-		printKV(c.out, [][2]string{{"Next Periodic Launch", next}})
-	}
 	if p := job.ParameterizedJob; job.IsParameterized() && p != nil {
 		fmt.Fprintln(c.out, "\nParameterized Job")
 		printKV(c.out, [][2]string{{"Payload", p.Payload}, {"Required Metadata", strings.Join(p.MetaRequired, ", ")},
@@ -169,6 +162,19 @@ func (c *cli) showParentJob(client *api.Client, m *meta, job *structs.Job, sum *
 	}
 	printTable(c.out, rows)
 	return nil
+}
+
+// nextLaunchRow is the "Next Periodic Launch" row of `job status` for a
+// periodic job (none for others).
+func nextLaunchRow(job *structs.Job) [][2]string {
+	if !job.IsPeriodic() || job.IsParameterized() {
+		return nil
+	}
+	next := "none"
+	if job.IsPeriodicActive() {
+		next = nextLaunchText(job.Periodic)
+	}
+	return [][2]string{{"Next Periodic Launch", next}}
 }
 
 // nextLaunchText is a periodic job's next launch as Nomad's CLI prints it:

@@ -73,7 +73,7 @@ func (c *cli) showJob(client *api.Client, m *meta, id string) int {
 	if job.Stop {
 		status += " (stopped)"
 	}
-	printKV(c.out, [][2]string{
+	printKV(c.out, append([][2]string{
 		{"ID", job.ID},
 		{"Name", job.Name},
 		{"Submit Date", formatUnixNano(job.SubmitTime)},
@@ -85,7 +85,7 @@ func (c *cli) showJob(client *api.Client, m *meta, id string) int {
 		{"Status", status},
 		{"Periodic", fmt.Sprint(job.IsPeriodic())},
 		{"Parameterized", fmt.Sprint(job.IsParameterized())},
-	})
+	}, nextLaunchRow(job)...))
 	if job.IsPeriodic() || job.IsParameterized() {
 		// A template runs nothing itself: Nomad shows its children instead.
 		if err := c.showParentJob(client, m, job, sum); err != nil {

@@ -30,7 +30,8 @@ func (s *Server) DispatchJob(ctx context.Context, ns string, req *structs.JobDis
 		return nil, fmt.Errorf("%w: parameterized job not found", ErrNotFound)
 	}
 	if err := checkDispatch(parent, req); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+		// Nomad's message as it is, with its status.
+		return nil, badInput(err)
 	}
 	if tok := req.IdempotencyToken; tok != "" {
 		if c, err := snap.ChildByIdempotencyToken(ns, parent.ID, tok); err != nil {

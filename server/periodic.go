@@ -223,8 +223,22 @@ func (s *Server) ForcePeriodicJob(ctx context.Context, ns, id string) (*structs.
 	if j.Stop {
 		return nil, fmt.Errorf("%w: can't force launch a stopped job", ErrBadInput)
 	}
-	// Whole seconds: the child's ID names the second it was launched.
-	eval, index, err := s.launchPeriodic(ctx, snap, j, time.Unix(time.Now().Unix(), 0), true)
+	// Whole seconds: the child's ID names the second it was launched. A
+	// second that already has a child (a tick of a seconds-level cron) is
+	// passed for the next free one; the forced launch, recorded as the
+	// latest, then stands in for a tick at that second.
+	t := time.Unix(time.Now().Unix(), 0)
+	for {
+		c, err := snap.JobByID(nil, j.Namespace, structs.PeriodicChildID(j.ID, t))
+		if err != nil {
+			return nil, fmt.Errorf("reading job: %w", err)
+		}
+		if c == nil {
+			break
+		}
+		t = t.Add(time.Second)
+	}
+	eval, index, err := s.launchPeriodic(ctx, snap, j, t, true)
 	if err != nil {
 		return nil, err
 	}

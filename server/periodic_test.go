@@ -174,6 +174,13 @@ func TestPeriodicProhibitOverlapAndForce(t *testing.T) {
 	if n := len(children(t, s, "once")); n != 2 {
 		t.Fatalf("force launched %d children in all, want 2", n)
 	}
+	// Forced again within the same second: the next free second.
+	if _, err := s.ForcePeriodicJob(ctx, "default", "once"); err != nil {
+		t.Fatalf("second force: %v", err)
+	}
+	if n := len(children(t, s, "once")); n != 3 {
+		t.Fatalf("two forces launched %d children in all, want 3", n)
+	}
 	if _, err := s.ForcePeriodicJob(ctx, "default", "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("force of an unknown job: %v", err)
 	}
@@ -212,14 +219,14 @@ func TestDispatchJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := map[string]*structs.JobDispatchRequest{
-		"Payload is not provided":            {JobID: "fn", Meta: map[string]string{"who": "a"}},
-		"Payload exceeds maximum size":       {JobID: "fn", Meta: map[string]string{"who": "a"}, Payload: make([]byte, structs.DispatchPayloadSizeLimit+1)},
-		"unpermitted metadata keys: [zzz]":   {JobID: "fn", Meta: map[string]string{"who": "a", "zzz": "b"}, Payload: []byte("x")},
-		"did not provide required meta keys": {JobID: "fn", Meta: map[string]string{"opt": "a"}, Payload: []byte("x")},
-		"priority must be between 1 and 100": {JobID: "fn", Meta: map[string]string{"who": "a"}, Payload: []byte("x"), Priority: 101},
+		"Payload is not provided":                                    {JobID: "fn", Meta: map[string]string{"who": "a"}},
+		"Payload exceeds maximum size":                               {JobID: "fn", Meta: map[string]string{"who": "a"}, Payload: make([]byte, structs.DispatchPayloadSizeLimit+1)},
+		"Dispatch request included unpermitted metadata keys: [zzz]": {JobID: "fn", Meta: map[string]string{"who": "a", "zzz": "b"}, Payload: []byte("x")},
+		"Dispatch did not provide required meta keys":                {JobID: "fn", Meta: map[string]string{"opt": "a"}, Payload: []byte("x")},
+		"priority must be between 1 and 100":                         {JobID: "fn", Meta: map[string]string{"who": "a"}, Payload: []byte("x"), Priority: 101},
 	}
 	for want, req := range bad {
-		if _, err := s.DispatchJob(ctx, "default", req); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), want) {
+		if _, err := s.DispatchJob(ctx, "default", req); !isBadInput(err) || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("want %q, got %v", want, err)
 		}
 	}
@@ -250,7 +257,7 @@ func TestDispatchJob(t *testing.T) {
 	if n := len(children(t, s, "fn")); n != 2 {
 		t.Fatalf("%d children, want 2", n)
 	}
-	if _, err := s.DispatchJob(ctx, "default", &structs.JobDispatchRequest{JobID: resp.DispatchedJobID}); !errors.Is(err, ErrBadInput) {
+	if _, err := s.DispatchJob(ctx, "default", &structs.JobDispatchRequest{JobID: resp.DispatchedJobID}); !isBadInput(err) {
 		t.Fatalf("dispatch of a dispatched child: %v", err)
 	}
 }
@@ -351,4 +358,10 @@ func TestPeriodicCatchUpAfterOutage(t *testing.T) {
 			t.Fatalf("launches after the catch-up are not one per second: %v", after)
 		}
 	}
+}
+
+// isBadInput reports a 400 answer.
+func isBadInput(err error) bool {
+	var sc interface{ StatusCode() int }
+	return errors.As(err, &sc) && sc.StatusCode() == 400
 }
