@@ -201,6 +201,13 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("client: plugin nomad-device-nvidia: %w", err)
 	}
 	c.gpus = fingerprint.NewNvidia(gpuCfg)
+	ncfg := cfg.Network
+	ncfg.StateDir = filepath.Join(cfg.DataDir, "network")
+	if c.network, err = network.New(ncfg, c.logger); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	c.network.SetDrivers(c.drivers)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c.node = c.buildNode(ctx)
@@ -215,13 +222,6 @@ func New(cfg Config) (*Client, error) {
 	c.ports = newPortAllocator(cfg.MinDynamicPort, cfg.MaxDynamicPort, ip, db, assigned)
 	node := c.node
 	c.ports.hostAddr = node.HostNetworkAddress
-	ncfg := cfg.Network
-	ncfg.StateDir = filepath.Join(cfg.DataDir, "network")
-	if c.network, err = network.New(ncfg, c.logger); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	c.network.SetDrivers(c.drivers)
 	return c, nil
 }
 
@@ -325,9 +325,11 @@ func (c *Client) buildNode(ctx context.Context) *structs.Node {
 			},
 			Memory: structs.NodeMemoryResources{MemoryMB: fp.MemoryMB},
 			Disk:   structs.NodeDiskResources{DiskMB: fp.DiskMB},
-			Networks: []*structs.NetworkResource{{
+			// The host network first (its IP is the node's); then the
+			// bridge and CNI networks groups can ask for.
+			Networks: append([]*structs.NetworkResource{{
 				Mode: "host", IP: fp.IP, CIDR: fp.IP + "/" + fmt.Sprint(bits), MBits: 1000,
-			}},
+			}}, c.network.Fingerprint()...),
 			NodeNetworks:   hostNetworks(c.cfg.HostNetworks, fp.IP),
 			Devices:        c.gpus.Devices(ctx),
 			MinDynamicPort: c.cfg.MinDynamicPort, MaxDynamicPort: c.cfg.MaxDynamicPort,

@@ -387,6 +387,23 @@ func startBridgeAgent(t *testing.T, extra string, jobs ...string) *bridgeEnv {
 		}
 	})
 	waitReady(t, a, 1)
+	// The node offers the bridge network (the scheduler places bridge
+	// groups only there).
+	var nodes []*structs.NodeListStub
+	if err := getJSON(a.addr()+"/v1/nodes", &nodes); err != nil || len(nodes) != 1 {
+		t.Fatalf("nodes: %v %v", nodes, err)
+	}
+	var node structs.Node
+	if err := getJSON(a.addr()+"/v1/node/"+nodes[0].ID, &node); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, nw := range node.NodeResources.Networks {
+		found = found || nw.Mode == "bridge" && nw.Device == e.bridge && nw.CIDR == e.subnetPrefix+"0/24"
+	}
+	if !found {
+		t.Fatalf("the node does not offer the bridge network: %+v", node.NodeResources.Networks)
+	}
 	e.jt.run("warm", bridgeWarmJob)
 	warm := e.jt.oneAlloc("warm")
 	waitAllocs(t, a, "warm", 1, "running", 60*time.Second)

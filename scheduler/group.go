@@ -89,6 +89,9 @@ func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
 	if hn := newHostNetworkCheck(tg); hn != nil {
 		g.checks = append(g.checks, hn)
 	}
+	if nc := newNetworkModeCheck(tg); nc != nil {
+		g.checks = append(g.checks, nc)
+	}
 	if g.devices = c.compileDevices(tg); len(g.devices) > 0 {
 		g.checks = append(g.checks, devicesCheck{asks: g.devices})
 		for _, d := range g.devices {

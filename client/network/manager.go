@@ -207,7 +207,7 @@ func (m *Manager) makeNamespace(ctx context.Context, a *structs.Allocation, ns s
 // confList is the CNI configuration of a network mode.
 func (m *Manager) confList(mode string) (*libcni.NetworkConfigList, error) {
 	if mode == ModeBridge {
-		for _, p := range []string{"bridge", "host-local", "portmap", "firewall", "loopback"} {
+		for _, p := range bridgePlugins {
 			if !m.cfg.findPlugin(p) {
 				return nil, fmt.Errorf("bridge networking needs the CNI plugin %q, not found in cni_path %s (install the CNI reference plugins, e.g. Debian's containernetworking-plugins)",
 					p, strings.Join(m.cfg.pluginDirs(), ":"))

@@ -440,3 +440,31 @@ func linksIn(t *testing.T, ns string) []string {
 	}
 	return strings.Split(strings.TrimSpace(string(out)), "\n")
 }
+
+// TestFingerprint: bridge is offered when its plugins are in cni_path,
+// and every configuration in cni_config_dir is offered as cni/<name>.
+func TestFingerprint(t *testing.T) {
+	needCNI(t)
+	m := testManager(t)
+	conf := `{"cniVersion": "0.4.0", "name": "opnet", "plugins": [{"type": "loopback"}]}`
+	if err := os.WriteFile(filepath.Join(m.cfg.CNIConfigDir, "50-op.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var modes []string
+	for _, n := range m.Fingerprint() {
+		modes = append(modes, n.Mode)
+		if n.Mode == ModeBridge && (n.Device != m.cfg.BridgeName || n.CIDR != m.cfg.BridgeSubnet) {
+			t.Fatalf("bridge network %+v", n)
+		}
+	}
+	if strings.Join(modes, ",") != "bridge,cni/opnet" {
+		t.Fatalf("fingerprinted %v", modes)
+	}
+	empty, err := New(Config{CNIPath: t.TempDir(), CNIConfigDir: t.TempDir(), StateDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := empty.Fingerprint(); len(got) != 0 {
+		t.Fatalf("without plugins or configs: %+v", got)
+	}
+}
