@@ -72,8 +72,16 @@ func newForwarder(log *slog.Logger, peerTLS *tls.Config) *forwarder {
 		},
 		FlushInterval: -1, // stream log frames and blocking replies as they come
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if r.Context().Err() != nil {
+			if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+				// The caller's deadline (its headers) ran out while the
+				// request was forwarded: it may still be waiting, and
+				// answering nothing would let net/http send an empty 200
+				// — an acknowledgement of a write that may be lost.
+				writeError(w, errForwardUnknown)
 				return
+			}
+			if r.Context().Err() != nil {
+				return // the caller is gone
 			}
 			log.Warn("forwarding request failed", "path", r.URL.Path, "error", err)
 			http.Error(w, fmt.Sprintf("Failed to forward request: %v", err), http.StatusBadGateway)
@@ -81,6 +89,10 @@ func newForwarder(log *slog.Logger, peerTLS *tls.Config) *forwarder {
 	}
 	return &forwarder{proxy: rp, scheme: scheme}
 }
+
+// errForwardUnknown answers a forwarded request whose deadline passed
+// before the leader answered: a write may still be applied.
+var errForwardUnknown = codedErr(http.StatusGatewayTimeout, "request deadline passed while the request was forwarded to the leader; it may still be applied")
 
 // forward sends r to the first reachable agent of targets.
 func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, targets []string) {

@@ -1,10 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orch-project/orch/httpapi/httpapitest"
 	"github.com/orch-project/orch/structs"
@@ -104,5 +109,41 @@ func TestPanicBecomes500(t *testing.T) {
 	// The agent keeps serving.
 	if code, _, _ := do(t, "GET", srv.URL+"/v1/jobs", nil); code != 200 {
 		t.Fatalf("after panic: %d", code)
+	}
+}
+
+// TestForwardPastItsDeadlineIsNotAcknowledged: a write forwarded to a
+// leader that does not answer before the caller's deadline (its
+// X-Orch-Timeout-Ms) is a 504 "may still be applied", never an empty 200
+// (TestNemesis counted such a 200 as an acknowledged write that was then
+// missing).
+func TestForwardPastItsDeadlineIsNotAcknowledged(t *testing.T) {
+	hang := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer silent.Close()
+	defer close(hang)
+	fb, err := httpapitest.NewBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb.SetLeader(false, strings.TrimPrefix(silent.URL, "http://"))
+	follower := httptest.NewServer(New(Config{Server: fb, Logger: quietLogger()}))
+	defer follower.Close()
+	body, _ := json.Marshal(&structs.JobRegisterRequest{Job: testJob("late", 1)})
+	req, _ := http.NewRequest("PUT", follower.URL+"/v1/jobs", bytes.NewReader(body))
+	req.Header.Set(TimeoutHeader, "300")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(out), "may still be applied") {
+		t.Fatalf("forward past its deadline: %d %q", resp.StatusCode, out)
 	}
 }
