@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orch-project/orch/control"
@@ -33,6 +34,8 @@ type liveness struct {
 	servers     []control.ServerInfo
 	// stopped are allocations stopped here for lack of contact.
 	stopped map[string]bool
+	// failing is set while heartbeats fail (probeLoop probes then).
+	failing atomic.Bool
 }
 
 func newLiveness() *liveness {
@@ -141,12 +144,13 @@ func (c *Client) heartbeatLoop(ctx context.Context) {
 		ttl := c.live.heartbeatTTL()
 		// Short attempts: a paused or blackholed server (or a follower
 		// forwarding to one) must not use up the time the others need.
-		hctx, cancel := context.WithTimeout(ctx, max(ttl/2, 500*time.Millisecond))
+		hctx, cancel := context.WithTimeout(ctx, max(ttl/3, 500*time.Millisecond))
 		var resp control.HeartbeatResponse
 		_, err := c.rpc.CallAttempts(hctx, max(ttl/6, 150*time.Millisecond), control.MethodNodeHeartbeat, &control.HeartbeatRequest{NodeID: c.nodeID}, &resp)
 		cancel()
 		switch {
 		case err == nil:
+			c.live.failing.Store(false)
 			c.heartbeatOK(sent, &resp)
 			next = max(resp.HeartbeatTTL/heartbeatsPerTTL-time.Since(sent), 50*time.Millisecond)
 			continue
@@ -161,7 +165,7 @@ func (c *Client) heartbeatLoop(ctx context.Context) {
 			continue
 		}
 		c.logger.Warn("heartbeat failed", "error", err)
-		c.probe(ctx)
+		c.live.failing.Store(true)
 		next = probeInterval
 	}
 }
@@ -205,36 +209,59 @@ func (c *Client) probe(ctx context.Context) {
 	type answer struct {
 		id      string
 		silence time.Duration
+		acked   bool
 	}
-	var (
-		mu      sync.Mutex
-		answers []answer
-		wg      sync.WaitGroup
-	)
-	for _, addr := range c.servers.all() {
-		wg.Add(1)
+	servers := c.servers.all()
+	answers := make(chan answer, len(servers))
+	for _, addr := range servers {
 		go func() {
-			defer wg.Done()
 			var resp control.ContactResponse
-			if err := c.rpc.CallServer(ctx, addr, control.MethodNodeContact, &control.HeartbeatRequest{NodeID: c.nodeID}, &resp); err != nil {
-				return
-			}
-			if resp.Heartbeat != nil {
+			err := c.rpc.CallServer(ctx, addr, control.MethodNodeContact, &control.HeartbeatRequest{NodeID: c.nodeID}, &resp)
+			switch {
+			case err != nil:
+				answers <- answer{}
+			case resp.Heartbeat != nil:
 				c.heartbeatOK(sent, resp.Heartbeat)
-				return
+				answers <- answer{acked: true}
+			default:
+				answers <- answer{id: resp.ServerID, silence: resp.NoLeaderFor}
 			}
-			mu.Lock()
-			answers = append(answers, answer{resp.ServerID, resp.NoLeaderFor})
-			mu.Unlock()
 		}()
 	}
-	wg.Wait()
+	// Decide as answers come: a paused server never answers, and the
+	// round's length counts against the silences.
+	voters := c.live.voterIDs()
 	silences := map[string]time.Duration{}
-	for _, a := range answers {
-		silences[a.id] = a.silence
+	for range servers {
+		a := <-answers
+		if a.acked {
+			return
+		}
+		if a.id != "" {
+			silences[a.id] = a.silence
+		}
+		if quorumSilent(voters, silences, time.Since(sent)) {
+			c.live.quorumAnswered(sent)
+			return
+		}
 	}
-	if quorumSilent(c.live.voterIDs(), silences, time.Since(sent)) {
-		c.live.quorumAnswered(sent)
+}
+
+// probeLoop probes the servers every probeInterval while heartbeats fail,
+// beside the heartbeat loop's own retries (which go through followers that
+// may forward to a live leader the client cannot reach).
+func (c *Client) probeLoop(ctx context.Context) {
+	t := time.NewTicker(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.live.failing.Load() {
+			c.probe(ctx)
+		}
 	}
 }
 

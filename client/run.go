@@ -42,9 +42,10 @@ func (c *Client) Run(ctx context.Context) error {
 	if !c.registerUntilDone(ctx) {
 		return nil
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.registerLoop(ctx) }()
 	go func() { defer wg.Done(); c.heartbeatLoop(ctx) }()
+	go func() { defer wg.Done(); c.probeLoop(ctx) }()
 	c.watch(ctx)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orch-project/orch/raftfsm"
@@ -91,6 +92,10 @@ type heartbeats struct {
 	// when the last successful one started, zero until this term's first.
 	verifyMu     sync.Mutex
 	lastVerified time.Time
+	// leading is set while this server's Raft leads; leaderUntil (ns after
+	// created) is when it last stopped (observeLeadership).
+	leading     atomic.Bool
+	leaderUntil atomic.Int64
 }
 
 type nodeTimer struct {

@@ -101,20 +101,47 @@ func (h *heartbeats) extendAll(now time.Time) int {
 	return n
 }
 
+// observeLeadership tracks, synchronously with Raft's state changes, when
+// this server stopped leading: a server that led during a silence it
+// reports would vouch for its own term.
+func (h *heartbeats) observeLeadership(r *raft.Raft) {
+	r.RegisterObserver(raft.NewObserver(nil, false, func(o *raft.Observation) bool {
+		st, ok := o.Data.(raft.RaftState)
+		if !ok {
+			return false
+		}
+		if st == raft.Leader {
+			h.leading.Store(true)
+			return false
+		}
+		if h.leading.Load() {
+			h.leaderUntil.Store(max(int64(time.Since(h.created)), 1))
+			h.leading.Store(false)
+		}
+		return false
+	}))
+}
+
 // noLeaderFor is how long no leader has reached this server (its
-// contribution to a client's proof that nobody can mark it down), zero when
-// it leads. Raft records contact on every AppendEntries, snapshot and vote
-// it accepts and when it steps down as leader; a restarted server knows
-// only its own lifetime.
+// contribution to a client's proof that nobody can mark it down), zero
+// while it leads. Contact is an accepted AppendEntries or InstallSnapshot
+// (contactTransport: not a vote, which an election hands out without any
+// leader), or this server's own leadership; a restarted server knows only
+// its own lifetime.
 func (h *heartbeats) noLeaderFor() time.Duration {
-	if h.s.raft.State() == raft.Leader {
+	if h.s.raft.State() == raft.Leader || h.leading.Load() {
 		return 0
 	}
-	since := time.Since(h.created)
-	if last := h.s.raft.LastContact(); !last.IsZero() {
-		since = min(since, time.Since(last))
+	last := h.created
+	if c := h.s.contact.lastLeaderContact(); c.After(last) {
+		last = c
 	}
-	return max(since, 0)
+	if ns := h.leaderUntil.Load(); ns != 0 {
+		if t := h.created.Add(time.Duration(ns)); t.After(last) {
+			last = t
+		}
+	}
+	return max(time.Since(last), 0)
 }
 
 // ctlContact answers a client that could not heartbeat through the usual

@@ -151,6 +151,9 @@ type Server struct {
 	fsm       *raftfsm.FSM
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
+	// contact wraps transport for Raft, recording when a leader last
+	// reached this server (contact_transport.go).
+	contact *contactTransport
 	logStore  *raftboltdb.BoltStore
 	raftAddr  string
 	localID   raft.ServerID
@@ -268,18 +271,20 @@ func (s *Server) setupRaft() error {
 	rlog := newHCLogger("raft", s.cfg.Logger)
 	trans := s.raftTransport()
 	s.transport = trans
+	s.contact = newContactTransport(trans)
 	st, err := s.openRaftStores(dir, rlog)
 	if err != nil {
-		trans.Close()
+		s.contact.Close()
 		return err
 	}
 	r, err := s.startRaft(st, rlog)
 	if err != nil {
 		s.logStore.Close()
-		trans.Close()
+		s.contact.Close()
 		return err
 	}
 	s.raft = r
+	s.heartbeats.observeLeadership(r)
 	if s.restoreTarget, err = lastAppliableIndex(st.logs, st.snaps); err != nil {
 		return err
 	}
@@ -354,7 +359,7 @@ func (s *Server) startRaft(st raftStores, rlog hclog.Logger) (*raft.Raft, error)
 		rc.ElectionTimeout = base
 		rc.LeaderLeaseTimeout = base / 2
 	}
-	r, err := raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, s.transport)
+	r, err := raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, s.contact)
 	if err != nil {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
@@ -429,7 +434,7 @@ func (s *Server) Shutdown() error {
 	s.broker.SetEnabled(false)
 	s.blocked.SetEnabled(false)
 	err := s.shutdownRaft(raftShutdownTimeout)
-	s.transport.Close()
+	s.contact.Close()
 	s.closeRPC()
 	s.wg.Wait()
 	if cerr := s.logStore.Close(); err == nil {
