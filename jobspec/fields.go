@@ -301,7 +301,7 @@ var fieldTable = map[string]FieldRow{
 	"LogConfig.Enabled":       works("enabled", "TestTaskRunnerLogsDisabled", "TestLogsEnabledFoldsIntoDisabled"),
 
 	"EphemeralDisk.Sticky":  works("sticky", "TestStickyDiskReplacementPrefersPreviousNode", "TestHookMovesLocalDataAfterPreviousStops", "TestStickyDiskE2E"),
-	"EphemeralDisk.Migrate": works("migrate", "TestStickyDiskReplacementPrefersPreviousNode", "TestHookFetchesRemoteData", "TestHookRemoteFailuresStartEmpty", "TestMigrateDiskE2E", "TestMigrateDiskPreviousNodeDownE2E"),
+	"EphemeralDisk.Migrate": works("migrate", "TestStickyDiskReplacementPrefersPreviousNode", "TestHookFetchesRemoteData", "TestHookRemoteFailuresStartEmpty", "TestMigrateDiskE2E", "TestMigrateDiskPreviousNodeDownE2E", "TestMigrateDiskTLSE2E"),
 	"EphemeralDisk.SizeMB":  works("size", "TestResourceDimensionsPacked"),
 
 	// artifact, template, dispatch_payload, volume_mount, scaling
