@@ -334,6 +334,7 @@ type bridgeEnv struct {
 	a                        *agentProc
 	jt                       *jobTracker
 	ip, bridge, subnetPrefix string
+	cfg                      string // the agent's config file
 	// before are the host's traces once a first allocation made the
 	// bridge and the plugins' shared chains (which stay, as in Nomad).
 	before map[string]bool
@@ -367,6 +368,7 @@ func startBridgeAgent(t *testing.T, extra string, jobs ...string) *bridgeEnv {
 `, e.bridge, e.subnetPrefix, extra)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	e.cfg = cfg
 	e.a = startAgent(t, e.ip, t.TempDir(), "-dev", "-config", cfg)
 	e.jt = trackJobs(t, e.a)
 	a := e.a
@@ -374,6 +376,7 @@ func startBridgeAgent(t *testing.T, extra string, jobs ...string) *bridgeEnv {
 	// failure, stop the jobs and give the client time to tear their
 	// networks down, so a failed run leaks nothing.
 	t.Cleanup(func() {
+		a := e.a // the current agent, after a restart
 		for _, j := range append([]string{"warm"}, jobs...) {
 			a.cli(t, "job", "stop", "-detach", j)
 		}
@@ -429,6 +432,15 @@ func allocAddress(t *testing.T, a *agentProc, allocID string) string {
 	}
 	t.Fatalf("no address on eth0: %s", out)
 	return ""
+}
+
+// restart kill -9s the agent and starts it again on the same data dir.
+func (e *bridgeEnv) restart(t *testing.T) {
+	t.Helper()
+	e.a.kill()
+	e.a = startAgent(t, e.ip, e.a.dataDir, "-dev", "-config", e.cfg)
+	e.jt.setAgent(e.a)
+	waitReady(t, e.a, 1)
 }
 
 func freeTCPPort(t *testing.T, ip string) int {
@@ -533,5 +545,75 @@ func TestBridgeNetworkDockerE2E(t *testing.T) {
 	}
 	if out, err := exec.Command("docker", "inspect", "orch_init_"+id).CombinedOutput(); err == nil {
 		t.Fatalf("the sandbox container outlived the allocation: %s", out)
+	}
+}
+
+const bridgeKeptJob = `job "kept" {
+  group "k" {
+    network {
+      mode = "bridge"
+      port "http" {
+        static = %[1]d
+        to     = 8080
+      }
+    }
+    task "web" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "readlink /proc/self/ns/net > $NOMAD_ALLOC_DIR/data/ns; echo kept-$NOMAD_ALLOC_ID > $NOMAD_TASK_DIR/index.html; exec busybox httpd -f -p $NOMAD_PORT_http -h $NOMAD_TASK_DIR"]
+      }
+      resources {
+        memory = 16
+      }
+    }
+  }
+}
+`
+
+// TestBridgeNetworkAcrossAgentRestart: the namespace and its port mapping
+// are kernel state, so a bridge allocation keeps serving on its mapped
+// port while the agent is down (kill -9); the restarted agent gives the
+// task the same namespace (no second CNI ADD) and, when the job stops,
+// tears it down from libcni's cached result alone: nothing is left.
+func TestBridgeNetworkAcrossAgentRestart(t *testing.T) {
+	needBridge(t)
+	env := startBridgeAgent(t, "", "kept")
+	port := freeTCPPort(t, env.ip)
+	env.jt.run("kept", fmt.Sprintf(bridgeKeptJob, port))
+	id := env.jt.oneAlloc("kept")
+	url := fmt.Sprintf("http://%s:%d/", env.ip, port)
+	serving := func(what string) {
+		t.Helper()
+		waitFor(t, 30*time.Second, what, func() (bool, string) {
+			body, err := httpGet(url)
+			return err == nil && strings.Contains(body, "kept-"+id), fmt.Sprint(body, err)
+		})
+	}
+	serving("the task on its mapped port")
+	nsFile := filepath.Join(env.a.dataDir, "network", id, "netns")
+	nsBefore, err := netns.ID(nsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task := strings.TrimSpace(waitAllocFile(t, env.a, id, "ns", "net:")); task != nsBefore {
+		t.Fatalf("task namespace %s, allocation's %s", task, nsBefore)
+	}
+
+	env.a.kill()
+	serving("the mapped port with the agent down")
+	env.restart(t)
+	waitAllocs(t, env.a, "kept", 1, "running", 60*time.Second)
+	serving("the mapped port after the agent restarted")
+	if nsAfter, err := netns.ID(nsFile); err != nil || nsAfter != nsBefore {
+		t.Fatalf("the allocation's namespace changed across the restart: %s -> %s (%v)", nsBefore, nsAfter, err)
+	}
+
+	stopAndWaitTeardown(t, env.a, "kept", id)
+	if left := newTraces(env.before, bridgeTraces(t, env.bridge, env.subnetPrefix)); len(left) > 0 {
+		t.Fatalf("stopping the job after the restart left behind:\n%s", strings.Join(left, "\n"))
+	}
+	if _, err := httpGet(url); err == nil {
+		t.Fatal("the mapped port still answers after the job stopped")
 	}
 }
