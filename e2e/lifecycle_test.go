@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -176,13 +178,28 @@ job "solo" {
 		n := len(lines(out))
 		return n >= 3, fmt.Sprintf("%d runs", n)
 	})
+	// Kill the leader 3 s after a tick and freeze one survivor for 3 s:
+	// no quorum until then, so the next tick (2 s after the kill) falls
+	// in the outage and must be caught up by the new leader, late.
+	runs0 := lines(out)
+	lastTick, _ := strconv.ParseInt(strings.TrimPrefix(runs0[len(runs0)-1], "tick/periodic-"), 10, 64)
+	time.Sleep(time.Until(time.Unix(lastTick+3, 0)))
 	li := leader(servers)
 	if li < 0 {
 		t.Fatal("no leader")
 	}
 	servers[li].kill()
-	t.Logf("killed leader %s at %s", servers[li].ip, time.Now().Format(time.TimeOnly))
 	rest := slicesWithout(servers, li)
+	frozen := rest[0].cmd.Process
+	_ = frozen.Signal(syscall.SIGSTOP)
+	t.Cleanup(func() { _ = frozen.Signal(syscall.SIGCONT) })
+	t.Logf("killed leader %s and froze %s at %s", servers[li].ip, rest[0].ip, time.Now().Format(time.TimeOnly))
+	time.Sleep(3 * time.Second)
+	_ = frozen.Signal(syscall.SIGCONT)
+	missed := lastTick + 5
+	if time.Now().Unix() > missed+4 {
+		t.Fatalf("the outage outlasted the tick after the missed one")
+	}
 	before := len(lines(out))
 	waitFor(t, 45*time.Second, "four launches after the kill", func() (bool, string) {
 		n := len(lines(out))
@@ -216,6 +233,16 @@ job "solo" {
 		if s%5 != 0 || (i > 0 && s != secs[i-1]+5) {
 			t.Fatalf("launches are not one per 5-second tick: %v", secs)
 		}
+	}
+	// The tick of the outage was launched, after its time: caught up.
+	var caught structs.Job
+	if err := getJSON(rest[0].addr()+"/v1/job/"+url.PathEscape(fmt.Sprintf("tick/periodic-%d", missed)), &caught); err != nil {
+		t.Fatalf("the tick at %d, during the outage, was not launched: %v", missed, err)
+	}
+	late := time.Duration(caught.SubmitTime - missed*int64(time.Second))
+	t.Logf("tick %d launched %s after its time (caught up by the new leader)", missed, late.Round(time.Millisecond))
+	if late < 500*time.Millisecond {
+		t.Fatalf("the tick during the outage was launched on time (%s late): no outage covered it", late)
 	}
 	kids := childrenOf(t, rest[0], "tick")
 	if len(kids) < len(secs) || len(kids) > len(secs)+1 {
