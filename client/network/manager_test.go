@@ -468,3 +468,40 @@ func TestFingerprint(t *testing.T) {
 		t.Fatalf("without plugins or configs: %+v", got)
 	}
 }
+
+// BenchmarkBridgeCreateDestroy times one allocation's bridge network: a
+// namespace, CNI ADD (veth, lease, firewall and masquerade rules, one
+// published port) and its teardown (CNI DEL, unmount).
+//
+//	go test -run XXX -bench BridgeCreateDestroy -benchtime 20x ./client/network
+func BenchmarkBridgeCreateDestroy(b *testing.B) {
+	if os.Geteuid() != 0 || !(Config{}).findPlugin("bridge") {
+		b.Skip("needs root and the CNI plugins")
+	}
+	n := os.Getpid()%200 + 20
+	m, err := New(Config{BridgeName: "orchb" + strconv.Itoa(n), BridgeSubnet: fmt.Sprintf("10.238.%d.0/24", n),
+		CNIConfigDir: b.TempDir(), StateDir: b.TempDir()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", m.cfg.BridgeName).Run()
+		_ = exec.Command("iptables", "-w", "-D", adminChain, "-o", m.cfg.BridgeName, "-d", m.cfg.BridgeSubnet, "-j", "ACCEPT").Run()
+	})
+	ctx := context.Background()
+	port := 47000 + n
+	var create, destroy time.Duration
+	for i := 0; i < b.N; i++ {
+		a, nw := bridgeAlloc(fmt.Sprintf("bench-%d-%d", n, i), structs.AllocatedPort{Label: "http", Value: port, To: 8080})
+		t0 := time.Now()
+		if _, err := m.Create(ctx, a, nw); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		m.Destroy(ctx, a.ID)
+		create += t1.Sub(t0)
+		destroy += time.Since(t1)
+	}
+	b.ReportMetric(float64(create.Milliseconds())/float64(b.N), "create-ms/op")
+	b.ReportMetric(float64(destroy.Milliseconds())/float64(b.N), "destroy-ms/op")
+}
