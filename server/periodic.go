@@ -166,18 +166,16 @@ func (s *Server) launchPeriodic(ctx context.Context, snap *state.Snapshot, j *st
 	return body.Eval, index, nil
 }
 
-// childRunning reports whether any child of j is not dead yet.
+// childRunning reports whether any child of j is not dead yet, from the
+// children counts of its summary (kept exact by the state store), so the
+// check does not grow with the children a seconds-level cron accumulates
+// before GC.
 func childRunning(snap *state.Snapshot, j *structs.Job) (bool, error) {
-	children, err := snap.ChildJobs(nil, j.Namespace, j.ID)
+	sum, err := snap.JobSummaryByID(nil, j.Namespace, j.ID)
 	if err != nil {
-		return false, fmt.Errorf("listing children: %w", err)
+		return false, fmt.Errorf("reading job summary: %w", err)
 	}
-	for _, c := range children {
-		if c.Status != structs.JobStatusDead {
-			return true, nil
-		}
-	}
-	return false, nil
+	return sum != nil && sum.Children != nil && sum.Children.Pending+sum.Children.Running > 0, nil
 }
 
 // deriveChild is a runnable copy of a periodic or parameterized parent.
