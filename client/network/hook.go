@@ -8,6 +8,7 @@ import (
 
 	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/internal/netns"
 )
 
 // AllocHook builds the network hook of an allocation whose group asks for
@@ -58,8 +59,9 @@ func (h *allocHook) Destroy(ctx context.Context) error {
 	return nil
 }
 
-// TaskHook gives each task of such an allocation the allocation's
-// resolv.conf (the group's dns block), bound at /etc/resolv.conf. A
+// TaskHook checks, before each task start, that the allocation's
+// namespace still exists, and gives the task the allocation's resolv.conf
+// (the group's dns block), bound at /etc/resolv.conf. A
 // driver without a mount namespace (raw_exec) refuses the mount, so the
 // job validation refuses dns for raw_exec tasks first.
 func (m *Manager) TaskHook(cfg *hooks.TaskHookConfig) hooks.Hook {
@@ -74,6 +76,11 @@ type dnsHook struct{ m *Manager }
 func (*dnsHook) Name() string { return "network_dns" }
 
 func (h *dnsHook) Prestart(_ context.Context, req *hooks.TaskPrestartRequest, resp *hooks.TaskPrestartResponse) error {
+	// The namespace is kernel state: after a host reboot the saved path
+	// names nothing, and no restart of the task can bring it back.
+	if ns := h.m.NSPath(req.Alloc.ID); !netns.IsNamespace(ns) {
+		return drivers.NonRecoverable(fmt.Errorf("the allocation's network namespace %s is gone (was the host rebooted?)", ns))
+	}
 	path := h.m.ResolvConfPath(req.Alloc.ID)
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/internal/netns"
 	"github.com/orch-project/orch/internal/testenv"
@@ -504,4 +505,23 @@ func BenchmarkBridgeCreateDestroy(b *testing.B) {
 	}
 	b.ReportMetric(float64(create.Milliseconds())/float64(b.N), "create-ms/op")
 	b.ReportMetric(float64(destroy.Milliseconds())/float64(b.N), "destroy-ms/op")
+}
+
+// TestTaskHookRefusesLostNamespace: a task of an allocation whose saved
+// namespace is gone (host rebooted) fails at once with the reason, instead
+// of retrying a join that cannot succeed.
+func TestTaskHookRefusesLostNamespace(t *testing.T) {
+	m, err := New(Config{CNIConfigDir: t.TempDir(), StateDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := bridgeAlloc("lost-ns")
+	h := m.TaskHook(&hooks.TaskHookConfig{Alloc: a})
+	if h == nil {
+		t.Fatal("no task hook for a bridge allocation")
+	}
+	err = h.(hooks.TaskPrestartHook).Prestart(context.Background(), &hooks.TaskPrestartRequest{Alloc: a}, &hooks.TaskPrestartResponse{})
+	if err == nil || !strings.Contains(err.Error(), "is gone") || !drivers.IsNonRecoverable(err) {
+		t.Fatalf("prestart without the namespace: %v", err)
+	}
 }
