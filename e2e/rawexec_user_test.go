@@ -52,7 +52,7 @@ func TestRawExecUserTaskDir(t *testing.T) {
 	a := startAgent(t, newIP(), dataDir, "-dev")
 	jt := trackJobs(t, a)
 	waitReady(t, a, 1)
-	jt.run("ru", rawExecUserJob("ru", "nobody", `set -e; echo pwd=$(pwd); echo who=$(id -u); echo hi > local/f; echo d > ../alloc/data/x; echo tok=$(cat secrets/token); stat -c '%n %u %a' . local secrets; echo done`))
+	jt.run("ru", rawExecUserJob("ru", "nobody", `set -e; echo pwd=$(pwd); echo who=$(id -u); echo hi > local/f; echo d > ../alloc/data/x; echo tok=$(cat secrets/token); stat -c '%n %u %a' . local secrets; echo done; exec sleep 600`))
 	id := jt.oneAlloc("ru")
 	taskDir := filepath.Join(dataDir, "alloc", id, "t")
 	var out string
@@ -73,6 +73,15 @@ func TestRawExecUserTaskDir(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(taskDir, "local", "f")); err != nil || string(b) != "hi\n" {
 		t.Fatalf("local/f: %q %v", b, err)
+	}
+	// alloc exec runs as the task's user in the task dir too (and with a
+	// terminal-less pipe, its exit code comes back).
+	eout, eerr, code := a.cliIn(t, "", "alloc", "exec", "-task", "t", id, "/bin/sh", "-c", "pwd; id -u; cat secrets/token; exit 3")
+	if code != 3 || eout != taskDir+"\n65534\ns3cret-ru" {
+		t.Fatalf("alloc exec as nobody: exit %d, stdout %q, stderr %q", code, eout, eerr)
+	}
+	if _, eerr, code := a.cliIn(t, "", "alloc", "exec", "-task", "t", id, "/nonexistent-cmd"); code == 0 {
+		t.Fatalf("alloc exec of a missing command succeeded: %q", eerr)
 	}
 
 	// Make the path down to the alloc dirs traversable, as a data dir

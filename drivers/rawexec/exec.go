@@ -8,6 +8,7 @@ import (
 
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/drivers/exec/isolation"
+	"github.com/orch-project/orch/internal/safefs"
 )
 
 var _ drivers.Execer = (*Driver)(nil)
@@ -36,10 +37,24 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, req *drivers.ExecR
 	if err != nil {
 		return 0, fmt.Errorf("raw_exec: exec: %w", err)
 	}
-	return isolation.RunHost(ctx, isolation.HostCommandFor(req, &isolation.HostCommand{
+	hc := &isolation.HostCommand{
 		Path: path, Args: req.Command, Env: env, Dir: cfg.TaskDir, Credential: cred,
 		NetNS: cfg.NetNSPath(),
-	}))
+	}
+	if cred != nil && cfg.TaskDir != "" {
+		// As at start: the user may not traverse the data dir, so the
+		// command enters the task dir by descriptor.
+		td, err := safefs.OpenRoot(cfg.TaskDir)
+		if err != nil {
+			return 0, fmt.Errorf("raw_exec: exec: %w", err)
+		}
+		defer td.Close()
+		if hc.DirFile, err = td.File(); err != nil {
+			return 0, fmt.Errorf("raw_exec: exec: %w", err)
+		}
+		defer hc.DirFile.Close()
+	}
+	return isolation.RunHost(ctx, isolation.HostCommandFor(req, hc))
 }
 
 // ExecRunsOnHost implements drivers.HostExecer: raw_exec has no isolation.

@@ -4,6 +4,7 @@ package isolation
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/drivers/exec/isolation/shim"
 )
 
 // HostCommand is a command run on the host on a task's behalf (raw_exec
@@ -33,6 +35,11 @@ type HostCommand struct {
 	Stdin  io.Reader
 	TTY    bool
 	Resize <-chan drivers.TerminalSize
+	// DirFile, when set, is a descriptor of Dir (O_PATH will do): the
+	// command then runs through the task shim, which enters Dir by
+	// descriptor, since a command of another user may not be allowed to
+	// traverse Dir's parents (a 0700 data dir).
+	DirFile *os.File
 }
 
 // HostCommandFor fills a HostCommand's streams from an exec request.
@@ -83,8 +90,28 @@ func RunHost(ctx context.Context, c *HostCommand) (int, error) {
 		}
 		drivers.PumpInput(c.Stdin, w, w.Close, false, stop)
 	}
-	if err := drivers.SpawnIn(c.NetNS, nil, cmd.Start); err != nil {
+	var execErr *os.File
+	if c.DirFile != nil {
+		errR, closeShim, err := viaShim(cmd, c)
+		if err != nil {
+			return 0, fmt.Errorf("start %s: %w", c.Path, err)
+		}
+		defer closeShim()
+		defer errR.Close()
+		execErr = errR
+	}
+	err := drivers.SpawnIn(c.NetNS, nil, cmd.Start)
+	if len(cmd.ExtraFiles) > 2 {
+		_ = cmd.ExtraFiles[2].Close() // the shim's end of the errno pipe
+	}
+	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", c.Path, err)
+	}
+	if execErr != nil {
+		if errno := readErrno(execErr); errno != 0 {
+			_ = cmd.Wait()
+			return 0, fmt.Errorf("start %s: %w", c.Path, errno)
+		}
 	}
 	if slave != nil {
 		// Only the command holds the terminal now: its end ends the output.
@@ -99,7 +126,7 @@ func RunHost(ctx context.Context, c *HostCommand) (int, error) {
 		case <-done:
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
 	// Whatever the command left running in its group goes with it.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
@@ -110,6 +137,44 @@ func RunHost(ctx context.Context, c *HostCommand) (int, error) {
 		return 0, fmt.Errorf("%s: %w", c.Path, ctx.Err())
 	}
 	return exitCode(cmd, err)
+}
+
+// viaShim turns cmd into the task shim running c (raw mode: argv <exe>
+// <path> <argv0> <args...>; fd 3 a status file, here /dev/null; fd 4 the
+// directory to enter; fd 5 the exec errno pipe). It returns the pipe's
+// read end and a function closing what the shim was handed.
+func viaShim(cmd *exec.Cmd, c *HostCommand) (*os.File, func(), error) {
+	if !shim.Available {
+		return nil, nil, errors.New("this build has no task shim (needs linux and cgo)")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	status, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		status.Close()
+		return nil, nil, err
+	}
+	cmd.Path, cmd.Dir = exe, ""
+	cmd.Args = append([]string{exe, c.Path}, c.Args...)
+	cmd.Env = append(append([]string(nil), c.Env...), shim.EnvMarker+"="+shim.ModeRaw)
+	cmd.ExtraFiles = []*os.File{status, c.DirFile, errW}
+	return errR, func() { status.Close(); errW.Close() }, nil
+}
+
+// readErrno reads the errno the shim reports when the command could not be
+// executed; EOF (the pipe closed on exec) means it was.
+func readErrno(r *os.File) syscall.Errno {
+	var b [4]byte
+	if n, _ := io.ReadFull(r, b[:]); n < 4 {
+		return 0
+	}
+	return syscall.Errno(binary.NativeEndian.Uint32(b[:]))
 }
 
 func exitCode(cmd *exec.Cmd, err error) (int, error) {
