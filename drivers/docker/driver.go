@@ -105,6 +105,7 @@ func New(cfg Config) (*Driver, error) {
 		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 			return nil, fmt.Errorf("docker driver: creating state dir: %w", err)
 		}
+		sweepPins(cfg.StateDir, cfg.Logger)
 	}
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if cfg.Endpoint != "" {

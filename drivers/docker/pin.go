@@ -166,3 +166,18 @@ func (p *bindPins) release() {
 	}
 	p.dir, p.targets = "", nil
 }
+
+// sweepPins removes the staging mounts an agent killed between pinning and
+// starting a container left in stateDir (each only after it unmounted:
+// nothing is removed recursively).
+func sweepPins(stateDir string, logger *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(stateDir, "binds-*"))
+	for _, dir := range dirs {
+		entries, _ := os.ReadDir(dir)
+		p := &bindPins{dir: dir, logger: logger}
+		for _, e := range entries {
+			p.targets = append(p.targets, filepath.Join(dir, e.Name()))
+		}
+		p.release()
+	}
+}

@@ -98,3 +98,37 @@ func TestPinBindsRefusesLinks(t *testing.T) {
 		t.Fatalf("staging left behind after a refusal: %v", left)
 	}
 }
+
+// An agent killed between pinning and starting leaves staging mounts; the
+// next driver on the same state dir unmounts and removes them without
+// touching the task files they show.
+func TestNewSweepsLeftoverPins(t *testing.T) {
+	cfg := allocTree(t)
+	stateDir := t.TempDir()
+	d := &Driver{cfg: Config{StateDir: stateDir}, logger: testLogger()}
+	spec, err := (&Driver{}).buildContainerSpec(cfg, &taskConfig{Image: "x",
+		Volumes: []volumeSpec{{Host: "../alloc/data", Container: "/data"}}}, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(filepath.Dir(cfg.TaskDir), "alloc", "data", "keep")
+	if err := os.WriteFile(keep, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.pinBinds(cfg, spec.host); err != nil { // never released: the crash
+		t.Fatal(err)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); !strings.Contains(string(mi), stateDir) {
+		t.Fatal("no staging mount to sweep")
+	}
+	newTestDriver(t, func(c *Config) { c.StateDir = stateDir })
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), stateDir) {
+		t.Fatalf("staging mount left after New:\n%s", mi)
+	}
+	if left, _ := os.ReadDir(stateDir); len(left) != 0 {
+		t.Fatalf("staging left after New: %v", left)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("the sweep touched the task's files: %v", err)
+	}
+}
