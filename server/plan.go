@@ -65,7 +65,7 @@ func (s *Server) PlanJob(ctx context.Context, req *structs.JobPlanRequest) (*str
 		resp.Diff = jobdiff.Jobs(cur, proposed, true)
 		annotate(resp.Diff, res.Annotations, cur, proposed)
 	}
-	if proposed.IsPeriodic() {
+	if proposed.IsPeriodicActive() {
 		resp.NextPeriodicLaunch = nextLaunch(proposed.Periodic, now)
 	}
 	return resp, nil
