@@ -37,6 +37,18 @@ func TestGroupNamespaceRefusals(t *testing.T) {
 		{"alloc address mode in host networking", strings.Replace(job("host", "exec", `port "p" {}`), "    task", "    service {\n      name = \"s\"\n      port = \"p\"\n      address_mode = \"alloc\"\n    }\n    task", 1), `address_mode "alloc" needs the group's network mode to be bridge or cni/<name>`},
 		{"alloc address mode in bridge networking", strings.Replace(job("bridge", "exec", `port "p" {}`), "    task", "    service {\n      name = \"s\"\n      port = \"p\"\n      address_mode = \"alloc\"\n    }\n    task", 1), ""},
 		{"unknown mode", job("weird", "exec", ""), `network mode "weird"`},
+		{"bridge ignore_collision", job("bridge", "exec", `port "p" {
+  static = 8080
+  ignore_collision = true
+}`), `port "p" -> ignore_collision: ignore_collision needs network mode "host", not "bridge"`},
+		{"cni ignore_collision", job("cni/x", "exec", `port "p" {
+  static = 8080
+  ignore_collision = true
+}`), `ignore_collision needs network mode "host", not "cni/x"`},
+		{"host ignore_collision", job("host", "exec", `port "p" {
+  static = 8080
+  ignore_collision = true
+}`), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j, err := Parse(ParseConfig{Path: "j.hcl", Body: []byte(tc.src)})

@@ -182,6 +182,14 @@ func (v *validator) networks(path string, nets []*structs.NetworkResource) map[s
 			if p.To < -1 || p.To > 65535 {
 				v.add(pp, "to %d must be between -1 and 65535", p.To)
 			}
+			if p.IgnoreCollision && n.Mode != "" && n.Mode != "host" {
+				// A namespaced group's port is published by a DNAT rule,
+				// not a bind the kernel refuses while another socket
+				// holds the port: ignoring the collision would let the
+				// group take over another allocation's or the
+				// operator's port.
+				v.add(joinPath(pp, "ignore_collision"), "ignore_collision needs network mode \"host\", not %q: the port would be taken over from whoever holds it", n.Mode)
+			}
 		}
 		for _, p := range n.ReservedPorts {
 			check(p, true)

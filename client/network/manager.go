@@ -147,6 +147,9 @@ func (m *Manager) Create(ctx context.Context, a *structs.Allocation, nw *structs
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseSharedPorts(a); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if nw.Mode == ModeBridge {
@@ -268,6 +271,22 @@ func cniArgs(nw *structs.NetworkResource) ([][2]string, error) {
 		out = append(out, [2]string{k, v})
 	}
 	return out, nil
+}
+
+// refuseSharedPorts refuses a port with ignore_collision (the job
+// validation does too; this catches jobs stored before it): portmap
+// publishes with a DNAT rule, which would take the host port over from
+// the allocation or host service that holds it.
+func refuseSharedPorts(a *structs.Allocation) error {
+	if a.AllocatedResources == nil {
+		return nil
+	}
+	for _, p := range a.AllocatedResources.Shared.Ports {
+		if p.IgnoreCollision {
+			return fmt.Errorf("port %q has ignore_collision, which a group network namespace cannot honour: its DNAT rule would take host port %d from whoever holds it", p.Label, p.Value)
+		}
+	}
+	return nil
 }
 
 // portMapping is one entry of portmap's portMappings capability.

@@ -525,3 +525,17 @@ func TestTaskHookRefusesLostNamespace(t *testing.T) {
 		t.Fatalf("prestart without the namespace: %v", err)
 	}
 }
+
+// A port with ignore_collision is refused before anything is built: its
+// DNAT rule would take the host port from whoever holds it.
+func TestCreateRefusesIgnoreCollisionPort(t *testing.T) {
+	m := testManager(t)
+	a, nw := bridgeAlloc("shared-"+strconv.Itoa(os.Getpid()), structs.AllocatedPort{Label: "http", Value: 8080, To: 80, IgnoreCollision: true})
+	_, err := m.Create(context.Background(), a, nw)
+	if err == nil || !strings.Contains(err.Error(), "ignore_collision") {
+		t.Fatalf("Create with an ignore_collision port: %v", err)
+	}
+	if _, err := os.Stat(m.allocDir(a.ID)); !os.IsNotExist(err) {
+		t.Fatalf("the refused allocation left its network dir: %v", err)
+	}
+}
