@@ -161,10 +161,11 @@ const (
 // joins another container's namespace, not a path). The client's network
 // hook asks it for the namespace, then wires that namespace with CNI.
 type NetworkCreator interface {
-	// CreateNetwork starts (or finds) the allocation's sandbox and
-	// returns the path of its network namespace and the labels the
-	// driver needs in the NetworkIsolationSpec to join it.
-	CreateNetwork(ctx context.Context, allocID string) (nsPath string, labels map[string]string, err error)
+	// CreateNetwork starts (or finds) the allocation's sandbox, with
+	// hostname when set (network.hostname), and returns the path of its
+	// network namespace and the labels the driver needs in the
+	// NetworkIsolationSpec to join it.
+	CreateNetwork(ctx context.Context, allocID, hostname string) (nsPath string, labels map[string]string, err error)
 	// DestroyNetwork removes the allocation's sandbox; a missing one is
 	// not an error.
 	DestroyNetwork(ctx context.Context, allocID string) error

@@ -456,7 +456,8 @@ func freeTCPPort(t *testing.T, ip string) int {
 const bridgeDockerJob = `job "dweb" {
   group "d" {
     network {
-      mode = "bridge"
+      mode     = "bridge"
+      hostname = "dweb-${NOMAD_ALLOC_INDEX}"
       port "http" {
         static = %[1]d
         to     = 8080
@@ -470,7 +471,7 @@ const bridgeDockerJob = `job "dweb" {
       config {
         image   = "orch-test/busybox:latest"
         command = "sh"
-        args    = ["-c", "ls -l /proc/self/ns/net > /alloc/data/ns-docker; cat /etc/resolv.conf > /alloc/data/resolv-docker; mkdir -p /tmp/www; echo docker-web-$NOMAD_PORT_http > /tmp/www/index.html; exec httpd -f -p 8080 -h /tmp/www"]
+        args    = ["-c", "ls -l /proc/self/ns/net > /alloc/data/ns-docker; cat /proc/sys/kernel/hostname > /alloc/data/hostname; cat /etc/resolv.conf > /alloc/data/resolv-docker; mkdir -p /tmp/www; echo docker-web-$NOMAD_PORT_http > /tmp/www/index.html; exec httpd -f -p 8080 -h /tmp/www"]
       }
       resources {
         memory = 32
@@ -528,6 +529,9 @@ func TestBridgeNetworkDockerE2E(t *testing.T) {
 		t.Fatalf("the exec task's namespace %s is not the allocation's %s", e, allocNS)
 	}
 	waitAllocFile(t, a, id, "side-local", "docker-web-8080")
+	if h := strings.TrimSpace(waitAllocFile(t, a, id, "hostname", "d")); h != "dweb-0" {
+		t.Fatalf("the container's hostname is %q, want network.hostname interpolated: dweb-0", h)
+	}
 	if r := waitAllocFile(t, a, id, "resolv-docker", "nameserver"); !strings.Contains(r, "nameserver 192.0.2.54") {
 		t.Fatalf("the container's resolv.conf:\n%s", r)
 	}

@@ -257,7 +257,7 @@ var fieldTable = map[string]FieldRow{
 	"NetworkResource.Device":        server(""),
 	"NetworkResource.CIDR":          server(""),
 	"NetworkResource.IP":            server(""),
-	"NetworkResource.Hostname":      refused("hostname", "network hostname is not supported yet"),
+	"NetworkResource.Hostname":      works("hostname", "TestBridgeNetworkDockerE2E", "TestGroupNamespaceRefusals"),
 	"NetworkResource.MBits":         deprecated("mbits"),
 	"NetworkResource.DNS":           works("dns", "TestDNSWrittenToResolvConf", "TestBridgeNetworkE2E", "TestBridgeNetworkDockerE2E"),
 	"NetworkResource.ReservedPorts": works("port", "TestStaticPortCollision", "TestServicePortMapping"),

@@ -289,9 +289,9 @@ func TestRefusedFieldsOverJSON(t *testing.T) {
 		{"dispatch_payload without parameterized", func(j *nomad.Job) {
 			j.TaskGroups[0].Tasks[0].DispatchPayload = &nomad.DispatchPayloadConfig{File: "x"}
 		}, `group "g" -> task "t" -> dispatch_payload: dispatch_payload is only valid in a parameterized job`},
-		{"hostname", func(j *nomad.Job) {
-			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{Mode: "bridge", Hostname: "h"}}
-		}, `group "g" -> network[0] -> hostname: network hostname is not supported yet`},
+		{"network mode", func(j *nomad.Job) {
+			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{Mode: "weird"}}
+		}, `group "g" -> network[0] -> mode: network mode "weird" is not supported`},
 		{"numa", func(j *nomad.Job) {
 			j.TaskGroups[0].Tasks[0].Resources = &nomad.Resources{Cores: ptr(2), NUMA: &nomad.NUMAResource{Affinity: "require"}}
 		}, `group "g" -> task "t" -> resources -> numa: NUMA-aware scheduling is not supported yet`},
@@ -323,7 +323,7 @@ func TestRefusedFieldsOverHCL(t *testing.T) {
 	src := `job "web" {
   group "g" {
     network {
-      hostname = "h"
+      mode = "weird"
     }
     task "t" {
       driver = "raw_exec"
@@ -351,7 +351,7 @@ func TestRefusedFieldsOverHCL(t *testing.T) {
 		t.Fatal("refused fields accepted")
 	}
 	for _, want := range []string{
-		`job.hcl:4:7: Unsupported argument: group "g" -> network[0] -> hostname: network hostname is not supported yet`,
+		`job.hcl:4:7: Unsupported argument: group "g" -> network[0] -> mode: network mode "weird" is not supported`,
 		`job.hcl:15:7: Unsupported block: group "g" -> task "t" -> vault: Vault is not available: orch does not run Vault`,
 		`job.hcl:19:9: Unsupported block: group "g" -> task "t" -> resources -> numa: NUMA-aware scheduling is not supported yet`,
 	} {

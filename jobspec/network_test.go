@@ -49,6 +49,9 @@ func TestGroupNamespaceRefusals(t *testing.T) {
   static = 8080
   ignore_collision = true
 }`), ""},
+		{"hostname with docker", job("bridge", "docker", `hostname = "web-${NOMAD_ALLOC_INDEX}"`), ""},
+		{"hostname without docker", job("bridge", "exec", `hostname = "h"`), `hostname needs network mode bridge (or cni/<name>) and a docker task`},
+		{"hostname in host mode", job("host", "docker", `hostname = "h"`), `hostname needs network mode bridge`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j, err := Parse(ParseConfig{Path: "j.hcl", Body: []byte(tc.src)})

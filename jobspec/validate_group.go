@@ -201,6 +201,15 @@ func (v *validator) networks(path string, nets []*structs.NetworkResource) map[s
 	return ports
 }
 
+func hasDriver(tg *structs.TaskGroup, driver string) bool {
+	for _, t := range tg.Tasks {
+		if t != nil && t.Driver == driver {
+			return true
+		}
+	}
+	return false
+}
+
 // allocAddressModes refuses address_mode "alloc" in a group without an
 // address of its own (host or none networking).
 func (v *validator) allocAddressModes(path string, tg *structs.TaskGroup) {
@@ -252,6 +261,9 @@ func (v *validator) groupNamespace(path string, tg *structs.TaskGroup) {
 	}
 	if n == nil || n.Mode != "bridge" && !isCNIMode(n.Mode) {
 		v.allocAddressModes(path, tg)
+	}
+	if n != nil && n.Hostname != "" && !((n.Mode == "bridge" || isCNIMode(n.Mode)) && hasDriver(tg, "docker")) {
+		v.add(joinPath(joinPath(path, "network"), "hostname"), "hostname needs network mode bridge (or cni/<name>) and a docker task in the group: the docker driver's sandbox holds the namespace's hostname, as in Nomad")
 	}
 	if n == nil || n.Mode != "bridge" && n.Mode != "none" && !isCNIMode(n.Mode) {
 		return

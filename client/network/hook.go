@@ -7,8 +7,10 @@ import (
 	"os"
 
 	"github.com/orch-project/orch/client/hooks"
+	"github.com/orch-project/orch/client/taskenv"
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/internal/netns"
+	"github.com/orch-project/orch/structs"
 )
 
 // AllocHook builds the network hook of an allocation whose group asks for
@@ -18,12 +20,13 @@ func (m *Manager) AllocHook(cfg *hooks.AllocHookConfig) hooks.Hook {
 	if m == nil || GroupNetwork(cfg.Alloc) == nil {
 		return nil
 	}
-	return &allocHook{m: m, allocID: cfg.Alloc.ID}
+	return &allocHook{m: m, allocID: cfg.Alloc.ID, node: cfg.NodeInfo}
 }
 
 type allocHook struct {
 	m       *Manager
 	allocID string
+	node    taskenv.NodeInfo
 }
 
 func (*allocHook) Name() string { return "network" }
@@ -35,6 +38,13 @@ func (h *allocHook) Prerun(ctx context.Context, req *hooks.AllocPrerunRequest, r
 	nw := GroupNetwork(req.Alloc)
 	if nw == nil {
 		return errors.New("network: the group no longer asks for a network namespace")
+	}
+	if nw.Hostname != "" {
+		// hostname is interpolated (${NOMAD_ALLOC_INDEX}, node
+		// attributes), as in Nomad.
+		c := *nw
+		c.Hostname = taskenv.Build(h.node, req.Alloc, &structs.Task{}, taskenv.Dirs{}).ReplaceString(nw.Hostname)
+		nw = &c
 	}
 	att, err := h.m.Create(ctx, req.Alloc, nw)
 	if err != nil {

@@ -164,7 +164,7 @@ func (m *Manager) Create(ctx context.Context, a *structs.Allocation, nw *structs
 		return nil, fmt.Errorf("network dir: %w", err)
 	}
 	ns := m.NSPath(a.ID)
-	labels, err := m.makeNamespace(ctx, a, ns)
+	labels, err := m.makeNamespace(ctx, a, ns, nw.Hostname)
 	if err != nil {
 		m.removeNS(ctx, a.ID)
 		return nil, err
@@ -192,15 +192,18 @@ func (m *Manager) Create(ctx context.Context, a *structs.Allocation, nw *structs
 // makeNamespace makes the namespace at ns: the client's own, or, for a
 // group with tasks of a driver that must hold it (docker), the driver's
 // sandbox namespace bound there.
-func (m *Manager) makeNamespace(ctx context.Context, a *structs.Allocation, ns string) (map[string]string, error) {
+func (m *Manager) makeNamespace(ctx context.Context, a *structs.Allocation, ns, hostname string) (map[string]string, error) {
 	name, nc := m.sandboxDriver(a)
 	if nc == nil {
+		if hostname != "" {
+			return nil, errors.New("network hostname needs a docker task in the group (only docker sets a namespace's hostname, as in Nomad)")
+		}
 		return nil, netns.Create(ns)
 	}
 	if err := os.WriteFile(filepath.Join(m.allocDir(a.ID), sandboxFile), []byte(name), 0o600); err != nil {
 		return nil, err
 	}
-	src, labels, err := nc.CreateNetwork(ctx, a.ID)
+	src, labels, err := nc.CreateNetwork(ctx, a.ID, hostname)
 	if err != nil {
 		return nil, fmt.Errorf("%s sandbox: %w", name, err)
 	}

@@ -27,15 +27,16 @@ func sandboxName(allocID string) string { return "orch_init_" + allocID }
 // CreateNetwork starts the allocation's sandbox container (the infra
 // image, no network but its own namespace's loopback) and returns its
 // network namespace: the client wires it with CNI and the task containers
-// join it with network_mode container:<sandbox>.
-func (d *Driver) CreateNetwork(ctx context.Context, allocID string) (string, map[string]string, error) {
+// join it with network_mode container:<sandbox>, and with it the sandbox's
+// hostname (network.hostname).
+func (d *Driver) CreateNetwork(ctx context.Context, allocID, hostname string) (string, map[string]string, error) {
 	name := sandboxName(allocID)
 	id, err := d.findSandbox(ctx, name)
 	if err != nil {
 		return "", nil, err
 	}
 	if id == "" {
-		if id, err = d.createSandbox(ctx, allocID, name); err != nil {
+		if id, err = d.createSandbox(ctx, allocID, name, hostname); err != nil {
 			return "", nil, err
 		}
 	}
@@ -71,12 +72,12 @@ func (d *Driver) findSandbox(ctx context.Context, name string) (string, error) {
 	return info.ID, nil
 }
 
-func (d *Driver) createSandbox(ctx context.Context, allocID, name string) (string, error) {
+func (d *Driver) createSandbox(ctx context.Context, allocID, name, hostname string) (string, error) {
 	img, err := d.ensureImage(ctx, &taskConfig{Image: d.infraImage()})
 	if err != nil {
 		return "", fmt.Errorf("infra image: %w", err)
 	}
-	cc := &container.Config{Image: img, Labels: map[string]string{
+	cc := &container.Config{Image: img, Hostname: hostname, Labels: map[string]string{
 		LabelAllocID: allocID, LabelNodeID: d.cfg.NodeID, LabelSandbox: "true"}}
 	hc := &container.HostConfig{NetworkMode: "none"}
 	resp, err := d.client.ContainerCreate(ctx, cc, hc, nil, nil, name)
