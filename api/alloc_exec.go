@@ -41,20 +41,41 @@ func (a *Allocations) Exec(ctx context.Context, allocID string, o *ExecOptions, 
 		return 0, err
 	}
 	q = withParam(withParam(withParam(q, "task", o.Task), "command", string(cmd)), "tty", strconv.FormatBool(o.TTY))
-	u, err := url.Parse(a.c.url("/v1/client/allocation/"+url.PathEscape(allocID)+"/exec", q))
+	return a.c.execSession(ctx, "/v1/client/allocation/"+url.PathEscape(allocID)+"/exec", o, q)
+}
+
+// ActionOptions name a task's action for Jobs.Action; the rest of
+// ExecOptions (Task aside; Command is the action's) says how it runs.
+type ActionOptions struct {
+	AllocID, Group, Action string
+	ExecOptions
+}
+
+// Action runs a task's predefined action (Nomad's GET /v1/job/<id>/action,
+// the exec websocket with the command taken from the job) and returns its
+// exit code.
+func (j *Jobs) Action(ctx context.Context, jobID string, o *ActionOptions, q *QueryOptions) (int, error) {
+	q = withParam(withParam(withParam(q, "allocID", o.AllocID), "group", o.Group), "action", o.Action)
+	q = withParam(withParam(q, "task", o.Task), "tty", strconv.FormatBool(o.TTY))
+	return j.c.execSession(ctx, "/v1/job/"+url.PathEscape(jobID)+"/action", &o.ExecOptions, q)
+}
+
+// execSession opens an exec websocket at path and runs the session.
+func (c *Client) execSession(ctx context.Context, path string, o *ExecOptions, q *QueryOptions) (int, error) {
+	u, err := url.Parse(c.url(path, q))
 	if err != nil {
 		return 0, err
 	}
 	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
 	h := http.Header{}
-	token := a.c.token
+	token := c.token
 	if q != nil && q.AuthToken != "" {
 		token = q.AuthToken
 	}
 	if token != "" {
 		h.Set("X-Nomad-Token", token)
 	}
-	d := websocket.Dialer{TLSClientConfig: a.c.tls, HandshakeTimeout: 30 * time.Second, Proxy: nil}
+	d := websocket.Dialer{TLSClientConfig: c.tls, HandshakeTimeout: 30 * time.Second, Proxy: nil}
 	conn, resp, err := d.DialContext(ctx, u.String(), h)
 	if err != nil {
 		if resp != nil {

@@ -159,29 +159,43 @@ func (c *cli) allocExec(args []string) int {
 	} else if task, err = allocTaskArg(alloc, task, ""); err != nil {
 		return c.fail("%v", err)
 	}
-	opts := &api.ExecOptions{Task: task, Command: fs.Args()[1:], Stdout: c.out, Stderr: c.err}
-	term, isTerm := terminalOf(c.in)
-	opts.TTY = tty.value(isTerm)
-	if stdinOn {
-		opts.Stdin = c.in
+	opts := &api.ExecOptions{Task: task, Command: fs.Args()[1:]}
+	restore, err := c.execStdio(opts, stdinOn, tty, escape)
+	if err != nil {
+		return c.fail("Error setting up the terminal: %v", err)
 	}
-	if opts.TTY && isTerm {
-		restore, resize, err := rawTerminal(term)
-		if err != nil {
-			return c.fail("Error setting up the terminal: %v", err)
-		}
-		defer restore()
-		opts.Resize = resize
-		if stdinOn && escape != "none" {
-			opts.Stdin = newEscapeReader(c.in, escape[0])
-		}
-	}
+	defer restore()
 	code, err := client.Allocations().Exec(c.ctx, alloc.ID, opts, &api.QueryOptions{Namespace: alloc.Namespace})
 	if err != nil {
 		fmt.Fprintf(c.err, "failed to exec into task: %v\n", err)
 		return 1
 	}
 	return code
+}
+
+// execStdio wires the CLI's input and output to an exec session (alloc
+// exec, action): -i passes input, -t (or input being a terminal) asks for
+// a terminal, put in raw mode with the escape character ending input.
+// restore undoes the terminal's raw mode.
+func (c *cli) execStdio(opts *api.ExecOptions, stdinOn bool, tty ttyFlag, escape string) (restore func(), err error) {
+	opts.Stdout, opts.Stderr = c.out, c.err
+	term, isTerm := terminalOf(c.in)
+	opts.TTY = tty.value(isTerm)
+	if stdinOn {
+		opts.Stdin = c.in
+	}
+	if !opts.TTY || !isTerm {
+		return func() {}, nil
+	}
+	restore, resize, err := rawTerminal(term)
+	if err != nil {
+		return nil, err
+	}
+	opts.Resize = resize
+	if stdinOn && escape != "none" {
+		opts.Stdin = newEscapeReader(c.in, escape[0])
+	}
+	return restore, nil
 }
 
 // ttyFlag is -t: unset means "when standard input is a terminal".

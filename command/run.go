@@ -53,6 +53,7 @@ Commands:
     job scaling-events  Show a job's scaling history
     job dispatch     Dispatch a parameterized job with a payload and meta
     job periodic force  Launch a periodic job now
+    job action       Run an action a task declares (alias: action)
     deployment       list, status, promote, fail, pause, resume
     node status      List nodes or show one node
     node drain       Drain a node (-enable|-disable|-monitor), moving its allocations off
@@ -115,7 +116,7 @@ func (c *cli) run(args []string) int {
 			"scale": c.jobScale, "scaling-events": c.jobScalingEvents,
 			"plan": c.jobPlan, "history": c.jobHistory,
 			"revert": c.jobRevert, "eval": c.jobEval, "promote": c.jobPromote,
-			"dispatch": c.jobDispatch, "periodic": c.jobPeriodic,
+			"dispatch": c.jobDispatch, "periodic": c.jobPeriodic, "action": c.jobAction,
 		}, "job")
 	case "deployment":
 		return sub(c.deploymentCommands(), "deployment")
@@ -142,6 +143,8 @@ func (c *cli) run(args []string) int {
 		return sub(c.varCommands(), "var")
 	case "status":
 		return c.jobStatus(args[1:])
+	case "action":
+		return c.jobAction(args[1:])
 	case "version", "-version", "--version", "-v":
 		fmt.Fprintf(c.out, "orch v%s\n", structs.Version)
 		return 0

@@ -125,6 +125,9 @@ func (w *aclWorld) fill(pattern string) (method, path string) {
 	if strings.HasPrefix(path, "/v1/client/fs/logs/") {
 		path += "?task=t&type=stdout"
 	}
+	if strings.HasSuffix(path, "/action") {
+		path += "?task=t&group=g&action=a&allocID=" + w.allocID
+	}
 	for strings.Contains(path, "{") {
 		i, j := strings.Index(path, "{"), strings.Index(path, "}")
 		path = path[:i] + "x" + path[j+1:]

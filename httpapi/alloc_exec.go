@@ -84,6 +84,12 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.runExec(w, r, p)
+}
+
+// runExec runs an authorized exec request's command on this node over
+// the upgraded websocket.
+func (s *Server) runExec(w http.ResponseWriter, r *http.Request, p *execParams) {
 	ops, err := s.allocOps()
 	if err != nil {
 		writeError(w, err)

@@ -40,6 +40,7 @@ func (s *Server) allocOpRoutes(rt *router) {
 		rt.handle(method+" /v1/client/allocation/{alloc}/signal", life, s.allocSignal)
 	}
 	rt.handle("GET /v1/client/allocation/{alloc}/exec", nsObject(acl.NamespaceCapabilityAllocExec), s.allocExec)
+	rt.handle("GET /v1/job/{id}/action", nsObject(acl.NamespaceCapabilityAllocExec), s.jobAction)
 }
 
 func (s *Server) allocOps() (AllocOpsBackend, error) {

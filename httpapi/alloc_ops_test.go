@@ -72,13 +72,17 @@ func (c *opsClient) ExecAlloc(ctx context.Context, _, task string, req *drivers.
 	return 9, nil
 }
 
-// The exec websocket speaks Nomad's frames (driven here by nomad/api's own
-// client): input arrives, output returns on its streams, the terminal size
-// is delivered and the exit code comes back. alloc-exec suffices for an
-// isolated task; a task without isolation from the node takes
-// alloc-node-exec as well. Restart and signal reach the client; a task
-// that does not run is a 400.
-func TestAllocExecRestartSignalOverHTTP(t *testing.T) {
+// opsAgent is an agent with ACLs over a recording opsClient that runs one
+// allocation of job.
+type opsAgent struct {
+	cl      *opsClient
+	url     string
+	allocID string
+	token   func(caps string) string
+}
+
+func newOpsAgent(t *testing.T, job *structs.Job) *opsAgent {
+	t.Helper()
 	b, err := httpapitest.NewBackend()
 	if err != nil {
 		t.Fatal(err)
@@ -95,14 +99,15 @@ func TestAllocExecRestartSignalOverHTTP(t *testing.T) {
 	if _, err := b.RegisterNode(ctx, node); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.RegisterJob(ctx, &structs.JobRegisterRequest{Job: testJob("web", 1)}); err != nil {
+	if _, err := b.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job}); err != nil {
 		t.Fatal(err)
 	}
-	allocs, _ := b.State().AllocsByJob(nil, "default", "web")
+	allocs, _ := b.State().AllocsByJob(nil, "default", job.ID)
 	if len(allocs) != 1 {
 		t.Fatal("no allocation")
 	}
 	cl.AddAlloc(allocs[0].ID, t.TempDir())
+	cl.SetAllocation(allocs[0])
 	token := func(caps string) string {
 		name := structs.GenerateUUID()[:8]
 		rules := fmt.Sprintf("namespace \"default\" {\n  capabilities = [%s]\n}\n", caps)
@@ -115,18 +120,30 @@ func TestAllocExecRestartSignalOverHTTP(t *testing.T) {
 		}
 		return tok.SecretID
 	}
+	return &opsAgent{cl: cl, url: srv.URL, allocID: allocs[0].ID, token: token}
+}
+
+// The exec websocket speaks Nomad's frames (driven here by nomad/api's own
+// client): input arrives, output returns on its streams, the terminal size
+// is delivered and the exit code comes back. alloc-exec suffices for an
+// isolated task; a task without isolation from the node takes
+// alloc-node-exec as well. Restart and signal reach the client; a task
+// that does not run is a 400.
+func TestAllocExecRestartSignalOverHTTP(t *testing.T) {
+	oa := newOpsAgent(t, testJob("web", 1))
+	cl, token, ctx := oa.cl, oa.token, t.Context()
 	execOnly := token(`"alloc-exec", "read-job"`)
 	nodeExec := token(`"alloc-exec", "alloc-node-exec", "read-job"`)
 	lifecycle := token(`"alloc-lifecycle", "read-job"`)
 
 	client := func(secret string) *nomad.Client {
-		c, err := nomad.NewClient(&nomad.Config{Address: srv.URL, SecretID: secret})
+		c, err := nomad.NewClient(&nomad.Config{Address: oa.url, SecretID: secret})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	alloc, _, err := client(execOnly).Allocations().Info(allocs[0].ID, nil)
+	alloc, _, err := client(execOnly).Allocations().Info(oa.allocID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,8 +142,12 @@ var fieldTable = map[string]FieldRow{
 	"Task.Secrets":         refused("secret", "secret blocks are not supported yet"),
 	"Task.Identity":        works("identity", "TestWorkloadIdentityInTask", "TestPrestartDeliversTheIdentity", "TestWorkloadIdentitySignAndResolve"),
 	"Task.Identities":      refused("identity", "named workload identities (for Vault, Consul or cloud providers) are not supported yet; the default identity (no name) is"),
-	"Task.Actions":         refused("action", "actions are not supported yet"),
+	"Task.Actions":         works("action", "TestJobActionE2E", "TestJobActionEndpoint", "TestActionParsed"),
 	"Task.Schedule":        refused("schedule", "task schedules "+msgEnterprise),
+
+	"Action.Name":    part(""),
+	"Action.Command": part("command"),
+	"Action.Args":    part("args"),
 
 	"TaskLifecycle.Hook":    works("hook", "TestAllocRunnerLifecycleBatch"),
 	"TaskLifecycle.Sidecar": works("sidecar", "TestAllocRunnerSidecarKilledWhenMainDone"),
@@ -249,7 +253,7 @@ var fieldTable = map[string]FieldRow{
 	"Resources.DiskMB":      works("disk", "TestLegacyTaskDisk", "TestResourceDimensionsPacked"),
 	"Resources.Networks":    refused("network", "task-level network blocks are not supported; declare the network in the group"),
 	"Resources.Devices":     works("device", "TestDevicesAssignedByInstance", "TestDeviceConstraintsAndMissingDevice", "TestGPUDevicesGrantedE2E"),
-	"Resources.NUMA":        refused("numa", "NUMA-aware scheduling is not supported yet"),
+	"Resources.NUMA":        refused("numa", "NUMA-aware scheduling "+msgEnterprise),
 	"Resources.SecretsMB":   refused("secrets", "secrets (the size of the secrets directory) is not supported yet"),
 	"Resources.IOPS":        deprecated("iops"),
 

@@ -294,7 +294,7 @@ func TestRefusedFieldsOverJSON(t *testing.T) {
 		}, `group "g" -> network[0] -> mode: network mode "weird" is not supported`},
 		{"numa", func(j *nomad.Job) {
 			j.TaskGroups[0].Tasks[0].Resources = &nomad.Resources{Cores: ptr(2), NUMA: &nomad.NUMAResource{Affinity: "require"}}
-		}, `group "g" -> task "t" -> resources -> numa: NUMA-aware scheduling is not supported yet`},
+		}, `group "g" -> task "t" -> resources -> numa: NUMA-aware scheduling is a Nomad Enterprise feature orch does not have`},
 		{"identity", func(j *nomad.Job) {
 			j.TaskGroups[0].Tasks[0].Identity = &nomad.WorkloadIdentity{Env: true, TTL: time.Hour}
 		}, `group "g" -> task "t" -> identity -> ttl: identity ttl is not supported yet`},
@@ -353,7 +353,7 @@ func TestRefusedFieldsOverHCL(t *testing.T) {
 	for _, want := range []string{
 		`job.hcl:4:7: Unsupported argument: group "g" -> network[0] -> mode: network mode "weird" is not supported`,
 		`job.hcl:15:7: Unsupported block: group "g" -> task "t" -> vault: Vault is not available: orch does not run Vault`,
-		`job.hcl:19:9: Unsupported block: group "g" -> task "t" -> resources -> numa: NUMA-aware scheduling is not supported yet`,
+		`job.hcl:19:9: Unsupported block: group "g" -> task "t" -> resources -> numa: NUMA-aware scheduling is a Nomad Enterprise feature orch does not have`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)

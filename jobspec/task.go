@@ -119,8 +119,19 @@ func (d *decoder) decodeTaskExtras(t *structs.Task, c *hcl.BodyContent) {
 		t.Secrets = append(t.Secrets, d.opaque(b))
 	}
 	for _, b := range c.Blocks.OfType("action") {
-		t.Actions = append(t.Actions, d.opaque(b))
+		t.Actions = append(t.Actions, d.decodeAction(b))
 	}
+}
+
+var actionSchema = schema([]string{"command", "args"})
+
+func (d *decoder) decodeAction(b *hcl.Block) *structs.Action {
+	a := d.attrs(d.content(b.Body, actionSchema))
+	act := &structs.Action{Name: b.Labels[0]}
+	d.at(act, b.DefRange)
+	a.str("command", &act.Command)
+	a.strList("args", &act.Args)
+	return act
 }
 
 var identitySchema = schema([]string{"name", "aud", "change_mode", "change_signal", "env", "file", "filepath",

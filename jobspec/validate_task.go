@@ -121,6 +121,7 @@ func (v *validator) task(job *structs.Job, path string, tg *structs.TaskGroup, t
 		}
 		v.template(joinPath(path, fmt.Sprintf("template[%d]", i)), tmpl)
 	}
+	v.actions(path, t.Actions)
 	for i, vm := range t.VolumeMounts {
 		vp := joinPath(path, fmt.Sprintf("volume_mount[%d]", i))
 		if vm == nil {
@@ -181,4 +182,29 @@ func (v *validator) template(path string, t *structs.Template) {
 		v.add(path, "template delimiters must not be empty")
 	}
 	v.templateNative(path, t)
+}
+
+// actions checks a task's action blocks as Nomad documents them: a name
+// unique within the task and at most 128 characters, and a command.
+func (v *validator) actions(path string, acts []*structs.Action) {
+	seen := map[string]bool{}
+	for i, a := range acts {
+		if a == nil {
+			v.add(joinPath(path, fmt.Sprintf("action[%d]", i)), "action is null")
+			continue
+		}
+		ap := joinPath(path, fmt.Sprintf("action %q", a.Name))
+		switch {
+		case a.Name == "":
+			v.add(joinPath(path, fmt.Sprintf("action[%d]", i)), "missing action name")
+		case len(a.Name) > structs.MaxActionNameLen:
+			v.add(ap, "action name must not exceed %d characters", structs.MaxActionNameLen)
+		case seen[a.Name]:
+			v.add(ap, "duplicate action name %q", a.Name)
+		}
+		seen[a.Name] = true
+		if a.Command == "" {
+			v.add(ap, "missing command")
+		}
+	}
 }

@@ -177,7 +177,7 @@ type Task struct {
 	Secrets         []*Opaque              `json:"Secrets"`
 	Identity        *WorkloadIdentity      `json:"Identity"`
 	Identities      []*WorkloadIdentity    `json:"Identities"`
-	Actions         []*Opaque              `json:"Actions"`
+	Actions         []*Action              `json:"Actions"`
 	Schedule        *Opaque                `json:"Schedule"`
 }
 

@@ -1,0 +1,47 @@
+package jobspec
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/orch-project/orch/structs"
+)
+
+// TestActionParsed: a task's action blocks arrive alike on the HCL and
+// JSON paths (the client runs them: see httpapi TestJobActionEndpoint and
+// e2e TestJobActionE2E), and Nomad's rules hold: a command, a name unique
+// in its task, at most 128 characters.
+func TestActionParsed(t *testing.T) {
+	src := "job \"x\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"raw_exec\"\n      config {\n        command = \"true\"\n      }\n" +
+		"      action \"list-tmp\" {\n        command = \"/bin/ls\"\n        args    = [\"-l\", \"/tmp\"]\n      }\n" +
+		"      action \"date\" {\n        command = \"/bin/date\"\n      }\n    }\n  }\n}\n"
+	job, err := Parse(ParseConfig{Path: "job.hcl", Body: []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*structs.Action{{Name: "list-tmp", Command: "/bin/ls", Args: []string{"-l", "/tmp"}}, {Name: "date", Command: "/bin/date"}}
+	if got := job.TaskGroups[0].Tasks[0].Actions; !reflect.DeepEqual(got, want) {
+		t.Fatalf("HCL actions %+v", got)
+	}
+	fromJSON, err := ParseJSON([]byte(`{"Job":{"ID":"x","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec",
+		"Config":{"command":"true"},"Actions":[{"Name":"list-tmp","Command":"/bin/ls","Args":["-l","/tmp"]},{"Name":"date","Command":"/bin/date","Args":null}]}]}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fromJSON.TaskGroups[0].Tasks[0].Actions; !reflect.DeepEqual(got, want) {
+		t.Fatalf("JSON actions %+v", got)
+	}
+	task := job.TaskGroups[0].Tasks[0]
+	task.Actions = []*structs.Action{{Name: "a", Command: "x"}, {Name: "a", Command: "y"}, {Name: "b"}, {Name: strings.Repeat("n", 129), Command: "z"}}
+	err = Validate(job)
+	for _, msg := range []string{`action "a": duplicate action name "a"`, `action "b": missing command`, "must not exceed 128 characters"} {
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Fatalf("want %q in %v", msg, err)
+		}
+	}
+	src = strings.Replace(src, "command = \"/bin/date\"", "command = \"/bin/date\"\n        user = \"x\"", 1)
+	if _, err := Parse(ParseConfig{Path: "job.hcl", Body: []byte(src)}); err == nil || !strings.Contains(err.Error(), "user") {
+		t.Fatalf("unknown action argument: %v", err)
+	}
+}
