@@ -153,10 +153,10 @@ type Server struct {
 	transport *raft.NetworkTransport
 	// contact wraps transport for Raft, recording when a leader last
 	// reached this server (contact_transport.go).
-	contact *contactTransport
-	logStore  *raftboltdb.BoltStore
-	raftAddr  string
-	localID   raft.ServerID
+	contact  *contactTransport
+	logStore *raftboltdb.BoltStore
+	raftAddr string
+	localID  raft.ServerID
 
 	// The RPC port: rpcmux splits it between Raft and the control channel.
 	mux        *rpcmux.Mux
