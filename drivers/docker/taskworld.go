@@ -1,10 +1,12 @@
 package docker
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 
@@ -99,5 +101,36 @@ func joinGroupNetwork(cfg *drivers.TaskConfig, tc *taskConfig, cc *container.Con
 	}
 	hc.NetworkMode = container.NetworkMode("container:" + id)
 	cc.Hostname = ""
+	return nil
+}
+
+// pinNetworkContainer checks a network_mode "container:<name or id>": the
+// container must be one this driver made for the same allocation on this
+// node (a sibling task or the allocation's sandbox). Another allocation's
+// container, its sandbox orch_init_<alloc> included, would hand the task
+// that allocation's namespace: its loopback-only services, its ports, its
+// traffic. The mode is then set to the checked container's ID, so a name
+// re-pointed after the check is not what the task joins.
+func (d *Driver) pinNetworkContainer(ctx context.Context, cfg *drivers.TaskConfig, hc *container.HostConfig) error {
+	target, ok := strings.CutPrefix(string(hc.NetworkMode), "container:")
+	if !ok {
+		return nil
+	}
+	info, err := d.client.ContainerInspect(ctx, target)
+	if cerrdefs.IsNotFound(err) {
+		// A sibling not started yet: the restart policy tries again.
+		return fmt.Errorf("network_mode %q: no such container", hc.NetworkMode)
+	}
+	if err != nil {
+		return fmt.Errorf("network_mode %q: inspecting the container: %w", hc.NetworkMode, err)
+	}
+	var labels map[string]string
+	if info.Config != nil {
+		labels = info.Config.Labels
+	}
+	if labels[LabelAllocID] != cfg.AllocID || labels[LabelNodeID] != d.cfg.NodeID {
+		return drivers.NonRecoverable(fmt.Errorf("network_mode %q: only a container of this allocation can be joined", hc.NetworkMode))
+	}
+	hc.NetworkMode = container.NetworkMode("container:" + info.ID)
 	return nil
 }

@@ -1,0 +1,67 @@
+package docker
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/drivers"
+	"github.com/orch-project/orch/internal/testimage"
+	"github.com/orch-project/orch/structs"
+)
+
+// TestDockerNetworkModeStaysInItsAllocation: network_mode
+// "container:<name>" joins only a container of the task's own allocation.
+// Another allocation's sandbox (orch_init_<alloc>, which holds its bridge
+// namespace) or task container is refused: joining it would reach the
+// victim's loopback-only services, bind its ports and sniff its traffic.
+func TestDockerNetworkModeStaysInItsAllocation(t *testing.T) {
+	d := newTestDriver(t, func(c *Config) { c.InfraImage = testimage.Pause })
+	ctx := t.Context()
+	if err := testimage.EnsurePause(ctx, d.client); err != nil {
+		t.Fatal(err)
+	}
+	victim := structs.GenerateUUID()
+	nsPath, _, err := d.CreateNetwork(ctx, victim, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.DestroyNetwork(ctx, victim) })
+	victimNS, err := os.Readlink(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	owner := newTestTask(t, busybox("sleep", "30"))
+	startTask(t, d, owner)
+	t.Cleanup(func() { _ = d.Destroy(owner.ID, true) })
+
+	for _, target := range []string{sandboxName(victim), containerName(owner.TaskConfig)} {
+		cfg := busybox("sh", "-c", "ls -l /proc/self/ns/net; sleep 1")
+		cfg["network_mode"] = "container:" + target
+		tt := newTestTask(t, cfg)
+		_, err := d.Start(ctx, tt.TaskConfig)
+		if err == nil {
+			t.Cleanup(func() { _ = d.Destroy(tt.ID, true) })
+			tt.stdout.waitContains(t, "net:", 10*time.Second)
+			t.Fatalf("network_mode container:%s of another allocation started: %s (the victim sandbox's namespace is %s)", target, tt.stdout.String(), victimNS)
+		}
+		if !drivers.IsNonRecoverable(err) || !strings.Contains(err.Error(), "network_mode") {
+			t.Fatalf("network_mode container:%s: %v, want a non-recoverable refusal naming network_mode", target, err)
+		}
+	}
+
+	// A sibling task of the same allocation may be joined.
+	cfg := busybox("sh", "-c", "echo joined")
+	cfg["network_mode"] = "container:" + containerName(owner.TaskConfig)
+	sib := newTestTask(t, cfg)
+	sib.AllocID = owner.AllocID
+	sib.ID = owner.AllocID + "/side" + strconv.Itoa(os.Getpid())
+	sib.Name = "side"
+	startTask(t, d, sib)
+	if res := waitExit(t, d, sib.ID, 60*time.Second); !res.Successful() {
+		t.Fatalf("sibling joining its allocation's container: %+v %q", res, sib.stderr.String())
+	}
+}
