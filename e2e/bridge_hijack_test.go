@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/orch-project/orch/structs"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +80,80 @@ func TestBridgeIgnoreCollisionCannotHijack(t *testing.T) {
 	}
 	if !strings.Contains(body, "victim") {
 		t.Fatalf("victim's port: %q", body)
+	}
+}
+
+// dockerSquatJob is a host-networking group whose docker task publishes
+// the static port with ignore_collision through docker's port mapping.
+const dockerSquatJob = `job "dsquat" {
+  group "g" {
+    network {
+      port "http" {
+        static           = %d
+        to               = 8080
+        ignore_collision = true
+      }
+    }
+    task "t" {
+      driver = "docker"
+      config {
+        image   = "orch-test/busybox:latest"
+        command = "sh"
+        args    = ["-c", "mkdir -p /tmp/www && echo thief > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
+        ports   = ["http"]
+      }
+      resources {
+        memory = 16
+      }
+    }
+  }
+}
+`
+
+// TestDockerIgnoreCollisionCannotHijackBridgePort: docker publishes a
+// host-networking task's ports with its own DNAT rules, which come before
+// portmap's, and nothing binds a bridge allocation's host port that
+// docker-proxy would collide with: a docker task with ignore_collision
+// would take the port of a bridge allocation already running. It must
+// not start; the bridge allocation keeps answering.
+func TestDockerIgnoreCollisionCannotHijackBridgePort(t *testing.T) {
+	needBridge(t)
+	needDocker(t)
+	env := startBridgeAgent(t, "", "victim", "dsquat")
+	a, ip := env.a, env.ip
+	port := freeTCPPort(t, ip)
+	url := fmt.Sprintf("http://%s:%d/", ip, port)
+	env.jt.run("victim", fmt.Sprintf(bridgeServeJob, "victim", port, ""))
+	env.jt.oneAlloc("victim")
+	waitFor(t, 60*time.Second, "victim on its mapped port", func() (bool, string) {
+		body, err := httpGet(url)
+		return err == nil && strings.Contains(body, "victim"), fmt.Sprint(body, err)
+	})
+	env.jt.run("dsquat", fmt.Sprintf(dockerSquatJob, port))
+	squat := env.jt.oneAlloc("dsquat")
+	var status string
+	waitFor(t, 60*time.Second, "the squatting docker task to run or fail", func() (bool, string) {
+		var al structs.Allocation
+		if err := getJSON(a.addr()+"/v1/allocation/"+squat, &al); err != nil {
+			return false, err.Error()
+		}
+		status = al.ClientStatus
+		for _, ts := range al.TaskStates {
+			for _, e := range ts.Events {
+				if strings.Contains(e.DisplayMessage+e.Message, "ignore_collision") {
+					status = "refused"
+				}
+			}
+		}
+		return status == "running" || status == "failed" || status == "refused", status
+	})
+	for i := 0; i < 10; i++ {
+		if body, _ := httpGet(url); strings.Contains(body, "thief") {
+			t.Fatalf("a docker task with ignore_collision took over the bridge allocation's host port %d", port)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if status != "refused" {
+		t.Fatalf("the squatting docker task: %s, want a refusal naming ignore_collision", status)
 	}
 }

@@ -153,7 +153,7 @@ func (d *Driver) buildContainerSpec(cfg *drivers.TaskConfig, tc *taskConfig, ima
 	if len(tc.Ports) > 0 && !hc.NetworkMode.IsHost() && !hc.NetworkMode.IsContainer() {
 		exposed, bindings, err := portBindings(tc.Ports, cfg.Ports)
 		if err != nil {
-			return nil, err
+			return nil, drivers.NonRecoverable(err)
 		}
 		cc.ExposedPorts = exposed
 		hc.PortBindings = bindings
@@ -282,6 +282,12 @@ func portBindings(labels []string, ports []structs.AllocatedPort) (nat.PortSet, 
 		}
 		if p.Value <= 0 || p.Value > 65535 {
 			return nil, nil, fmt.Errorf("port %q has invalid host port %d", l, p.Value)
+		}
+		if p.IgnoreCollision {
+			// Docker publishes with DNAT rules ahead of portmap's: the
+			// port would be taken from a bridge allocation holding it
+			// (docker-proxy finds nothing bound there to collide with).
+			return nil, nil, fmt.Errorf("port %q has ignore_collision and cannot be published by docker's port mapping, which would take it from whoever holds it: share it with network_mode = \"host\" instead", l)
 		}
 		to := p.To
 		if to <= 0 {

@@ -65,3 +65,15 @@ func TestDockerNetworkModeStaysInItsAllocation(t *testing.T) {
 		t.Fatalf("sibling joining its allocation's container: %+v %q", res, sib.stderr.String())
 	}
 }
+
+// A port with ignore_collision is not published through docker's port
+// mapping (DNAT ahead of portmap's, nothing bound to collide with).
+func TestPortBindingsRefuseIgnoreCollision(t *testing.T) {
+	ports := []structs.AllocatedPort{{Label: "a", Value: 8080, To: 80}, {Label: "b", Value: 8081, To: 81, IgnoreCollision: true}}
+	if _, b, err := portBindings([]string{"a"}, ports); err != nil || len(b) != 2 {
+		t.Fatalf("plain port: %v %v", b, err)
+	}
+	if _, _, err := portBindings([]string{"a", "b"}, ports); err == nil || !strings.Contains(err.Error(), "ignore_collision") {
+		t.Fatalf("ignore_collision port published: %v", err)
+	}
+}
