@@ -254,7 +254,7 @@ var fieldTable = map[string]FieldRow{
 	"Resources.Networks":    refused("network", "task-level network blocks are not supported; declare the network in the group"),
 	"Resources.Devices":     works("device", "TestDevicesAssignedByInstance", "TestDeviceConstraintsAndMissingDevice", "TestGPUDevicesGrantedE2E"),
 	"Resources.NUMA":        refused("numa", "NUMA-aware scheduling "+msgEnterprise),
-	"Resources.SecretsMB":   refused("secrets", "secrets (the size of the secrets directory) is not supported yet"),
+	"Resources.SecretsMB":   works("secrets", "TestSecretsDirIsSizedTmpfs", "TestSecretsTmpfsE2E", "TestResourceDimensionsPacked"),
 	"Resources.IOPS":        deprecated("iops"),
 
 	"NetworkResource.Mode":          works("mode", "TestServicePortMapping", "TestBridgeNetworkE2E", "TestBridgeNetworkDockerE2E", "TestBridgeNamespacePortMapAndTeardown", "TestNoneAndCNIModes").refusing("host, bridge, none and cni/<name>", networkModeMsg),

@@ -40,6 +40,10 @@ func (v *validator) task(job *structs.Job, path string, tg *structs.TaskGroup, t
 		if r.Cores < 0 {
 			v.add(rp, "cores must not be negative")
 		}
+		if r.SecretsMB != nil && *r.SecretsMB < 1 {
+			// A tmpfs of size 0 would be unbounded.
+			v.add(rp, "secrets must be at least 1 MB, got %d", *r.SecretsMB)
+		}
 		if r.Cores > 0 && r.CPU > 0 {
 			v.add(rp, "cpu and cores cannot both be set")
 		}

@@ -197,8 +197,12 @@ func allocatedResources(tg *structs.TaskGroup, n *structs.Node) *structs.Allocat
 		tr := &structs.AllocatedTaskResources{}
 		if r := t.Resources; r != nil {
 			tr.Cpu.CpuShares = int64(r.CPU)
-			tr.Memory.MemoryMB = int64(r.MemoryMB)
-			tr.Memory.MemoryMaxMB = int64(r.MemoryMaxMB)
+			// The secrets tmpfs is charged to the task's memory (Nomad
+			// adds it to memory; memory_max keeps its headroom above it).
+			tr.Memory.MemoryMB = int64(r.MemoryMB + r.SecretsMemoryMB())
+			if r.MemoryMaxMB > 0 {
+				tr.Memory.MemoryMaxMB = int64(r.MemoryMaxMB + r.SecretsMemoryMB())
+			}
 			tr.Networks = copyNetworks(r.Networks)
 		} else {
 			tr.Cpu.CpuShares = structs.DefaultTaskCPU

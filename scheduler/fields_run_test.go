@@ -21,6 +21,12 @@ func TestResourceDimensionsPacked(t *testing.T) {
 		{"cpu", func(j *structs.Job) { j.TaskGroups[0].Tasks[0].Resources.CPU = 3000 }, nil},
 		{"memory", func(j *structs.Job) { j.TaskGroups[0].Tasks[0].Resources.MemoryMB = 6000 }, nil},
 		{"disk", func(j *structs.Job) { j.TaskGroups[0].EphemeralDisk.SizeMB = 60_000 }, nil},
+		// The secrets tmpfs counts into memory, as in Nomad: 3000 + 3000.
+		{"memory", func(j *structs.Job) {
+			r := j.TaskGroups[0].Tasks[0].Resources
+			r.MemoryMB, r.SecretsMB = 3000, new(int)
+			*r.SecretsMB = 3000
+		}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.dim, func(t *testing.T) {

@@ -65,7 +65,7 @@ func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
 	for _, t := range tg.Tasks {
 		cpu, mem := int64(structs.DefaultTaskCPU), int64(structs.DefaultTaskMemoryMB)
 		if t.Resources != nil {
-			cpu, mem = int64(t.Resources.CPU), int64(t.Resources.MemoryMB)
+			cpu, mem = int64(t.Resources.CPU), int64(t.Resources.MemoryMB+t.Resources.SecretsMemoryMB())
 			if n := t.Resources.Cores; n > 0 {
 				// Reserved cores bring their own MHz, which depends on
 				// the node (coresMHz).

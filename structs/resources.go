@@ -14,6 +14,16 @@ type Resources struct {
 	IOPS        *int               `json:"IOPS"`
 }
 
+// SecretsMemoryMB is the memory the task's secrets tmpfs takes from the
+// node: the secrets size when the job sets one (Nomad counts it into the
+// task's memory), 0 otherwise.
+func (r *Resources) SecretsMemoryMB() int {
+	if r == nil || r.SecretsMB == nil {
+		return 0
+	}
+	return *r.SecretsMB
+}
+
 // Default task resources, as Nomad applies them.
 const (
 	DefaultTaskCPU      = 100

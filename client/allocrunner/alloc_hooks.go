@@ -2,6 +2,7 @@ package allocrunner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -197,11 +198,28 @@ func (h *allocDirHook) Prerun(context.Context, *hooks.AllocPrerunRequest, *hooks
 		// Each task's own task_dir hook fails that task with the reason
 		// (a bad task name fails only its task).
 		h.ar.logger.Error("building alloc dir", "error", err)
+		return nil
+	}
+	for _, tr := range h.ar.tasks {
+		if r := tr.cfg.Task.Resources; r != nil && r.SecretsMB != nil {
+			if err := h.ar.dir.MountSecrets(tr.Name(), *r.SecretsMB); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-func (h *allocDirHook) Destroy(context.Context) error { return h.ar.dir.Destroy() }
+// Destroy unmounts the tasks' secrets tmpfs, then removes the tree (which
+// never descends into a mount).
+func (h *allocDirHook) Destroy(context.Context) error {
+	var errs []error
+	for _, tr := range h.ar.tasks {
+		errs = append(errs, h.ar.dir.UnmountSecrets(tr.Name()))
+	}
+	errs = append(errs, h.ar.dir.Destroy())
+	return errors.Join(errs...)
+}
 
 // groupShutdownDelayHook waits out the group's shutdown_delay after the
 // group's services are deregistered and before any task is killed.
