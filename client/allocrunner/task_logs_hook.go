@@ -3,6 +3,7 @@ package allocrunner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"sync"
 	"time"
@@ -34,6 +35,10 @@ type logsHook struct {
 	logDir         *safefs.Root
 	stdout, stderr *logs.Collector
 	rotators       []*logs.Rotator
+	// launching is the result of a monitor's start still under way: it
+	// runs beside the driver's start (the task holds its FIFOs read-write,
+	// so it needs no reader to start) instead of before it.
+	launching chan error
 }
 
 func (*logsHook) Name() string { return "logs" }
@@ -89,19 +94,57 @@ func (h *logsHook) Prestart(_ context.Context, _ *hooks.TaskPrestartRequest, _ *
 		}
 	}
 	if logmon.Available {
-		// Start finds a monitor that survived an agent restart and keeps it.
-		if _, err := logmon.Start(h.spec()); err == nil {
-			h.started, h.monitor = true, true
-			return nil
-		} else {
-			h.tr.logger.Warn("log monitor did not start; the agent collects the task's output itself", "error", err)
-		}
+		// Start finds a monitor that survived an agent restart and keeps
+		// it. Whoever next needs to know how the output is collected
+		// (Poststart, Stop, Shutdown) waits for the outcome.
+		spec, ch := h.spec(), make(chan error, 1)
+		go func() {
+			_, err := logmon.Start(spec)
+			ch <- err
+		}()
+		h.launching, h.started = ch, true
+		return nil
 	}
 	if err := h.startCollectors(); err != nil {
 		h.stopCollectors(false)
 		return drivers.NonRecoverable(err)
 	}
 	h.started = true
+	return nil
+}
+
+// settle waits for a monitor's start under way; when the monitor did not
+// start, the agent collects the task's output itself. Callers hold h.mu.
+func (h *logsHook) settle() error {
+	if h.launching == nil {
+		return nil
+	}
+	err := <-h.launching
+	h.launching = nil
+	if err == nil {
+		h.monitor = true
+		return nil
+	}
+	h.tr.logger.Warn("log monitor did not start; the agent collects the task's output itself", "error", err)
+	if err := h.startCollectors(); err != nil {
+		h.stopCollectors(false)
+		return err
+	}
+	return nil
+}
+
+// Poststart makes sure the task's output is collected: by its monitor, or
+// else by the agent. A task whose output nobody can collect would block
+// once its pipe is full, so it fails, as it did when this was checked
+// before the start.
+func (h *logsHook) Poststart(context.Context, *hooks.TaskPoststartRequest) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.settle(); err != nil {
+		err = fmt.Errorf("collecting the task's output: %w", err)
+		h.tr.kill(err.Error(), true)
+		return err
+	}
 	return nil
 }
 
@@ -140,6 +183,10 @@ func (h *logsHook) startCollectors() error {
 func (h *logsHook) Stop(context.Context, *hooks.TaskStopRequest) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.settle(); err != nil {
+		// Below, the collectors get another chance at the final drain.
+		h.tr.logger.Warn("collecting the task's output", "error", err)
+	}
 	if err := h.openLogDir(); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // never built, or already removed: nothing to collect
@@ -168,6 +215,9 @@ func (h *logsHook) Stop(context.Context, *hooks.TaskStopRequest) error {
 func (h *logsHook) Shutdown() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.settle(); err != nil {
+		h.tr.logger.Warn("collecting the task's output", "error", err)
+	}
 	h.stopCollectors(false)
 	h.closeLogDir()
 }
