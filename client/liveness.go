@@ -207,7 +207,10 @@ func (c *Client) probe(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	type answer struct {
-		id      string
+		id string
+		// silence is the server's silence less the answer's own
+		// latency: the client cannot tell when, between sending and
+		// receiving, the server answered.
 		silence time.Duration
 		acked   bool
 	}
@@ -224,12 +227,11 @@ func (c *Client) probe(ctx context.Context) {
 				c.heartbeatOK(sent, resp.Heartbeat)
 				answers <- answer{acked: true}
 			default:
-				answers <- answer{id: resp.ServerID, silence: resp.NoLeaderFor}
+				answers <- answer{id: resp.ServerID, silence: resp.NoLeaderFor - time.Since(sent)}
 			}
 		}()
 	}
-	// Decide as answers come: a paused server never answers, and the
-	// round's length counts against the silences.
+	// Decide as answers come: a paused server never answers.
 	voters := c.live.voterIDs()
 	silences := map[string]time.Duration{}
 	for range servers {
@@ -240,11 +242,42 @@ func (c *Client) probe(ctx context.Context) {
 		if a.id != "" {
 			silences[a.id] = a.silence
 		}
-		if quorumSilent(voters, silences, time.Since(sent)) {
+		if quorumSilent(voters, silences) {
 			c.live.quorumAnswered(sent)
 			return
 		}
 	}
+	c.logger.Debug("probe proved nothing", "voters", voters, "silences", silences, "round", time.Since(sent))
+}
+
+// probeTimeout bounds a probe round. It must stay below the servers'
+// heartbeat_grace: a leader that judged the node just before the silence a
+// probe relies on began does so at least a grace after the client's last
+// proof, after the probe's answers.
+const probeTimeout = 500 * time.Millisecond
+
+// quorumSilent reports whether a majority of voters reported silences
+// (each less its answer's latency) of at least control.ContactSilenceMin:
+// with sent the probe's start and r_i each answer's arrival, the silences
+// [t_i - c_i, t_i] (t_i in [sent, r_i]) share at least min_i(c_i - (r_i -
+// sent)), ending no earlier than sent.
+func quorumSilent(voters []string, silences map[string]time.Duration) bool {
+	if len(voters) == 0 {
+		return false
+	}
+	var s []time.Duration
+	for _, id := range voters {
+		if d, ok := silences[id]; ok {
+			s = append(s, d)
+		}
+	}
+	need := len(voters)/2 + 1
+	if len(s) < need {
+		return false
+	}
+	slices.Sort(s)
+	slices.Reverse(s)
+	return s[need-1] >= control.ContactSilenceMin
 }
 
 // probeLoop probes the servers every probeInterval while heartbeats fail,
@@ -263,33 +296,6 @@ func (c *Client) probeLoop(ctx context.Context) {
 			c.probe(ctx)
 		}
 	}
-}
-
-// probeTimeout bounds a probe round; the round's length is taken off the
-// silences it collects, since the client cannot tell when in the round
-// each server answered.
-const probeTimeout = 300 * time.Millisecond
-
-// quorumSilent reports whether a majority of voters reported silences
-// whose common stretch (the shortest of them, less the round's length)
-// reaches control.ContactSilenceMin.
-func quorumSilent(voters []string, silences map[string]time.Duration, round time.Duration) bool {
-	if len(voters) == 0 {
-		return false
-	}
-	var s []time.Duration
-	for _, id := range voters {
-		if d, ok := silences[id]; ok {
-			s = append(s, d)
-		}
-	}
-	need := len(voters)/2 + 1
-	if len(s) < need {
-		return false
-	}
-	slices.Sort(s)
-	slices.Reverse(s)
-	return s[need-1]-round >= control.ContactSilenceMin
 }
 
 // disconnectLoop stops the allocations that must not outlive a loss of

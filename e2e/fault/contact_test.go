@@ -49,7 +49,7 @@ func noContactStops(c *cluster) map[string][]time.Time {
 // allocation 1.5 s into such a fault. Every sentinel allocation keeps
 // beating throughout, and the job never runs two copies of an index.
 func TestLeaderTroubleKeepsAllocations(t *testing.T) {
-	c := newCluster(t, clusterSpec{servers: 3, clients: 2})
+	c := newCluster(t, clusterSpec{servers: 3, clients: 2, clientHCL: os.Getenv("ORCH_FAULT_CLIENT_HCL")})
 	beats := filepath.Join(t.TempDir(), "beats")
 	spec, _ := startSentinel(c, beats)
 	type fault struct {
@@ -65,6 +65,14 @@ func TestLeaderTroubleKeepsAllocations(t *testing.T) {
 		{"pause-leader 0.9s (no election)", 900 * time.Millisecond, pause},
 		{"pause-leader 2.2s", 2200 * time.Millisecond, pause},
 		{"pause-leader 5s", 5 * time.Second, pause},
+		{"kill-leader 3s", 3 * time.Second, func(l *agent) func() {
+			l.kill()
+			return func() {
+				if err := l.start(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
 		{"blackhole-leader 4s", 4 * time.Second, func(l *agent) func() {
 			if err := l.m.isolate(); err != nil {
 				t.Fatal(err)
@@ -91,6 +99,19 @@ func TestLeaderTroubleKeepsAllocations(t *testing.T) {
 					t.Errorf("%s: %s stopped an allocation for lack of contact %s into the fault", f.name, client, ts.Sub(from).Round(time.Millisecond))
 				}
 			}
+		}
+		if t.Failed() {
+			for _, a := range c.clients {
+				b, _ := os.ReadFile(a.logPath)
+				var probes []string
+				for _, l := range strings.Split(string(b), "\n") {
+					if strings.Contains(l, "probe proved nothing") || strings.Contains(l, stopNoContact) {
+						probes = append(probes, l)
+					}
+				}
+				t.Logf("%s's probes:\n%s", a.name(), tail(strings.Join(probes, "\n"), 30))
+			}
+			t.FailNow()
 		}
 		t.Logf("%s on %s: no client stopped an allocation", f.name, l.name())
 		c.waitStable(60 * time.Second)
