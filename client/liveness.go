@@ -34,9 +34,26 @@ type liveness struct {
 	servers     []control.ServerInfo
 	// stopped are allocations stopped here for lack of contact.
 	stopped map[string]bool
-	// failing is set while heartbeats fail (probeLoop probes then).
+	// failing is set while heartbeats fail; hbStart (unix ns) while one
+	// is in flight (probeLoop probes when either lasts).
 	failing atomic.Bool
+	hbStart atomic.Int64
+	probes  atomic.Int32
 }
+
+// needsProof reports whether heartbeats are failing or the one in flight
+// is slow (a paused or blackholed server holds it until its deadline).
+func (l *liveness) needsProof() bool {
+	if l.failing.Load() {
+		return true
+	}
+	start := l.hbStart.Load()
+	return start != 0 && time.Since(time.Unix(0, start)) > slowHeartbeat
+}
+
+// slowHeartbeat is how long a heartbeat may take before the client
+// starts probing beside it.
+const slowHeartbeat = 150 * time.Millisecond
 
 func newLiveness() *liveness {
 	return &liveness{lastContact: time.Now(), ttl: startupContactGrace, stopped: map[string]bool{}}
@@ -146,8 +163,10 @@ func (c *Client) heartbeatLoop(ctx context.Context) {
 		// forwarding to one) must not use up the time the others need.
 		hctx, cancel := context.WithTimeout(ctx, max(ttl/3, 500*time.Millisecond))
 		var resp control.HeartbeatResponse
+		c.live.hbStart.Store(sent.UnixNano())
 		_, err := c.rpc.CallAttempts(hctx, max(ttl/6, 150*time.Millisecond), control.MethodNodeHeartbeat, &control.HeartbeatRequest{NodeID: c.nodeID}, &resp)
 		cancel()
+		c.live.hbStart.Store(0)
 		switch {
 		case err == nil:
 			c.live.failing.Store(false)
@@ -247,7 +266,10 @@ func (c *Client) probe(ctx context.Context) {
 			return
 		}
 	}
-	c.logger.Debug("probe proved nothing", "voters", voters, "silences", silences, "round", time.Since(sent))
+	if since, ttl, _ := c.live.state(); since > ttl/2 {
+		c.logger.Warn("no proof of contact with the servers", "since", since.Round(time.Millisecond), "limit", ttl,
+			"silences", silences, "round", time.Since(sent).Round(time.Millisecond))
+	}
 }
 
 // probeTimeout bounds a probe round. It must stay below the servers'
@@ -280,7 +302,8 @@ func quorumSilent(voters []string, silences map[string]time.Duration) bool {
 	return s[need-1] >= control.ContactSilenceMin
 }
 
-// probeLoop probes the servers every probeInterval while heartbeats fail,
+// probeLoop probes the servers every probeInterval while heartbeats fail
+// or are slow,
 // beside the heartbeat loop's own retries (which go through followers that
 // may forward to a live leader the client cannot reach).
 func (c *Client) probeLoop(ctx context.Context) {
@@ -292,11 +315,21 @@ func (c *Client) probeLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if c.live.failing.Load() {
-			c.probe(ctx)
+		if !c.live.needsProof() || c.live.probes.Load() >= maxProbes {
+			continue
 		}
+		// Rounds overlap: one waiting for a silent server must not
+		// delay the next.
+		c.live.probes.Add(1)
+		go func() {
+			defer c.live.probes.Add(-1)
+			c.probe(ctx)
+		}()
 	}
 }
+
+// maxProbes bounds the probe rounds in flight.
+const maxProbes = 5
 
 // disconnectLoop stops the allocations that must not outlive a loss of
 // contact with the servers (see stopAfter), checking four times a second.

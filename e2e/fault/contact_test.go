@@ -73,6 +73,27 @@ func TestLeaderTroubleKeepsAllocations(t *testing.T) {
 				}
 			}
 		}},
+		{"blackhole-leader 3s after a follower restart", 3 * time.Second, func(l *agent) func() {
+			for _, f := range c.servers {
+				if f != l {
+					f.kill()
+					if err := f.start(); err != nil {
+						t.Fatal(err)
+					}
+					c.waitStable(30 * time.Second)
+					time.Sleep(2 * time.Second)
+					break
+				}
+			}
+			if err := l.m.isolate(); err != nil {
+				t.Fatal(err)
+			}
+			return func() {
+				if err := l.m.heal(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
 		{"blackhole-leader 4s", 4 * time.Second, func(l *agent) func() {
 			if err := l.m.isolate(); err != nil {
 				t.Fatal(err)
