@@ -278,8 +278,9 @@ func (c *Client) probe(ctx context.Context) {
 // proof, after the probe's answers.
 const probeTimeout = 500 * time.Millisecond
 
-// quorumSilent reports whether a majority of voters reported silences
-// (each less its answer's latency) of at least control.ContactSilenceMin:
+// quorumSilent reports whether enough voters that every majority includes
+// one of them reported silences (each less its answer's latency) of at
+// least control.ContactSilenceMin:
 // with sent the probe's start and r_i each answer's arrival, the silences
 // [t_i - c_i, t_i] (t_i in [sent, r_i]) share at least min_i(c_i - (r_i -
 // sent)), ending no earlier than sent.
@@ -293,7 +294,9 @@ func quorumSilent(voters []string, silences map[string]time.Duration) bool {
 			s = append(s, d)
 		}
 	}
-	need := len(voters)/2 + 1
+	// Enough voters that every majority includes one of them: 2 of 3,
+	// 1 of 2, 2 of 4, 3 of 5.
+	need := len(voters) - len(voters)/2
 	if len(s) < need {
 		return false
 	}

@@ -106,6 +106,10 @@ func TestQuorumSilent(t *testing.T) {
 		{"voters unknown", nil, map[string]time.Duration{"a": long, "b": long}, false},
 		{"five voters need three", []string{"a", "b", "c", "d", "e"}, map[string]time.Duration{"a": long, "b": long, "c": 0, "d": 0}, false},
 		{"three of five", []string{"a", "b", "c", "d", "e"}, map[string]time.Duration{"a": long, "b": long, "e": long}, true},
+		// Two voters (autopilot removed a third): every leader needs both.
+		{"one of two", []string{"a", "b"}, map[string]time.Duration{"b": long}, true},
+		{"two of four", []string{"a", "b", "c", "d"}, map[string]time.Duration{"b": long, "d": long}, true},
+		{"one of four", []string{"a", "b", "c", "d"}, map[string]time.Duration{"b": long}, false},
 	} {
 		if got := quorumSilent(tc.voters, tc.silences); got != tc.want {
 			t.Errorf("%s: got %v", tc.name, got)
