@@ -16,21 +16,38 @@ import (
 // EvalTriggerPeriodicJob is Nomad's trigger of a periodic child's eval.
 const EvalTriggerPeriodicJob = "periodic-job"
 
-// maxCatchUpSteps bounds the walk over missed ticks to the most recent one
-// (a seconds-level cron missed for a day is 17,280 steps).
-const maxCatchUpSteps = 1 << 20
-
 // launchPlan decides a periodic job's launches from its base (the last
 // recorded launch, or its submit time when it never launched): due is the
 // launch to make now (zero when none is due) and next the one after it.
 // Of the ticks missed while no leader ran the dispatcher only the most
-// recent is launched, as Nomad does.
+// recent is launched, as Nomad does. That tick is found by bisection, not
+// by walking the missed ones: a seconds-level cron (with many crons, each
+// step evaluates all of them) missed for days would otherwise cost the
+// leader a million steps per round.
 func launchPlan(p *structs.PeriodicConfig, base, now time.Time) (due, next time.Time) {
 	next = p.Next(base)
-	for steps := 0; !next.IsZero() && !next.After(now) && steps < maxCatchUpSteps; steps++ {
-		due, next = next, p.Next(next)
+	if next.IsZero() || next.After(now) {
+		return time.Time{}, next
 	}
-	return due, next
+	// Next(x) <= now exactly when x is before the latest tick at or before
+	// now (Next is monotonic): lo keeps that true, hi false. Cron ticks
+	// are whole seconds apart, so one second pins the tick down.
+	lo, hi := base, now
+	for hi.Sub(lo) > time.Second {
+		mid := lo.Add(hi.Sub(lo) / 2)
+		if n := p.Next(mid); !n.IsZero() && !n.After(now) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	due = p.Next(lo)
+	// Whatever the zone's clock changes did to the bisection, end on the
+	// last tick at or before now (a step or two at most).
+	for n := p.Next(due); !n.IsZero() && !n.After(now); n = p.Next(due) {
+		due = n
+	}
+	return due, p.Next(due)
 }
 
 // periodicDispatcher is the leader loop that launches periodic jobs. It

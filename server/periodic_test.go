@@ -365,3 +365,52 @@ func isBadInput(err error) bool {
 	var sc interface{ StatusCode() int }
 	return errors.As(err, &sc) && sc.StatusCode() == 400
 }
+
+// TestLaunchPlanLongOutage: the latest missed tick of a seconds-level cron
+// after days without a leader is found in a few dozen cron evaluations
+// (it walked every missed tick: 13 days of a 1 s cron took ~40 s of the
+// leader's CPU per round, and the walk's cap stopped it at a tick a day
+// old), and the plan agrees with the walk on shorter gaps for assorted
+// schedules and zones.
+func TestLaunchPlanLongOutage(t *testing.T) {
+	every := &structs.PeriodicConfig{Enabled: true, Spec: "* * * * * * *", TimeZone: "America/New_York"}
+	now := time.Date(2026, 11, 30, 15, 0, 0, 500_000_000, time.UTC)
+	start := time.Now()
+	due, next := launchPlan(every, now.Add(-13*24*time.Hour), now)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("13 days of 1 s ticks took %v to plan", took)
+	}
+	if want := now.Truncate(time.Second); !due.Equal(want) || !next.Equal(want.Add(time.Second)) {
+		t.Fatalf("due %v next %v, want %v and a second later", due, next, want)
+	}
+
+	walk := func(p *structs.PeriodicConfig, base, now time.Time) (due, next time.Time) {
+		next = p.Next(base)
+		for !next.IsZero() && !next.After(now) {
+			due, next = next, p.Next(next)
+		}
+		return due, next
+	}
+	specs := []*structs.PeriodicConfig{
+		{Spec: "*/7 * * * * * *"},
+		{Spec: "0 */5 * * * *", TimeZone: "Europe/Paris"},
+		{Spec: "30 2 * * *", TimeZone: "America/New_York"}, // skipped and repeated at DST changes
+		{Specs: []string{"15 * * * *", "45 */2 * * *"}},
+		{Spec: "0 0 1 1 * 2020"},
+	}
+	base := time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC) // spans the US and EU spring changes
+	for _, p := range specs {
+		p.Enabled = true
+		for _, gap := range []time.Duration{0, 3 * time.Second, 7 * time.Minute, 26 * time.Hour, 9 * 24 * time.Hour, 23 * 24 * time.Hour} {
+			if p.Spec == "*/7 * * * * * *" && gap > 26*time.Hour {
+				continue // the walk itself would take seconds
+			}
+			now := base.Add(gap + 1234*time.Millisecond)
+			d1, n1 := launchPlan(p, base, now)
+			d2, n2 := walk(p, base, now)
+			if !d1.Equal(d2) || !n1.Equal(n2) {
+				t.Errorf("%v%v over %v: plan %v/%v, walk %v/%v", p.Spec, p.Specs, gap, d1, n1, d2, n2)
+			}
+		}
+	}
+}
