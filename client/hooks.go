@@ -36,7 +36,8 @@ func (c *Client) allocHooks() []hooks.AllocHookFactory {
 // run after the built-in task dir and log hooks and before the task's
 // shutdown delay. Order matters where one hook uses another's output:
 // artifacts before templates that read them, templates before anything
-// that needs their env.
+// that needs their env; secrets before templates and services, which may
+// interpolate them.
 func (c *Client) taskHooks() []hooks.TaskHookFactory {
 	return []hooks.TaskHookFactory{
 		identityhook.New(identitySigner{c}),
@@ -45,6 +46,7 @@ func (c *Client) taskHooks() []hooks.TaskHookFactory {
 		devices.HookFactory(),
 		payload.HookFactory(),
 		c.network.TaskHook,
+		c.templates.SecretsHook,
 		c.templates.TaskHook,
 		c.services.TaskHook,
 	}

@@ -45,3 +45,46 @@ func TestActionParsed(t *testing.T) {
 		t.Fatalf("unknown action argument: %v", err)
 	}
 }
+
+// TestSecretParsed: a task's secret blocks arrive alike on the HCL and JSON
+// paths (the client reads them: see e2e TestSecretBlockE2E); the nomad
+// provider takes a path and at most a namespace; vault and custom
+// providers, and env (for custom plugins), are refused with their reason.
+func TestSecretParsed(t *testing.T) {
+	src := func(body string) []byte {
+		return []byte("job \"x\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"raw_exec\"\n      config {\n        command = \"true\"\n      }\n" +
+			"      env {\n        P = \"${secret.db.pw}\"\n      }\n" + body + "    }\n  }\n}\n")
+	}
+	job, err := Parse(ParseConfig{Path: "job.hcl", Body: src("      secret \"db\" {\n        provider = \"nomad\"\n        path = \"nomad/jobs/x\"\n        config {\n          namespace = \"prod\"\n        }\n      }\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*structs.Secret{{Name: "db", Provider: "nomad", Path: "nomad/jobs/x", Config: map[string]any{"namespace": "prod"}}}
+	task := job.TaskGroups[0].Tasks[0]
+	if !reflect.DeepEqual(task.Secrets, want) || task.Env["P"] != "${secret.db.pw}" || task.Secrets[0].Namespace() != "prod" {
+		t.Fatalf("HCL secrets %+v env %v", task.Secrets, task.Env)
+	}
+	fromJSON, err := ParseJSON([]byte(`{"Job":{"ID":"x","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec",
+		"Config":{"command":"true"},"Secrets":[{"Name":"db","Provider":"nomad","Path":"nomad/jobs/x","Config":{"namespace":"prod"},"Env":null}]}]}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fromJSON.TaskGroups[0].Tasks[0].Secrets; !reflect.DeepEqual(got, want) {
+		t.Fatalf("JSON secrets %+v", got)
+	}
+	for _, c := range []struct{ body, msg string }{
+		{"      secret \"v\" {\n        provider = \"vault\"\n        path = \"kv/x\"\n      }\n", "Vault is not available"},
+		{"      secret \"c\" {\n        provider = \"aws\"\n        path = \"x\"\n      }\n", `secret provider "aws" is a custom provider plugin`},
+		{"      secret \"c\" {\n        provider = \"nomad\"\n        path = \"x\"\n        env {\n          A = \"b\"\n        }\n      }\n", "secret env is for custom secret provider plugins"},
+		{"      secret \"c\" {\n        provider = \"nomad\"\n      }\n", "missing path"},
+		{"      secret \"c\" {\n        provider = \"nomad\"\n        path = \"x\"\n        config {\n          engine = \"kv_v2\"\n        }\n      }\n", `not "engine"`},
+	} {
+		j, err := Parse(ParseConfig{Path: "job.hcl", Body: src(c.body)})
+		if err == nil {
+			err = Validate(j)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("want %q, got %v", c.msg, err)
+		}
+	}
+}

@@ -139,11 +139,17 @@ var fieldTable = map[string]FieldRow{
 	"Task.Consul":          refused("consul", msgConsul),
 	"Task.CSIPluginConfig": refused("csi_plugin", msgCSI),
 	"Task.ScalingPolicies": refused("scaling", "vertical scaling (scaling \"cpu\"/\"mem\") "+msgEnterprise),
-	"Task.Secrets":         refused("secret", "secret blocks are not supported yet"),
+	"Task.Secrets":         works("secret", "TestSecretBlockE2E", "TestSecretParsed"),
 	"Task.Identity":        works("identity", "TestWorkloadIdentityInTask", "TestPrestartDeliversTheIdentity", "TestWorkloadIdentitySignAndResolve"),
 	"Task.Identities":      refused("identity", "named workload identities (for Vault, Consul or cloud providers) are not supported yet; the default identity (no name) is"),
 	"Task.Actions":         works("action", "TestJobActionE2E", "TestJobActionEndpoint", "TestActionParsed"),
 	"Task.Schedule":        refused("schedule", "task schedules "+msgEnterprise),
+
+	"Secret.Name":     part(""),
+	"Secret.Provider": part("provider").refusing("nomad only: vault and custom provider plugins are refused", secretProviderMsg),
+	"Secret.Path":     part("path"),
+	"Secret.Config":   part("config"),
+	"Secret.Env":      refused("env", "secret env is for custom secret provider plugins, which orch does not run"),
 
 	"Action.Name":    part(""),
 	"Action.Command": part("command"),

@@ -116,11 +116,27 @@ func (d *decoder) decodeTaskExtras(t *structs.Task, c *hcl.BodyContent) {
 		t.ScalingPolicies = append(t.ScalingPolicies, d.decodeScaling(b, b.Labels[0]))
 	}
 	for _, b := range c.Blocks.OfType("secret") {
-		t.Secrets = append(t.Secrets, d.opaque(b))
+		t.Secrets = append(t.Secrets, d.decodeSecret(b))
 	}
 	for _, b := range c.Blocks.OfType("action") {
 		t.Actions = append(t.Actions, d.decodeAction(b))
 	}
+}
+
+var secretSchema = schema([]string{"provider", "path"}, "config")
+
+func (d *decoder) decodeSecret(b *hcl.Block) *structs.Secret {
+	c := d.content(b.Body, secretSchema, "env")
+	a := d.attrs(c)
+	s := &structs.Secret{Name: b.Labels[0]}
+	d.at(s, b.DefRange)
+	a.str("provider", &s.Provider)
+	a.str("path", &s.Path)
+	if cb := d.atMostOne(c, "config"); cb != nil {
+		s.Config = d.genericBody(cb.Body)
+	}
+	d.strMap(c, "env", &s.Env)
+	return s
 }
 
 var actionSchema = schema([]string{"command", "args"})

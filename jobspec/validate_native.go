@@ -75,6 +75,19 @@ func serviceProviderMsg(v any) string {
 	return ""
 }
 
+// secretProviderMsg refuses the secret providers orch does not have:
+// vault (no Vault) and custom plugins; the nomad provider works.
+func secretProviderMsg(v any) string {
+	switch p, _ := v.(string); p {
+	case structs.SecretProviderNomad:
+		return ""
+	case "vault":
+		return msgVault
+	default:
+		return fmt.Sprintf("secret provider %q is a custom provider plugin, which orch does not run; use provider = \"nomad\"", p)
+	}
+}
+
 // addressModeMsg refuses the address modes that need networks orch does
 // not create ("alloc" needs the group's bridge or CNI network: see
 // validator.groupNamespace).

@@ -126,6 +126,7 @@ func (v *validator) task(job *structs.Job, path string, tg *structs.TaskGroup, t
 		v.template(joinPath(path, fmt.Sprintf("template[%d]", i)), tmpl)
 	}
 	v.actions(path, t.Actions)
+	v.secrets(path, t.Secrets)
 	for i, vm := range t.VolumeMounts {
 		vp := joinPath(path, fmt.Sprintf("volume_mount[%d]", i))
 		if vm == nil {
@@ -209,6 +210,40 @@ func (v *validator) actions(path string, acts []*structs.Action) {
 		seen[a.Name] = true
 		if a.Command == "" {
 			v.add(ap, "missing command")
+		}
+	}
+}
+
+// secrets checks a task's secret blocks: a name unique within the task, a
+// path, and for the nomad provider no config but namespace.
+func (v *validator) secrets(path string, secrets []*structs.Secret) {
+	seen := map[string]bool{}
+	for i, s := range secrets {
+		sp := joinPath(path, fmt.Sprintf("secret[%d]", i))
+		if s == nil {
+			v.add(sp, "secret is null")
+			continue
+		}
+		switch {
+		case s.Name == "":
+			v.add(sp, "missing secret name")
+		case seen[s.Name]:
+			v.add(sp, "duplicate secret name %q", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Name != "" {
+			sp = joinPath(path, fmt.Sprintf("secret %q", s.Name))
+		}
+		if s.Path == "" {
+			v.add(sp, "missing path")
+		}
+		if s.Provider != structs.SecretProviderNomad {
+			continue // refused by the field table
+		}
+		for k, val := range s.Config {
+			if _, ok := val.(string); k != "namespace" || !ok {
+				v.add(joinPath(sp, "config"), "the nomad provider takes only a namespace (a string), not %q", k)
+			}
 		}
 	}
 }

@@ -174,7 +174,7 @@ type Task struct {
 	Consul          *Opaque                `json:"Consul"`
 	CSIPluginConfig *Opaque                `json:"CSIPluginConfig"`
 	ScalingPolicies []*ScalingPolicy       `json:"ScalingPolicies"`
-	Secrets         []*Opaque              `json:"Secrets"`
+	Secrets         []*Secret              `json:"Secrets"`
 	Identity        *WorkloadIdentity      `json:"Identity"`
 	Identities      []*WorkloadIdentity    `json:"Identities"`
 	Actions         []*Action              `json:"Actions"`

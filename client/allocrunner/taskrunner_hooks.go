@@ -19,9 +19,11 @@ type prepared struct {
 	env *taskenv.Env
 	// hookEnv is what the hooks added, to re-apply on a rebuilt base.
 	hookEnv map[string]string
-	mounts  []*drivers.MountConfig
-	devices []*drivers.DeviceConfig
-	netIso  *drivers.NetworkIsolationSpec
+	// hookInterp is what the hooks added for interpolation only.
+	hookInterp map[string]string
+	mounts     []*drivers.MountConfig
+	devices    []*drivers.DeviceConfig
+	netIso     *drivers.NetworkIsolationSpec
 }
 
 func (p *prepared) add(env map[string]string, mounts []*drivers.MountConfig, devices []*drivers.DeviceConfig,
@@ -122,7 +124,13 @@ func (tr *TaskRunner) prestart(ctx context.Context, reattach bool) error {
 			return fmt.Errorf("prestart hook %q failed: %w", name, err)
 		}
 		p.add(resp.Env, resp.Mounts, resp.Devices, resp.NetworkIsolation)
-		env = env.WithVars(resp.Env)
+		env = env.WithVars(resp.Env).WithInterp(resp.Interp)
+		if len(resp.Interp) > 0 {
+			if p.hookInterp == nil {
+				p.hookInterp = map[string]string{}
+			}
+			maps.Copy(p.hookInterp, resp.Interp)
+		}
 		tr.saveHookState(name, st, resp)
 	}
 	p.env = env
@@ -163,7 +171,7 @@ func (tr *TaskRunner) currentEnv() *taskenv.Env {
 	tr.mu.Unlock()
 	env := tr.baseEnv()
 	if p != nil {
-		env = env.WithVars(p.hookEnv)
+		env = env.WithVars(p.hookEnv).WithInterp(p.hookInterp)
 	}
 	return env
 }

@@ -293,6 +293,10 @@ type TaskPrestartResponse struct {
 	Env     map[string]string
 	Mounts  []*drivers.MountConfig
 	Devices []*drivers.DeviceConfig
+	// Interp resolves ${name} in the task's config and later hooks
+	// without entering the process environment (secret.<name>.<key>).
+	// It is not persisted: a hook setting it must not be Done.
+	Interp map[string]string
 	// NetworkIsolation puts the task in a network namespace.
 	NetworkIsolation *drivers.NetworkIsolationSpec
 	// Data replaces the hook's persisted data when non-nil.

@@ -253,6 +253,23 @@ func (e *Env) WithVars(extra map[string]string) *Env {
 	return c
 }
 
+// WithInterp returns a copy of e that also resolves extra's names in
+// ${...} interpolation without putting them in the process environment
+// (a secret block's ${secret.<name>.<key>}). e is unchanged.
+func (e *Env) WithInterp(extra map[string]string) *Env {
+	if len(extra) == 0 {
+		return e
+	}
+	c := &Env{vars: e.vars, node: make(map[string]string, len(e.node)+len(extra))}
+	for k, v := range e.node {
+		c.node[k] = v
+	}
+	for k, v := range extra {
+		c.node[k] = v
+	}
+	return c
+}
+
 // groupNamespace reports whether the allocation's group has a network
 // namespace of its own, where ports are mapped (bridge or cni/<name>).
 func groupNamespace(alloc *structs.Allocation) bool {
