@@ -377,7 +377,9 @@ func TestLaunchPlanLongOutage(t *testing.T) {
 	now := time.Date(2026, 11, 30, 15, 0, 0, 500_000_000, time.UTC)
 	start := time.Now()
 	due, next := launchPlan(every, now.Add(-13*24*time.Hour), now)
-	if took := time.Since(start); took > 2*time.Second {
+	took := time.Since(start)
+	t.Logf("13 days of 1 s ticks in America/New_York planned in %v", took)
+	if took > 2*time.Second {
 		t.Errorf("13 days of 1 s ticks took %v to plan", took)
 	}
 	if want := now.Truncate(time.Second); !due.Equal(want) || !next.Equal(want.Add(time.Second)) {
