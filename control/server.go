@@ -29,7 +29,17 @@ const (
 	// checks them against the node record it is about to write: a new
 	// node stores its secret, a known one must present it.
 	AuthRegister
+	// AuthNodeIfKnown checks the secret of a node the local replica
+	// knows (a wrong one is refused) and lets a node it does not know yet
+	// through with Call.Unverified set: for answers that reveal no more
+	// than the server's own state, which a restarted server behind on its
+	// log must still give.
+	AuthNodeIfKnown
 )
+
+// knownNodeWait bounds how long an AuthNodeIfKnown call waits for the node
+// to appear in a lagging replica.
+const knownNodeWait = 50 * time.Millisecond
 
 // Route is one method of the control channel.
 type Route struct {
@@ -54,8 +64,11 @@ type Call struct {
 	// handlers re-check it (Server.Fresh) while they wait.
 	MaxStale time.Duration
 	// TLS is the peer's TLS state when the connection was TLS.
-	TLS  *tls.ConnectionState
-	body []byte
+	TLS *tls.ConnectionState
+	// Unverified is set on AuthNodeIfKnown calls whose node the local
+	// replica does not know: Node is only claimed.
+	Unverified bool
+	body       []byte
 }
 
 // Decode unmarshals the request body into v.
@@ -251,8 +264,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if route.Auth == AuthNode {
+	switch route.Auth {
+	case AuthNode:
 		if err := s.cfg.Backend.AuthenticateNode(ctx, call.Node, call.Secret); err != nil {
+			writeError(w, err)
+			return
+		}
+	case AuthNodeIfKnown:
+		actx, cancel := context.WithTimeout(ctx, knownNodeWait)
+		err := s.cfg.Backend.AuthenticateNode(actx, call.Node, call.Secret)
+		cancel()
+		switch {
+		case errors.Is(err, ErrUnknownNode):
+			call.Unverified = true
+		case err != nil:
 			writeError(w, err)
 			return
 		}

@@ -146,10 +146,12 @@ func (h *heartbeats) noLeaderFor() time.Duration {
 
 // ctlContact answers a client that could not heartbeat through the usual
 // path: the leader takes it as a heartbeat; any other server says how long
-// no leader has reached it, without forwarding.
+// no leader has reached it, without forwarding — also to a node its replica
+// does not know yet (a restarted server behind on its log): that says
+// nothing about the node, only about this server.
 func (s *Server) ctlContact(ctx context.Context, c *control.Call) (any, error) {
 	resp := &control.ContactResponse{ServerID: string(s.localID)}
-	if s.IsLeader() {
+	if s.IsLeader() && !c.Unverified {
 		hb, err := s.ctlHeartbeat(ctx, c)
 		if err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -201,5 +202,29 @@ func TestWritesHonourTheCallersDeadline(t *testing.T) {
 	}
 	if after := s.raft.LastIndex(); after != before {
 		t.Errorf("writes past their deadline reached the log: index %d -> %d", before, after)
+	}
+}
+
+// TestContactAnswersNodesTheReplicaLacks: a server whose replica does not
+// know the node (a restarted follower behind on its log) still says how
+// long no leader reached it; a wrong secret of a known node is refused;
+// the leader never takes an unknown node's probe as a heartbeat.
+func TestContactAnswersNodesTheReplicaLacks(t *testing.T) {
+	s, dial := testHBServer(t, HeartbeatConfig{MinTTL: time.Hour})
+	n := testNode("n1", 4000, 4096)
+	if _, err := register(t, dial(n.ID, n.SecretID), n); err != nil {
+		t.Fatal(err)
+	}
+	var resp control.ContactResponse
+	stranger := structs.GenerateUUID()
+	if err := dial(stranger, "s").CallServer(context.Background(), s.RaftAddr(), control.MethodNodeContact, &control.HeartbeatRequest{NodeID: stranger}, &resp); err != nil {
+		t.Fatalf("probe of an unknown node: %v", err)
+	}
+	if resp.Heartbeat != nil || resp.ServerID == "" {
+		t.Fatalf("the leader took an unknown node's probe as a heartbeat: %+v", resp)
+	}
+	err := dial(n.ID, "wrong").CallServer(context.Background(), s.RaftAddr(), control.MethodNodeContact, &control.HeartbeatRequest{NodeID: n.ID}, &resp)
+	if !control.IsCode(err, http.StatusUnauthorized) {
+		t.Fatalf("probe with a wrong secret: %v", err)
 	}
 }

@@ -24,7 +24,7 @@ import (
 func (s *Server) nodeRoutes() {
 	s.control.Handle(control.Route{Method: control.MethodNodeRegister, Auth: control.AuthRegister, Leader: true, Handler: s.ctlRegister})
 	s.control.Handle(control.Route{Method: control.MethodNodeHeartbeat, Auth: control.AuthNode, Leader: true, Handler: s.ctlHeartbeat})
-	s.control.Handle(control.Route{Method: control.MethodNodeContact, Auth: control.AuthNode, Local: true, Handler: s.ctlContact})
+	s.control.Handle(control.Route{Method: control.MethodNodeContact, Auth: control.AuthNodeIfKnown, Local: true, Handler: s.ctlContact})
 	s.control.Handle(control.Route{Method: control.MethodNodeWatchAllocs, Auth: control.AuthNode, Handler: s.ctlWatchAllocs})
 	s.control.Handle(control.Route{Method: control.MethodAllocsGet, Auth: control.AuthNode, Handler: s.ctlAllocsGet})
 	s.control.Handle(control.Route{Method: control.MethodAllocsUpdate, Auth: control.AuthNode, Leader: true, Handler: s.ctlAllocsUpdate})
