@@ -72,6 +72,14 @@ func TestSecretParsed(t *testing.T) {
 	if got := fromJSON.TaskGroups[0].Tasks[0].Secrets; !reflect.DeepEqual(got, want) {
 		t.Fatalf("JSON secrets %+v", got)
 	}
+	vaultJSON, err := ParseJSON([]byte(`{"Job":{"ID":"x","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec",
+		"Config":{"command":"true"},"Secrets":[{"Name":"v","Provider":"vault","Path":"kv/x"}]}]}]}}`))
+	if err == nil {
+		err = Validate(vaultJSON)
+	}
+	if err == nil || !strings.Contains(err.Error(), `task "t" -> secret "v" -> provider: Vault is not available`) {
+		t.Fatalf("vault provider over JSON: %v", err)
+	}
 	for _, c := range []struct{ body, msg string }{
 		{"      secret \"v\" {\n        provider = \"vault\"\n        path = \"kv/x\"\n      }\n", "Vault is not available"},
 		{"      secret \"c\" {\n        provider = \"aws\"\n        path = \"x\"\n      }\n", `secret provider "aws" is a custom provider plugin`},
