@@ -31,6 +31,16 @@ type secretsHook struct{ m *Manager }
 func (*secretsHook) Name() string { return "secrets" }
 
 func (h *secretsHook) Prestart(ctx context.Context, req *hooks.TaskPrestartRequest, resp *hooks.TaskPrestartResponse) error {
+	if req.Reattach {
+		// The task already runs with what it was started with: an agent
+		// restart neither waits for the servers nor fails it over a
+		// secret gone since (its next start reads them again).
+		return nil
+	}
+	return h.prestart(ctx, req, resp)
+}
+
+func (h *secretsHook) prestart(ctx context.Context, req *hooks.TaskPrestartRequest, resp *hooks.TaskPrestartResponse) error {
 	sub := h.m.Watcher.Subscribe()
 	defer h.m.Watcher.Release(sub, nil)
 	vals := map[string]string{}
