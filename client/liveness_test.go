@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +71,13 @@ func TestClientStopsAllocsWhenCutOff(t *testing.T) {
 		})
 	}
 	plainPid, tolerantPid := taskPid(t, c, plain.ID), taskPid(t, c, tolerant.ID)
+	// No server is left to stop the tolerant allocation: kill its task's
+	// process group (shim included) so the test leaves nothing running.
+	t.Cleanup(func() {
+		if pgid, err := syscall.Getpgid(tolerantPid); err == nil {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	})
 
 	// The only server goes away.
 	if err := srv.Shutdown(); err != nil {
