@@ -35,8 +35,11 @@ type portAllocator struct {
 	// (nil: every port is on ip).
 	hostAddr func(alias string) (string, bool)
 
-	mu      sync.Mutex
-	held    map[int]string // host port -> alloc ID
+	mu   sync.Mutex
+	held map[int]string // host port -> alloc ID
+	// shared are the holders of ignore_collision ports: other sharers
+	// may take such a port, a plain port may not.
+	shared  map[int]map[string]bool
 	byAlloc map[string][]structs.AllocatedPort
 	// next rotates through the range so a just-freed port is not handed
 	// out again at once (a client of the old alloc may still dial it).
@@ -46,17 +49,38 @@ type portAllocator struct {
 func newPortAllocator(min, max int, ip string, store portStore, restored map[string][]structs.AllocatedPort) *portAllocator {
 	p := &portAllocator{
 		min: min, max: max, ip: ip, store: store, bindable: canBind,
-		held: map[int]string{}, byAlloc: map[string][]structs.AllocatedPort{}, next: min,
+		held: map[int]string{}, shared: map[int]map[string]bool{}, byAlloc: map[string][]structs.AllocatedPort{}, next: min,
 	}
 	for id, ps := range restored {
 		p.byAlloc[id] = ps
-		for _, port := range ps {
-			if !port.IgnoreCollision {
-				p.held[port.Value] = id
-			}
-		}
+		p.hold(id, ps)
 	}
 	return p
+}
+
+// hold records the ports of allocation id as taken.
+func (p *portAllocator) hold(id string, ps []structs.AllocatedPort) {
+	for _, port := range ps {
+		if !port.IgnoreCollision {
+			p.held[port.Value] = id
+			continue
+		}
+		if p.shared[port.Value] == nil {
+			p.shared[port.Value] = map[string]bool{}
+		}
+		p.shared[port.Value][id] = true
+	}
+}
+
+// sharedByOthers reports whether an allocation other than id holds port
+// with ignore_collision.
+func (p *portAllocator) sharedByOthers(port int, id string) bool {
+	for owner := range p.shared[port] {
+		if owner != id {
+			return true
+		}
+	}
+	return false
 }
 
 // canBind checks that no other process listens on ip:port (TCP).
@@ -89,8 +113,11 @@ func (p *portAllocator) Assign(a *structs.Allocation) ([]structs.AllocatedPort, 
 		if err != nil {
 			return nil, err
 		}
-		if owner, ok := p.held[sp.Value]; ok && owner != a.ID && !sp.IgnoreCollision {
+		if owner, ok := p.held[sp.Value]; ok && owner != a.ID {
 			return nil, fmt.Errorf("static port %d (label %q) is already in use by allocation %s on this node", sp.Value, sp.Label, owner)
+		}
+		if !sp.IgnoreCollision && p.sharedByOthers(sp.Value, a.ID) {
+			return nil, fmt.Errorf("static port %d (label %q) is shared with ignore_collision by other allocations on this node", sp.Value, sp.Label)
 		}
 		if mine[sp.Value] {
 			return nil, fmt.Errorf("static port %d (label %q) is requested twice", sp.Value, sp.Label)
@@ -125,11 +152,7 @@ func (p *portAllocator) Assign(a *structs.Allocation) ([]structs.AllocatedPort, 
 		}
 	}
 	p.byAlloc[a.ID] = out
-	for _, port := range out {
-		if !port.IgnoreCollision {
-			p.held[port.Value] = a.ID
-		}
-	}
+	p.hold(a.ID, out)
 	return clonePorts(out), nil
 }
 
@@ -161,7 +184,7 @@ func (p *portAllocator) pick(ip string, mine map[int]bool) (int, error) {
 		if p.next > p.max {
 			p.next = p.min
 		}
-		if _, taken := p.held[port]; taken || mine[port] {
+		if _, taken := p.held[port]; taken || mine[port] || len(p.shared[port]) > 0 {
 			continue
 		}
 		if p.bindable != nil && !p.bindable(ip, port) {
@@ -192,6 +215,11 @@ func (p *portAllocator) Release(allocID string) error {
 	for _, port := range ps {
 		if p.held[port.Value] == allocID {
 			delete(p.held, port.Value)
+		}
+		if holders := p.shared[port.Value]; holders != nil {
+			if delete(holders, allocID); len(holders) == 0 {
+				delete(p.shared, port.Value)
+			}
 		}
 	}
 	if p.store != nil {
@@ -264,8 +292,8 @@ type portReq struct {
 	Value  int
 	To     int
 	HostIP string
-	// IgnoreCollision ports are shared: not checked against, nor
-	// recorded as held by, other allocations.
+	// IgnoreCollision ports are shared with the other allocations
+	// sharing them, not with a plain holder.
 	IgnoreCollision bool
 	// HostNetwork names the host network the port is bound on.
 	HostNetwork string

@@ -192,8 +192,8 @@ func equalPorts(a, b []structs.AllocatedPort) bool {
 
 var _ = strconv.Itoa
 
-// ignore_collision ports are given to every allocation that asks, are not
-// held against plain ones, and stay so across a client restart.
+// ignore_collision ports are given to every allocation that shares them,
+// are held against plain ones, and stay so across a client restart.
 func TestPortAllocatorIgnoreCollision(t *testing.T) {
 	dir := t.TempDir()
 	db := openDB(t, dir)
@@ -220,7 +220,21 @@ func TestPortAllocatorIgnoreCollision(t *testing.T) {
 	if _, err := pa2.Assign(portsAlloc(shared)); err != nil {
 		t.Fatalf("third sharer after restart: %v", err)
 	}
-	if _, err := pa2.Assign(portsAlloc([]structs.Port{{Label: "plain", Value: 8600}})); err != nil {
-		t.Fatalf("plain static port beside sharers: %v", err)
+	// The sharers hold the port against a plain ask, also after the
+	// restart; a sharer may not take a plain holder's port either, and a
+	// dynamic port never lands on a shared one.
+	if _, err := pa2.Assign(portsAlloc([]structs.Port{{Label: "plain", Value: 8600}})); err == nil {
+		t.Fatal("plain static port beside sharers was assigned")
+	}
+	if _, err := pa2.Assign(portsAlloc([]structs.Port{{Label: "plain", Value: 8601}})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pa2.Assign(portsAlloc([]structs.Port{{Label: "http", Value: 8601, IgnoreCollision: true}})); err == nil {
+		t.Fatal("ignore_collision took a plain holder's port")
+	}
+	dyn := newPortAllocator(8600, 8600, "127.0.0.1", nil, restored)
+	dyn.bindable = func(string, int) bool { return true }
+	if ps, err := dyn.Assign(portsAlloc(nil, "d")); err == nil {
+		t.Fatalf("a dynamic port was given the shared port: %+v", ps)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 // TestIgnoreCollisionE2E: two allocations of a group whose static port has
 // ignore_collision run side by side on one node with the same host port
 // (through the scheduler, the plan applier and the client's port
-// allocator); without ignore_collision the second is not placed.
+// allocator); a group without ignore_collision is then not placed beside
+// them (the sharers hold the port against it).
 func TestIgnoreCollisionE2E(t *testing.T) {
 	ip := newIP()
 	dataDir := t.TempDir()
@@ -66,12 +68,92 @@ func TestIgnoreCollisionE2E(t *testing.T) {
 		}
 	}
 
-	// The same group without ignore_collision: the sharers do not hold
-	// the port, so one plain allocation fits; the second collides with it.
+	// The same group without ignore_collision: the sharers hold the port
+	// against it (its program would meet theirs bound there, or join
+	// their SO_REUSEPORT group without having asked to): none is placed.
 	run("plain", false)
-	waitAllocs(t, a, "plain", 1, structs.AllocClientStatusRunning, 60*time.Second)
-	time.Sleep(time.Second)
-	if n := len(jobAllocs(t, a, "plain")); n != 1 {
-		t.Fatalf("plain static port placed %d allocations on one node, want 1", n)
+	waitFor(t, 30*time.Second, "the plain job's evaluation to block", func() (bool, string) {
+		var evals []*structs.Evaluation
+		if err := getJSON(a.addr()+"/v1/job/plain/evaluations", &evals); err != nil {
+			return false, err.Error()
+		}
+		for _, e := range evals {
+			if e.Status == structs.EvalStatusBlocked {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d evals", len(evals))
+	})
+	if n := len(jobAllocs(t, a, "plain")); n != 0 {
+		t.Fatalf("plain static port placed %d allocations beside the sharers, want 0", n)
+	}
+}
+
+// reusePortJob serves "who" on the static port with SO_REUSEPORT, as the
+// programs ignore_collision is meant for do.
+const reusePortJob = `job %[1]q {
+  datacenters = ["*"]
+  group "g" {
+    network {
+      port "http" {
+        static = %[2]d
+        %[3]s
+      }
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/usr/bin/python3"
+        args    = ["-c", <<EOT
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("%[4]s", %[2]d))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    c.recv(1024)
+    c.sendall(b"HTTP/1.0 200 OK\r\n\r\n%[1]s\n")
+    c.close()
+EOT
+        ]
+      }
+      resources {
+        cpu    = 20
+        memory = 32
+      }
+    }
+  }
+}
+`
+
+// TestIgnoreCollisionCannotJoinAPlainHoldersPort: a job that did not ask
+// to share its static port, serving it with SO_REUSEPORT, is not joined
+// by a job with ignore_collision on the same port (the kernel would put
+// both in one SO_REUSEPORT group and hand the newcomer a share of the
+// victim's connections): the squatter is not placed beside it.
+func TestIgnoreCollisionCannotJoinAPlainHoldersPort(t *testing.T) {
+	ip := newIP()
+	a := startAgent(t, ip, t.TempDir(), "-dev", "-config", rawExecConfig(t))
+	jt := trackJobs(t, a)
+	waitReady(t, a, 1)
+	port := freeTCPPort(t, ip)
+	url := fmt.Sprintf("http://%s:%d/", ip, port)
+	jt.run("victim", fmt.Sprintf(reusePortJob, "victim", port, "", ip))
+	waitAllocs(t, a, "victim", 1, structs.AllocClientStatusRunning, 60*time.Second)
+	waitFor(t, 30*time.Second, "victim serving", func() (bool, string) {
+		body, err := httpGet(url)
+		return err == nil && strings.Contains(body, "victim"), fmt.Sprint(body, err)
+	})
+	jt.run("squat", fmt.Sprintf(reusePortJob, "squat", port, "ignore_collision = true", ip))
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if body, _ := httpGet(url); strings.Contains(body, "squat") {
+			t.Fatalf("a job with ignore_collision was handed connections to another job's port %d", port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(jobAllocs(t, a, "squat")); n != 0 {
+		t.Fatalf("ignore_collision placed %d allocations on a port a plain allocation holds", n)
 	}
 }

@@ -85,6 +85,11 @@ type nodeInfo struct {
 	// ports are host ports taken on the node (reserved ranges, live
 	// allocations, this plan); nil when none.
 	ports map[int]struct{}
+	// reserved are the node's reserved ports (also in ports), which
+	// ignore_collision ports may share; shared counts the holders of
+	// ignore_collision ports, which plain ports may not take.
+	reserved map[int]struct{}
+	shared   map[int]int
 	// jobAllocs and groupAllocs count live allocations of the eval's job
 	// (per group) on the node, including this plan's placements, for
 	// distinct_hosts and job anti-affinity.
@@ -174,6 +179,11 @@ func (c *evalCtx) stopAlloc(a *structs.Allocation, desc, clientStatus string) *s
 			for _, p := range allocPorts(a) {
 				delete(ni.ports, p)
 			}
+			for _, p := range allocSharedPorts(a) {
+				if ni.shared[p]--; ni.shared[p] <= 0 {
+					delete(ni.shared, p)
+				}
+			}
 			ni.releaseExclusive(a.AllocatedResources)
 		}
 		if c.job != nil && a.JobID == c.job.ID && ni.jobAllocs > 0 {
@@ -210,17 +220,22 @@ func (c *evalCtx) loadNode(ni *nodeInfo) error {
 			}
 			ni.ports[p] = struct{}{}
 		}
+		for _, p := range allocSharedPorts(a) {
+			ni.share(p)
+		}
 	}
 	reserved := hostNetworkReservedPorts(ni.node)
 	if r := ni.node.ReservedResources; r != nil && r.Networks.ReservedHostPorts != "" {
 		reserved = append(reserved, parsePortRanges(r.Networks.ReservedHostPorts)...)
 	}
 	if len(reserved) > 0 {
+		ni.reserved = make(map[int]struct{}, len(reserved))
 		for _, p := range reserved {
 			if ni.ports == nil {
 				ni.ports = map[int]struct{}{}
 			}
 			ni.ports[p] = struct{}{}
+			ni.reserved[p] = struct{}{}
 		}
 	}
 	return nil
@@ -277,4 +292,24 @@ func (c *evalCtx) blockedEval() *structs.Evaluation {
 		CreateTime:           c.now,
 		ModifyTime:           c.now,
 	}
+}
+
+// share records one more holder of the ignore_collision port p.
+func (ni *nodeInfo) share(p int) {
+	if ni.shared == nil {
+		ni.shared = map[int]int{}
+	}
+	ni.shared[p]++
+}
+
+// portTaken reports whether the group's port p collides on the node: a
+// plain port with any holder or reservation, a shared one only with a
+// plain holder.
+func (ni *nodeInfo) portTaken(p int, shared bool) bool {
+	_, held := ni.ports[p]
+	if !shared {
+		return held || ni.shared[p] > 0
+	}
+	_, reserved := ni.reserved[p]
+	return held && !reserved
 }

@@ -16,6 +16,7 @@ type groupCtx struct {
 	ask structs.ComparableResources
 	// ports are the static host ports the group reserves.
 	ports         []int
+	sharedPorts   []int
 	selfCollision bool
 	// checks are the node-static checks: drivers and constraints at job,
 	// group and task level. Their verdicts never change within an eval, so
@@ -80,7 +81,7 @@ func (c *evalCtx) newGroup(tg *structs.TaskGroup) *groupCtx {
 	if tg.EphemeralDisk != nil {
 		g.ask.DiskMB = int64(tg.EphemeralDisk.SizeMB)
 	}
-	g.ports, g.selfCollision = groupStaticPorts(tg)
+	g.ports, g.sharedPorts, g.selfCollision = groupStaticPorts(tg)
 
 	g.checks = append(g.checks, newDriverCheck(tg))
 	if hv := newHostVolumeCheck(tg); hv != nil {
@@ -189,7 +190,12 @@ func (g *groupCtx) fits(ni *nodeInfo) string {
 		return "network: reserved port collision"
 	}
 	for _, p := range g.ports {
-		if _, taken := ni.ports[p]; taken {
+		if ni.portTaken(p, false) {
+			return "network: reserved port collision"
+		}
+	}
+	for _, p := range g.sharedPorts {
+		if ni.portTaken(p, true) {
 			return "network: reserved port collision"
 		}
 	}
@@ -206,6 +212,9 @@ func (c *evalCtx) claim(g *groupCtx, ni *nodeInfo, ar *structs.AllocatedResource
 			ni.ports = map[int]struct{}{}
 		}
 		ni.ports[p] = struct{}{}
+	}
+	for _, p := range g.sharedPorts {
+		ni.share(p)
 	}
 	g.grantExclusive(ni, ar)
 	c.trackJobAlloc(g.tg.Name, ni, 1)

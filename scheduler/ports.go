@@ -51,6 +51,42 @@ func appendNetworkPorts(ps []int, nets []*structs.NetworkResource) []int {
 	return ps
 }
 
+// allocSharedPorts lists the host ports an allocation holds with
+// ignore_collision, once each: other sharers may take them too, a plain
+// port may not (it would meet a program already bound there, or share
+// its SO_REUSEPORT group with a job that never asked to).
+func allocSharedPorts(a *structs.Allocation) []int {
+	ar := a.AllocatedResources
+	if ar == nil {
+		return nil
+	}
+	seen := map[int]bool{}
+	var ps []int
+	add := func(v int, shared bool) {
+		if v > 0 && shared && !seen[v] {
+			seen[v] = true
+			ps = append(ps, v)
+		}
+	}
+	for _, p := range ar.Shared.Ports {
+		add(p.Value, p.IgnoreCollision)
+	}
+	nets := append([]*structs.NetworkResource(nil), ar.Shared.Networks...)
+	for _, t := range ar.Tasks {
+		if t != nil {
+			nets = append(nets, t.Networks...)
+		}
+	}
+	for _, n := range nets {
+		if n != nil {
+			for _, p := range n.ReservedPorts {
+				add(p.Value, p.IgnoreCollision)
+			}
+		}
+	}
+	return ps
+}
+
 // parsePortRanges parses "22,80,8000-8010"; malformed parts are skipped.
 func parsePortRanges(spec string) []int {
 	var ps []int
@@ -79,9 +115,9 @@ func parsePortRanges(spec string) []int {
 }
 
 // groupStaticPorts lists the reserved host ports a group asks for (group
-// and task networks) and whether it asks for the same port twice, which no
-// node can satisfy.
-func groupStaticPorts(tg *structs.TaskGroup) (ports []int, selfCollision bool) {
+// and task networks), apart those with ignore_collision (shared), and
+// whether it asks for the same port twice, which no node can satisfy.
+func groupStaticPorts(tg *structs.TaskGroup) (ports, shared []int, selfCollision bool) {
 	seen := map[int]bool{}
 	add := func(nets []*structs.NetworkResource) {
 		for _, n := range nets {
@@ -89,9 +125,14 @@ func groupStaticPorts(tg *structs.TaskGroup) (ports []int, selfCollision bool) {
 				continue
 			}
 			for _, p := range n.ReservedPorts {
-				if p.Value <= 0 || p.IgnoreCollision {
-					// ignore_collision: placed whoever holds the port
-					// (programs sharing it with SO_REUSEPORT).
+				if p.Value <= 0 {
+					continue
+				}
+				if p.IgnoreCollision {
+					// ignore_collision: shared with the other sharers
+					// (programs using SO_REUSEPORT) and the node's
+					// reserved ports, not with a plain holder.
+					shared = append(shared, p.Value)
 					continue
 				}
 				if seen[p.Value] {
@@ -109,5 +150,5 @@ func groupStaticPorts(tg *structs.TaskGroup) (ports []int, selfCollision bool) {
 			add(t.Resources.Networks)
 		}
 	}
-	return ports, selfCollision
+	return ports, shared, selfCollision
 }

@@ -168,11 +168,36 @@ func TestIgnoreCollisionSharesStaticPort(t *testing.T) {
 		if !ignore {
 			continue
 		}
-		// The shared port is not held: a job asking for it plainly fits.
+		// The sharers hold the port against a plain ask (which would
+		// meet their bound programs, or join their SO_REUSEPORT group
+		// without having asked to); another sharer fits.
 		other := mkJob("other", structs.JobTypeService, 1)
 		other.TaskGroups[0].Networks = []*structs.NetworkResource{{Mode: "host", ReservedPorts: []structs.Port{{Label: "http", Value: 8080}}}}
-		if p := placed(h.run(h.upsertJob(other), structs.EvalTriggerJobRegister).Plan); len(p) != 1 {
+		if p := placed(h.run(h.upsertJob(other), structs.EvalTriggerJobRegister).Plan); len(p) != 0 {
 			t.Fatalf("plain static port beside ignore_collision ones: placed %d", len(p))
 		}
+		sharer := mkJob("sharer", structs.JobTypeService, 1)
+		sharer.TaskGroups[0].Networks = []*structs.NetworkResource{{Mode: "host", ReservedPorts: []structs.Port{{Label: "http", Value: 8080, IgnoreCollision: true}}}}
+		if p := placed(h.run(h.upsertJob(sharer), structs.EvalTriggerJobRegister).Plan); len(p) != 1 {
+			t.Fatalf("another sharer of the port: placed %d", len(p))
+		}
+	}
+}
+
+// An ignore_collision port is not placed where a plain allocation holds
+// the port: sharing is among sharers (and with the node's reserved
+// ports), not a way to take a port another job holds.
+func TestIgnoreCollisionDoesNotTakeAPlainHoldersPort(t *testing.T) {
+	h := newHarness(t)
+	h.upsertNodes(mkNode(1, "dc1", 4000, 8000))
+	plain := mkJob("plain", structs.JobTypeService, 1)
+	plain.TaskGroups[0].Networks = []*structs.NetworkResource{{Mode: "host", ReservedPorts: []structs.Port{{Label: "http", Value: 8080}}}}
+	if p := placed(h.run(h.upsertJob(plain), structs.EvalTriggerJobRegister).Plan); len(p) != 1 {
+		t.Fatalf("plain: placed %d", len(p))
+	}
+	squat := mkJob("squat", structs.JobTypeService, 1)
+	squat.TaskGroups[0].Networks = []*structs.NetworkResource{{Mode: "host", ReservedPorts: []structs.Port{{Label: "http", Value: 8080, IgnoreCollision: true}}}}
+	if p := placed(h.run(h.upsertJob(squat), structs.EvalTriggerJobRegister).Plan); len(p) != 0 {
+		t.Fatalf("ignore_collision on a port a plain allocation holds: placed %d", len(p))
 	}
 }

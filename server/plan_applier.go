@@ -274,7 +274,8 @@ func nodeFits(snap stateReader, plan *structs.Plan, nodeID string) (bool, error)
 	}
 	// Two workers may each have placed a static port on this node from
 	// snapshots that did not see the other's plan.
-	ports := map[int]bool{}
+	// Ports with ignore_collision (shared) are shared among sharers only.
+	ports, shared := map[int]bool{}, map[int]bool{}
 	// held are the allocations keeping their cores and devices (in-place
 	// updates included); fresh ones must be granted what the node offers.
 	var held, fresh []*structs.Allocation
@@ -289,6 +290,9 @@ func nodeFits(snap stateReader, plan *structs.Plan, nodeID string) (bool, error)
 		for _, p := range allocPorts(a) {
 			ports[p] = true
 		}
+		for _, p := range allocSharedPorts(a) {
+			shared[p] = true
+		}
 	}
 	for _, a := range plan.NodeAllocation[nodeID] {
 		if stored[a.ID] {
@@ -297,10 +301,16 @@ func nodeFits(snap stateReader, plan *structs.Plan, nodeID string) (bool, error)
 			fresh = append(fresh, a)
 		}
 		for _, p := range allocPorts(a) {
-			if ports[p] {
+			if ports[p] || shared[p] {
 				return false, nil
 			}
 			ports[p] = true
+		}
+		for _, p := range allocSharedPorts(a) {
+			if ports[p] {
+				return false, nil
+			}
+			shared[p] = true
 		}
 	}
 	if structs.ExclusiveConflict(node, held, fresh) != "" {
@@ -308,6 +318,21 @@ func nodeFits(snap stateReader, plan *structs.Plan, nodeID string) (bool, error)
 	}
 	capacity := node.Comparable()
 	return used.CPU <= capacity.CPU && used.MemoryMB <= capacity.MemoryMB && used.DiskMB <= capacity.DiskMB, nil
+}
+
+// allocSharedPorts lists the host ports an allocation holds with
+// ignore_collision.
+func allocSharedPorts(a *structs.Allocation) []int {
+	if a.AllocatedResources == nil {
+		return nil
+	}
+	var out []int
+	for _, p := range a.AllocatedResources.Shared.Ports {
+		if p.Value > 0 && p.IgnoreCollision {
+			out = append(out, p.Value)
+		}
+	}
+	return out
 }
 
 // allocPorts lists the host ports an allocation holds (dynamic ports not

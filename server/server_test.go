@@ -315,6 +315,28 @@ func TestNodeFitsRejectsPortCollisions(t *testing.T) {
 	if ok, err := nodeFits(s.State().Snapshot(), plan, node.ID); err != nil || !ok {
 		t.Fatalf("distinct ports do not fit: %v %v", ok, err)
 	}
+	// ignore_collision ports are shared among sharers only.
+	sharing := func(port int) *structs.Allocation {
+		a := withPort(port)
+		a.AllocatedResources.Shared.Ports[0].IgnoreCollision = true
+		return a
+	}
+	for _, c := range []struct {
+		name string
+		a, b *structs.Allocation
+		fits bool
+	}{
+		{"two sharers", sharing(8080), sharing(8080), true},
+		{"a sharer after a plain holder", withPort(8080), sharing(8080), false},
+		{"a plain holder after a sharer", sharing(8080), withPort(8080), false},
+	} {
+		plan = &structs.Plan{}
+		plan.AppendAlloc(c.a)
+		plan.AppendAlloc(c.b)
+		if ok, err := nodeFits(s.State().Snapshot(), plan, node.ID); err != nil || ok != c.fits {
+			t.Fatalf("%s: fits %v (%v), want %v", c.name, ok, err, c.fits)
+		}
+	}
 }
 
 // A service allocation its client reports complete while the servers
