@@ -1,11 +1,14 @@
 package docker
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/orch-project/orch/drivers"
 	"github.com/orch-project/orch/internal/testimage"
@@ -75,5 +78,40 @@ func TestPortBindingsRefuseIgnoreCollision(t *testing.T) {
 	}
 	if _, _, err := portBindings([]string{"a", "b"}, ports); err == nil || !strings.Contains(err.Error(), "ignore_collision") {
 		t.Fatalf("ignore_collision port published: %v", err)
+	}
+}
+
+// TestSandboxNotAdoptedFromAStranger: a container already named
+// orch_init_<alloc> that the driver did not make for that allocation (no
+// labels, the host's network) is refused, not wired with CNI and handed
+// to the tasks; the driver's own sandbox is found again on a retry.
+func TestSandboxNotAdoptedFromAStranger(t *testing.T) {
+	d := newTestDriver(t, func(c *Config) { c.InfraImage = testimage.Pause })
+	ctx := t.Context()
+	if err := testimage.EnsurePause(ctx, d.client); err != nil {
+		t.Fatal(err)
+	}
+	alloc := structs.GenerateUUID()
+	resp, err := d.client.ContainerCreate(ctx, &container.Config{Image: testImage, Cmd: []string{"sleep", "30"},
+		Labels: map[string]string{LabelNodeID: testNodeID}}, &container.HostConfig{NetworkMode: "host"}, nil, nil, sandboxName(alloc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = d.client.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true})
+	})
+	if ns, _, err := d.CreateNetwork(ctx, alloc, ""); err == nil {
+		t.Fatalf("a stranger's container was adopted as the sandbox: namespace %s", ns)
+	}
+
+	own := structs.GenerateUUID()
+	t.Cleanup(func() { _ = d.DestroyNetwork(context.Background(), own) })
+	first, _, err := d.CreateNetwork(ctx, own, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := d.CreateNetwork(ctx, own, "")
+	if err != nil || again != first {
+		t.Fatalf("retried CreateNetwork: %s %v, first %s", again, err, first)
 	}
 }

@@ -31,7 +31,7 @@ func sandboxName(allocID string) string { return "orch_init_" + allocID }
 // hostname (network.hostname).
 func (d *Driver) CreateNetwork(ctx context.Context, allocID, hostname string) (string, map[string]string, error) {
 	name := sandboxName(allocID)
-	id, err := d.findSandbox(ctx, name)
+	id, err := d.findSandbox(ctx, allocID, name)
 	if err != nil {
 		return "", nil, err
 	}
@@ -61,13 +61,26 @@ func (d *Driver) infraImage() string {
 	return DefaultInfraImage
 }
 
-func (d *Driver) findSandbox(ctx context.Context, name string) (string, error) {
+// findSandbox returns the ID of the allocation's sandbox when it exists
+// (a retried Prerun, a restarted agent). A container with that name that
+// this driver did not make for the allocation on this node is refused,
+// not adopted: its namespace (the host's, say) would be wired with CNI
+// and handed to the tasks.
+func (d *Driver) findSandbox(ctx context.Context, allocID, name string) (string, error) {
 	info, err := d.client.ContainerInspect(ctx, name)
 	if cerrdefs.IsNotFound(err) {
 		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("inspecting sandbox %s: %w", name, err)
+	}
+	var labels map[string]string
+	if info.Config != nil {
+		labels = info.Config.Labels
+	}
+	if labels[LabelSandbox] != "true" || labels[LabelAllocID] != allocID || labels[LabelNodeID] != d.cfg.NodeID ||
+		info.HostConfig == nil || info.HostConfig.NetworkMode != "none" {
+		return "", fmt.Errorf("container %s is not the sandbox this driver made for allocation %s: refusing to use its network namespace", name, allocID)
 	}
 	return info.ID, nil
 }
