@@ -171,6 +171,11 @@ type NetworkCreator interface {
 	DestroyNetwork(ctx context.Context, allocID string) error
 }
 
+// LabelAllocAddress, in a group network's isolation spec, is the
+// allocation's IP inside the namespace (for an /etc/hosts naming the
+// allocation's hostname at it).
+const LabelAllocAddress = "alloc_address"
+
 // NetworkIsolationSpec names the network namespace a task runs in.
 type NetworkIsolationSpec struct {
 	Mode string

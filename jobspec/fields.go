@@ -267,7 +267,7 @@ var fieldTable = map[string]FieldRow{
 	"NetworkResource.Device":        server(""),
 	"NetworkResource.CIDR":          server(""),
 	"NetworkResource.IP":            server(""),
-	"NetworkResource.Hostname":      works("hostname", "TestBridgeNetworkDockerE2E", "TestGroupNamespaceRefusals"),
+	"NetworkResource.Hostname":      works("hostname", "TestBridgeNetworkDockerE2E", "TestBridgeDockerEtcHosts", "TestGroupNamespaceRefusals"),
 	"NetworkResource.MBits":         deprecated("mbits"),
 	"NetworkResource.DNS":           works("dns", "TestDNSWrittenToResolvConf", "TestBridgeNetworkE2E", "TestBridgeNetworkDockerE2E"),
 	"NetworkResource.ReservedPorts": works("port", "TestStaticPortCollision", "TestServicePortMapping"),

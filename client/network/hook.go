@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 
 	"github.com/orch-project/orch/client/hooks"
@@ -50,7 +51,14 @@ func (h *allocHook) Prerun(ctx context.Context, req *hooks.AllocPrerunRequest, r
 	if err != nil {
 		return fmt.Errorf("setting up %s networking: %w", nw.Mode, err)
 	}
-	resp.NetworkIsolation = &drivers.NetworkIsolationSpec{Mode: drivers.NetIsolationModeGroup, Path: att.NSPath, Labels: att.Labels}
+	labels := maps.Clone(att.Labels)
+	if att.Address != "" {
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[drivers.LabelAllocAddress] = att.Address
+	}
+	resp.NetworkIsolation = &drivers.NetworkIsolationSpec{Mode: drivers.NetIsolationModeGroup, Path: att.NSPath, Labels: labels}
 	resp.Network = &hooks.AllocNetworkStatus{InterfaceName: ifName, Address: att.Address, DNS: att.DNS}
 	resp.Done = true
 	return nil

@@ -46,6 +46,9 @@ func (d *Driver) Start(ctx context.Context, cfg *drivers.TaskConfig) (*drivers.T
 	if err := d.pinNetworkContainer(ctx, cfg, spec.host); err != nil {
 		return nil, err
 	}
+	if err := d.groupHosts(ctx, cfg, tc, spec.host); err != nil {
+		return nil, err
+	}
 	imageID, err := d.ensureImage(ctx, tc)
 	if err != nil {
 		return nil, err

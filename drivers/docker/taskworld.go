@@ -96,11 +96,12 @@ func joinGroupNetwork(cfg *drivers.TaskConfig, tc *taskConfig, cc *container.Con
 		return fmt.Errorf("hostname cannot be set on a task in a group network namespace (set network.hostname)")
 	case len(tc.DNSServers) > 0 || len(tc.DNSSearch) > 0 || len(tc.DNSOptions) > 0:
 		return fmt.Errorf("dns_servers, dns_search_domains and dns_options cannot be set on a task in a group network namespace (use the group's network.dns)")
-	case len(tc.ExtraHosts) > 0:
-		return fmt.Errorf("extra_hosts cannot be set on a task in a group network namespace")
 	}
 	hc.NetworkMode = container.NetworkMode("container:" + id)
 	cc.Hostname = ""
+	// Docker refuses extra_hosts with a shared namespace: they go into the
+	// /etc/hosts the driver writes for the task (groupHosts).
+	hc.ExtraHosts = nil
 	return nil
 }
 
