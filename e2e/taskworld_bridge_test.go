@@ -356,7 +356,7 @@ func startBridgeAgent(t *testing.T, extra string, jobs ...string) *bridgeEnv {
 	t.Cleanup(func() {
 		_ = exec.Command("ip", "addr", "del", e.ip+"/32", "dev", "lo").Run()
 		_ = exec.Command("ip", "link", "del", e.bridge).Run()
-		_ = exec.Command("iptables", "-w", "-D", "ORCH-ADMIN", "-o", e.bridge, "-d", e.subnetPrefix+"0/24", "-j", "ACCEPT").Run()
+		_ = exec.Command("iptables", "-w", "-D", "ORCH-ADMIN", "-o", e.bridge, "-d", e.subnetPrefix+"0/24", "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT").Run()
 	})
 	cfg := filepath.Join(t.TempDir(), "client.hcl")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`client {

@@ -419,12 +419,16 @@ func (m *Manager) IPNet() *net.IPNet {
 	return n
 }
 
-// ensureForwarding accepts forwarded traffic to the bridge subnet in the
-// firewall plugin's admin chain, as Nomad does: the plugin accepts only
-// traffic from an allocation and replies to it, so without this rule a
-// connection from outside the node to a mapped port (DNAT to the
+// ensureForwarding accepts forwarded connections to the bridge subnet that
+// portmap DNATed, in the firewall plugin's admin chain: the plugin accepts
+// only traffic from an allocation and replies to it, so without this rule
+// a connection from outside the node to a mapped port (DNAT to the
 // allocation's address) would meet a FORWARD policy of DROP (Docker sets
-// one). The rule is the bridge's, not an allocation's: it stays.
+// one). Nomad's rule accepts any forwarded traffic to the subnet, which
+// lets a host that routes the subnet through the node reach every
+// allocation's unpublished ports; only DNATed connections are accepted
+// here, and that broader rule is removed where an earlier agent added it.
+// The rule is the bridge's, not an allocation's: it stays.
 func (m *Manager) ensureForwarding(ctx context.Context) error {
 	if m.forwarding {
 		return nil
@@ -441,7 +445,11 @@ func (m *Manager) ensureForwarding(ctx context.Context) error {
 			return err
 		}
 	}
-	rule := []string{adminChain, "-o", m.cfg.BridgeName, "-d", m.cfg.BridgeSubnet, "-j", "ACCEPT"}
+	broad := []string{adminChain, "-o", m.cfg.BridgeName, "-d", m.cfg.BridgeSubnet, "-j", "ACCEPT"}
+	for ipt(append([]string{"-t", "filter", "-D"}, broad...)...) == nil {
+		// every copy an earlier agent added
+	}
+	rule := forwardRule(m.cfg.BridgeName, m.cfg.BridgeSubnet)
 	if ipt(append([]string{"-t", "filter", "-C"}, rule...)...) != nil {
 		if err := ipt(append([]string{"-t", "filter", "-A"}, rule...)...); err != nil {
 			return err
@@ -449,4 +457,10 @@ func (m *Manager) ensureForwarding(ctx context.Context) error {
 	}
 	m.forwarding = true
 	return nil
+}
+
+// forwardRule is the admin chain's rule for the bridge: connections that
+// portmap DNATed to an allocation.
+func forwardRule(bridge, subnet string) []string {
+	return []string{adminChain, "-o", bridge, "-d", subnet, "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT"}
 }

@@ -60,7 +60,7 @@ func testManager(t *testing.T) *Manager {
 	}
 	t.Cleanup(func() {
 		_ = exec.Command("ip", "link", "del", m.cfg.BridgeName).Run()
-		_ = exec.Command("iptables", "-w", "-D", adminChain, "-o", m.cfg.BridgeName, "-d", m.cfg.BridgeSubnet, "-j", "ACCEPT").Run()
+		_ = exec.Command("iptables", append([]string{"-w", "-D"}, forwardRule(m.cfg.BridgeName, m.cfg.BridgeSubnet)...)...).Run()
 	})
 	return m
 }
@@ -238,6 +238,14 @@ func TestBridgeNamespacePortMapAndTeardown(t *testing.T) {
 	}, "hello from A")
 	if body, err := fetchIn(attB.NSPath, fmt.Sprintf("http://%s:9090", gw)); err == nil {
 		t.Fatalf("A's unpublished port 9090 answered on the host: %q", body)
+	}
+	// That host, routing the bridge subnet through the node, does not
+	// reach A's address directly: neither its unpublished port nor the
+	// published one other than through the mapping.
+	for _, port := range []int{9090, 8080} {
+		if body, err := fetchIn(outside, fmt.Sprintf("http://%s:%d", attA.Address, port)); err == nil {
+			t.Fatalf("another host reached A's %s:%d directly: %q", attA.Address, port, body)
+		}
 	}
 	if _, err := httpGet("http://127.0.0.1:8080"); err == nil {
 		t.Logf("note: something on the host listens on 8080 (not A: A is in its own namespace)")
@@ -487,7 +495,7 @@ func BenchmarkBridgeCreateDestroy(b *testing.B) {
 	}
 	b.Cleanup(func() {
 		_ = exec.Command("ip", "link", "del", m.cfg.BridgeName).Run()
-		_ = exec.Command("iptables", "-w", "-D", adminChain, "-o", m.cfg.BridgeName, "-d", m.cfg.BridgeSubnet, "-j", "ACCEPT").Run()
+		_ = exec.Command("iptables", append([]string{"-w", "-D"}, forwardRule(m.cfg.BridgeName, m.cfg.BridgeSubnet)...)...).Run()
 	})
 	ctx := context.Background()
 	port := 47000 + n
