@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,11 +61,10 @@ func allocSharedPorts(a *structs.Allocation) []int {
 	if ar == nil {
 		return nil
 	}
-	seen := map[int]bool{}
+	// Most allocations share nothing: no map for them.
 	var ps []int
 	add := func(v int, shared bool) {
-		if v > 0 && shared && !seen[v] {
-			seen[v] = true
+		if v > 0 && shared && !slices.Contains(ps, v) {
 			ps = append(ps, v)
 		}
 	}
