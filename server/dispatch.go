@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/orch-project/orch/raftfsm"
@@ -82,6 +83,10 @@ func (s *Server) DispatchJob(ctx context.Context, ns string, req *structs.JobDis
 
 // checkDispatch applies the parameterized block to a dispatch request,
 // with Nomad's messages.
+// maxIDPrefixTemplate bounds a dispatch's id prefix template, so a child's
+// ID stays a name rather than a payload.
+const maxIDPrefixTemplate = 128
+
 func checkDispatch(parent *structs.Job, req *structs.JobDispatchRequest) error {
 	p := parent.ParameterizedJob
 	if !parent.IsParameterized() || p == nil {
@@ -92,6 +97,11 @@ func checkDispatch(parent *structs.Job, req *structs.JobDispatchRequest) error {
 	}
 	if req.Priority != 0 && (req.Priority < 1 || req.Priority > 100) {
 		return fmt.Errorf("priority must be between 1 and 100, got %d", req.Priority)
+	}
+	// The prefix becomes part of the child's job ID, which must obey the
+	// rules every job ID obeys (a registered job's are checked by jobspec).
+	if t := req.IdPrefixTemplate; len(t) > maxIDPrefixTemplate || strings.ContainsAny(t, " \x00") {
+		return fmt.Errorf("id prefix template must be at most %d characters without spaces or null characters", maxIDPrefixTemplate)
 	}
 	n := len(req.Payload)
 	switch {

@@ -224,6 +224,7 @@ func TestDispatchJob(t *testing.T) {
 		"Dispatch request included unpermitted metadata keys: [zzz]": {JobID: "fn", Meta: map[string]string{"who": "a", "zzz": "b"}, Payload: []byte("x")},
 		"Dispatch did not provide required meta keys":                {JobID: "fn", Meta: map[string]string{"opt": "a"}, Payload: []byte("x")},
 		"priority must be between 1 and 100":                         {JobID: "fn", Meta: map[string]string{"who": "a"}, Payload: []byte("x"), Priority: 101},
+		"id prefix template must be at most 128 characters":          {JobID: "fn", Meta: map[string]string{"who": "a"}, Payload: []byte("x"), IdPrefixTemplate: "a b"},
 	}
 	for want, req := range bad {
 		if _, err := s.DispatchJob(ctx, "default", req); !isBadInput(err) || !strings.HasPrefix(err.Error(), want) {
