@@ -33,11 +33,16 @@ func (a *Agent) newClient(peerTLS *tls.Config) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	var localLeader func() (bool, <-chan struct{})
+	if a.server != nil {
+		localLeader = a.server.LeaderReady
+	}
 	cl, err := client.New(client.Config{
 		DataDir: c.DataDir, NodeName: c.NodeName, Datacenter: c.Datacenter, Region: c.Region,
 		NodeClass: c.NodeClass, NodePool: c.NodePool, Meta: c.Meta, Servers: servers,
 		HTTPAddr: a.httpAddr, Options: opts, Logger: a.logger, Dialer: dialer,
 		HostVolumes: c.HostVolumes, HostNetworks: c.HostNetworks, Artifacts: c.Artifacts, Network: c.Network, PeerTLS: peerTLS,
+		LocalLeader: localLeader,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting client: %w", err)

@@ -74,6 +74,11 @@ type Config struct {
 	// PeerTLS, when set, is used to reach other agents' HTTPS APIs (a
 	// previous allocation's data on another node).
 	PeerTLS *tls.Config
+	// LocalLeader, set when this agent runs a server too, reports whether
+	// that server leads with its state ready, with a channel closed at the
+	// next change: a registration that found no leader retries as soon as
+	// this one is elected instead of at its next backoff step.
+	LocalLeader func() (bool, <-chan struct{})
 }
 
 // Client is the node agent.

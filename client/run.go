@@ -160,10 +160,25 @@ func (c *Client) registerUntilDone(ctx context.Context) bool {
 		}
 		select {
 		case <-time.After(d):
+		case <-c.localLeaderElected():
 		case <-ctx.Done():
 			return false
 		}
 	}
+}
+
+// localLeaderElected is closed when a server in this agent that does not
+// lead yet becomes a ready leader (nil, never ready, otherwise): the moment
+// a registration refused for want of a leader can succeed. In -dev the
+// election ends ~100-200 ms into the client's backoff.
+func (c *Client) localLeaderElected() <-chan struct{} {
+	if c.cfg.LocalLeader == nil {
+		return nil
+	}
+	if ready, changed := c.cfg.LocalLeader(); !ready {
+		return changed
+	}
+	return nil
 }
 
 // registerLoop re-checks driver and device health periodically and

@@ -48,6 +48,11 @@ func (g *leaderGate) get() (bool, <-chan struct{}) {
 	return g.ready, g.ch
 }
 
+// LeaderReady reports whether this server leads with its state ready, and
+// returns a channel closed at the next change of that. A client in the
+// same agent waits on it instead of a retry timer while no leader exists.
+func (s *Server) LeaderReady() (bool, <-chan struct{}) { return s.readGate.get() }
+
 // leaderReadyWait bounds how long a read waits for a new leader to finish
 // applying earlier terms' entries.
 const leaderReadyWait = 5 * time.Second
