@@ -39,6 +39,15 @@ type liveness struct {
 	failing atomic.Bool
 	hbStart atomic.Int64
 	probes  atomic.Int32
+	// noProofAt (unix ns) is when "no proof of contact" was last logged:
+	// a long partition must not log ten lines a second.
+	noProofAt atomic.Int64
+}
+
+// logNoProof reports whether to log a failed proof now: once per 5 s.
+func (l *liveness) logNoProof() bool {
+	last, now := l.noProofAt.Load(), time.Now().UnixNano()
+	return now-last >= int64(5*time.Second) && l.noProofAt.CompareAndSwap(last, now)
 }
 
 // needsProof reports whether heartbeats are failing or the one in flight
@@ -266,7 +275,7 @@ func (c *Client) probe(ctx context.Context) {
 			return
 		}
 	}
-	if since, ttl, _ := c.live.state(); since > ttl/2 {
+	if since, ttl, _ := c.live.state(); since > ttl/2 && c.live.logNoProof() {
 		c.logger.Warn("no proof of contact with the servers", "since", since.Round(time.Millisecond), "limit", ttl,
 			"silences", silences, "round", time.Since(sent).Round(time.Millisecond))
 	}
