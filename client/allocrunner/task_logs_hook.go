@@ -35,9 +35,10 @@ type logsHook struct {
 	logDir         *safefs.Root
 	stdout, stderr *logs.Collector
 	rotators       []*logs.Rotator
-	// launching is the result of a monitor's start still under way: it
-	// runs beside the driver's start (the task holds its FIFOs read-write,
-	// so it needs no reader to start) instead of before it.
+	// launching is the report of a started monitor not yet read: the
+	// monitor's own setup runs beside the driver's start (the task holds
+	// its FIFOs read-write, so it needs no reader to start) instead of
+	// before it.
 	launching chan error
 }
 
@@ -94,16 +95,22 @@ func (h *logsHook) Prestart(_ context.Context, _ *hooks.TaskPrestartRequest, _ *
 		}
 	}
 	if logmon.Available {
-		// Start finds a monitor that survived an agent restart and keeps
-		// it. Whoever next needs to know how the output is collected
-		// (Poststart, Stop, Shutdown) waits for the outcome.
-		spec, ch := h.spec(), make(chan error, 1)
-		go func() {
-			_, err := logmon.Start(spec)
-			ch <- err
-		}()
-		h.launching, h.started = ch, true
-		return nil
+		// The monitor process exists before the task starts (its output
+		// never waits for the agent, even if the agent dies right now);
+		// only its report is awaited later, by whoever next needs to know
+		// how the output is collected (Poststart, Stop, Shutdown). The
+		// report keeps a monitor that survived an agent restart.
+		l, err := logmon.Launch(h.spec())
+		if err == nil {
+			ch := make(chan error, 1)
+			go func() {
+				_, err := l.Wait()
+				ch <- err
+			}()
+			h.launching, h.started = ch, true
+			return nil
+		}
+		h.tr.logger.Warn("log monitor did not start; the agent collects the task's output itself", "error", err)
 	}
 	if err := h.startCollectors(); err != nil {
 		h.stopCollectors(false)

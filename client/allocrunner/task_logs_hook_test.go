@@ -1,13 +1,16 @@
 package allocrunner
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
+	"github.com/orch-project/orch/client/hooks"
 	"github.com/orch-project/orch/client/logs/logmon"
 	"github.com/orch-project/orch/drivers/rawexec"
 	"github.com/orch-project/orch/structs"
@@ -22,12 +25,19 @@ func TestLogMonitorStartsBesideTask(t *testing.T) {
 	}
 	task := shTask("web", `echo first; echo oops >&2; exec sleep 30`)
 	alloc := testAlloc(structs.JobTypeService, noRestarts(), task)
-	f := newTR(t, alloc, rawexec.New(rawexec.Config{Enabled: true}), nil, t.TempDir(), nil)
+	// The monitor's process must exist before the task can start (the
+	// agent may die right after): a hook after the logs hook looks for it.
+	seen := &monitorSeen{label: alloc.ID + "/web"}
+	f := newTRHooks(t, alloc, rawexec.New(rawexec.Config{Enabled: true}), nil, t.TempDir(), nil,
+		func(*hooks.TaskHookConfig) hooks.Hook { return seen })
 	logDir := f.dir.LogDir()
 	waitUntil(t, "task running with output in the files", f.changed, func() bool {
 		return f.tr.State().State == structs.TaskStateRunning &&
 			readLog(t, logDir, "web.stdout.0") == "first\n" && readLog(t, logDir, "web.stderr.0") == "oops\n"
 	})
+	if !seen.found.Load() {
+		t.Fatal("no log monitor process existed when the hooks after the logs hook ran")
+	}
 	rec, err := os.ReadFile(filepath.Join(logDir, ".web.logmon"))
 	if err != nil {
 		t.Fatalf("monitor not recorded: %v", err)
@@ -82,4 +92,24 @@ func TestLogsFallBackWhenMonitorCannotStart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir.LogDir(), ".web.logmon")); err == nil {
 		t.Fatal("a monitor was recorded although none could start")
 	}
+}
+
+// monitorSeen is a Prestart hook that records whether a log monitor
+// process labelled with its task exists when it runs.
+type monitorSeen struct {
+	label string
+	found atomic.Bool
+}
+
+func (*monitorSeen) Name() string { return "monitor_seen" }
+
+func (m *monitorSeen) Prestart(context.Context, *hooks.TaskPrestartRequest, *hooks.TaskPrestartResponse) error {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		cl, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cl), "logmon\x00") && strings.Contains(string(cl), m.label) {
+			m.found.Store(true)
+		}
+	}
+	return nil
 }

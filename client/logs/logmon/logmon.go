@@ -63,6 +63,25 @@ const startTimeout = 10 * time.Second
 // Start launches the task's monitor unless one already runs; either way
 // it returns the one that runs.
 func Start(spec Spec) (*Process, error) {
+	l, err := Launch(spec)
+	if err != nil {
+		return nil, err
+	}
+	return l.Wait()
+}
+
+// Launching is a monitor process that has been started (executed, holding
+// the FIFOs) but has not yet reported whether it runs.
+type Launching struct {
+	spec  Spec
+	cmd   *exec.Cmd
+	ready *os.File
+}
+
+// Launch starts the monitor process and returns without waiting for its
+// report: from here on it runs whatever happens to the caller, so the task
+// may start while Wait learns the outcome.
+func Launch(spec Spec) (*Launching, error) {
 	if !Available {
 		return nil, errors.New("log monitor unavailable in this build")
 	}
@@ -83,7 +102,6 @@ func Start(spec Spec) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log monitor: %w", err)
 	}
-	defer ready.Close()
 	mode := "keep"
 	if spec.Discard {
 		mode = "discard"
@@ -102,11 +120,21 @@ func Start(spec Spec) (*Process, error) {
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
+		ready.Close()
 		return nil, fmt.Errorf("starting log monitor: %w", err)
 	}
 	go func() { _ = cmd.Wait() }() // reap it whenever it ends
-	_ = ready.SetReadDeadline(time.Now().Add(startTimeout))
-	line, _ := bufio.NewReader(ready).ReadString('\n')
+	return &Launching{spec: spec, cmd: cmd, ready: ready}, nil
+}
+
+// Wait reads the monitor's report and returns the monitor that runs: this
+// one, recorded next to the FIFOs, or (when another holds the task's
+// output) the recorded earlier one.
+func (l *Launching) Wait() (*Process, error) {
+	defer l.ready.Close()
+	spec, cmd := l.spec, l.cmd
+	_ = l.ready.SetReadDeadline(time.Now().Add(startTimeout))
+	line, _ := bufio.NewReader(l.ready).ReadString('\n')
 	switch line = strings.TrimSpace(line); {
 	case line == "ok":
 		p := &Process{Pid: cmd.Process.Pid}
