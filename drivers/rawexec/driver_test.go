@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -442,6 +443,32 @@ func TestSignalReachesLeader(t *testing.T) {
 	startTask(t, d, cfg)
 	waitForFile(t, filepath.Join(cfg.TaskDir, "ready.txt"))
 	if err := d.Signal(cfg.ID, "usr1"); err != nil {
+		t.Fatalf("Signal: %v", err)
+	}
+	waitForFile(t, filepath.Join(cfg.TaskDir, "got.txt"))
+	waitExit(t, d, cfg.ID, 2*time.Second)
+}
+
+// A task starts with every signal at its default action and none blocked,
+// whatever the agent inherited: under nohup (SIGHUP ignored, inherited
+// across exec) a shell could not trap SIGHUP, so a template's
+// change_mode = "signal" reload did nothing.
+func TestTaskStartsWithDefaultSignals(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP, syscall.SIGUSR2)
+	t.Cleanup(func() { signal.Reset(syscall.SIGHUP, syscall.SIGUSR2) })
+	d := New(Config{Enabled: true})
+	cfg := newTaskConfig(t, `grep -E '^Sig(Ign|Blk):' /proc/self/status > sig.txt; trap 'echo hup > got.txt; exit 0' HUP; echo up > ready.txt; while :; do sleep 0.05; done`)
+	startTask(t, d, cfg)
+	waitForFile(t, filepath.Join(cfg.TaskDir, "ready.txt"))
+	status := waitForFile(t, filepath.Join(cfg.TaskDir, "sig.txt"))
+	// grep itself is the process read: it started as the task's shell's
+	// child with what the shell got.
+	for _, l := range strings.Split(strings.TrimSpace(status), "\n") {
+		if f := strings.Fields(l); len(f) != 2 || strings.Trim(f[1], "0") != "" {
+			t.Errorf("task started with %q, want no ignored or blocked signals", l)
+		}
+	}
+	if err := d.Signal(cfg.ID, "SIGHUP"); err != nil {
 		t.Fatalf("Signal: %v", err)
 	}
 	waitForFile(t, filepath.Join(cfg.TaskDir, "got.txt"))

@@ -138,6 +138,20 @@ __attribute__((constructor)) static void orch_exec_shim(void) {
 		_exit(126);
 	}
 	if (child == 0) {
+		// The task starts as a fresh program would: every signal at its
+		// default action and none blocked. Dispositions an agent started
+		// under nohup (SIGHUP ignored) or a service manager inherited would
+		// otherwise pass to the task, and a shell cannot trap a signal
+		// that was ignored when it started (change_mode = "signal" with
+		// SIGHUP would do nothing).
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		for (int s = 1; s < NSIG; s++) {
+			if (s != SIGKILL && s != SIGSTOP)
+				sigaction(s, &dfl, NULL);
+		}
+		sigemptyset(&old);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (raw)
 			execv(argv[1], argv + 2);
