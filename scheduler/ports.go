@@ -68,20 +68,24 @@ func allocSharedPorts(a *structs.Allocation) []int {
 			ps = append(ps, v)
 		}
 	}
+	addNets := func(nets []*structs.NetworkResource) {
+		for _, n := range nets {
+			if n != nil {
+				for _, p := range n.ReservedPorts {
+					add(p.Value, p.IgnoreCollision)
+				}
+			}
+		}
+	}
 	for _, p := range ar.Shared.Ports {
 		add(p.Value, p.IgnoreCollision)
 	}
-	nets := append([]*structs.NetworkResource(nil), ar.Shared.Networks...)
+	// No merged copy of the networks: that would allocate for every
+	// allocation with a network, sharer or not.
+	addNets(ar.Shared.Networks)
 	for _, t := range ar.Tasks {
 		if t != nil {
-			nets = append(nets, t.Networks...)
-		}
-	}
-	for _, n := range nets {
-		if n != nil {
-			for _, p := range n.ReservedPorts {
-				add(p.Value, p.IgnoreCollision)
-			}
+			addNets(t.Networks)
 		}
 	}
 	return ps
