@@ -227,6 +227,7 @@ func New(cfg Config) (*Client, error) {
 	c.ports = newPortAllocator(cfg.MinDynamicPort, cfg.MaxDynamicPort, ip, db, assigned)
 	node := c.node
 	c.ports.hostAddr = node.HostNetworkAddress
+	c.ports.reserve(node.HostNetworkReservedPorts())
 	return c, nil
 }
 

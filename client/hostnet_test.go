@@ -54,3 +54,33 @@ func TestHostNetworksFingerprint(t *testing.T) {
 		t.Fatalf("port on a host network the node lacks was assigned")
 	}
 }
+
+// A host network's reserved_ports are kept off dynamic ports too, as in
+// Nomad: the operator reserved them for something else on the node. The
+// scheduler keeps static ports off them; dynamic ones are picked here.
+func TestHostNetworkReservedPortsNotDynamic(t *testing.T) {
+	cfgs := map[string]*structs.ClientHostNetworkConfig{
+		"loop": {Name: "loop", Interface: "lo", CIDR: "127.0.0.0/8", ReservedPorts: "31000-31001,31003"},
+	}
+	node := &structs.Node{NodeResources: &structs.NodeResources{NodeNetworks: hostNetworks(cfgs, "127.0.0.1")}}
+	pa := newPortAllocator(31000, 31004, "127.0.0.1", nil, nil)
+	pa.hostAddr = node.HostNetworkAddress
+	pa.reserve(node.HostNetworkReservedPorts())
+	pa.bindable = func(string, int) bool { return true }
+	var got []int
+	for range 2 {
+		a := portsAlloc(nil)
+		a.Job.TaskGroups[0].Networks[0].DynamicPorts = []structs.Port{{Label: "admin", HostNetwork: "loop"}}
+		ps, err := pa.Assign(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ps[0].Value)
+	}
+	if got[0] != 31002 || got[1] != 31004 {
+		t.Fatalf("dynamic ports %v, want [31002 31004]: reserved_ports 31000-31001,31003 handed out", got)
+	}
+	if _, err := pa.Assign(portsAlloc(nil, "x")); err == nil {
+		t.Fatal("a dynamic port was assigned from a range whose free ports are all reserved")
+	}
+}

@@ -39,8 +39,11 @@ type portAllocator struct {
 	held map[int]string // host port -> alloc ID
 	// shared are the holders of ignore_collision ports: other sharers
 	// may take such a port, a plain port may not.
-	shared  map[int]map[string]bool
-	byAlloc map[string][]structs.AllocatedPort
+	shared map[int]map[string]bool
+	// reserved are the node's reserved ports (host_network
+	// reserved_ports), which no dynamic port takes.
+	reserved map[int]bool
+	byAlloc  map[string][]structs.AllocatedPort
 	// next rotates through the range so a just-freed port is not handed
 	// out again at once (a client of the old alloc may still dial it).
 	next int
@@ -56,6 +59,18 @@ func newPortAllocator(min, max int, ip string, store portStore, restored map[str
 		p.hold(id, ps)
 	}
 	return p
+}
+
+// reserve keeps ports off dynamic assignments.
+func (p *portAllocator) reserve(ports []int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, port := range ports {
+		if p.reserved == nil {
+			p.reserved = map[int]bool{}
+		}
+		p.reserved[port] = true
+	}
 }
 
 // hold records the ports of allocation id as taken.
@@ -184,7 +199,7 @@ func (p *portAllocator) pick(ip string, mine map[int]bool) (int, error) {
 		if p.next > p.max {
 			p.next = p.min
 		}
-		if _, taken := p.held[port]; taken || mine[port] || len(p.shared[port]) > 0 {
+		if _, taken := p.held[port]; taken || mine[port] || len(p.shared[port]) > 0 || p.reserved[port] {
 			continue
 		}
 		if p.bindable != nil && !p.bindable(ip, port) {

@@ -224,7 +224,7 @@ func (c *evalCtx) loadNode(ni *nodeInfo) error {
 			ni.share(p)
 		}
 	}
-	reserved := hostNetworkReservedPorts(ni.node)
+	reserved := ni.node.HostNetworkReservedPorts()
 	if r := ni.node.ReservedResources; r != nil && r.Networks.ReservedHostPorts != "" {
 		reserved = append(reserved, parsePortRanges(r.Networks.ReservedHostPorts)...)
 	}

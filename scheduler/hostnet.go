@@ -49,25 +49,3 @@ func (c *hostNetworkCheck) Feasible(n *structs.Node) (bool, string) {
 	}
 	return true, ""
 }
-
-// hostNetworkReservedPorts are the ports the node's host networks reserve
-// (their reserved_ports). Ports are tracked per node, not per address, so
-// they are reserved on every address: stricter than needed, never a
-// collision at run time.
-func hostNetworkReservedPorts(n *structs.Node) []int {
-	if n.NodeResources == nil {
-		return nil
-	}
-	var out []int
-	for _, nn := range n.NodeResources.NodeNetworks {
-		if nn == nil {
-			continue
-		}
-		for _, a := range nn.Addresses {
-			if a.ReservedPorts != "" {
-				out = append(out, parsePortRanges(a.ReservedPorts)...)
-			}
-		}
-	}
-	return out
-}

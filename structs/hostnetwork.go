@@ -62,6 +62,32 @@ func (n *Node) HostNetworkAddress(alias string) (addr string, ok bool) {
 	return "", false
 }
 
+// HostNetworkReservedPorts are the ports the node's host networks
+// reserve (their reserved_ports, checked when the client started): no
+// allocation's port may take them, static (the scheduler) or dynamic (the
+// client). Ports are tracked per node, not per address, so they are
+// reserved on every address: stricter than needed, never a collision.
+func (n *Node) HostNetworkReservedPorts() []int {
+	if n.NodeResources == nil {
+		return nil
+	}
+	var out []int
+	for _, nn := range n.NodeResources.NodeNetworks {
+		if nn == nil {
+			continue
+		}
+		for _, a := range nn.Addresses {
+			if a.ReservedPorts == "" {
+				continue
+			}
+			if ps, err := ParsePortList(a.ReservedPorts); err == nil {
+				out = append(out, ps...)
+			}
+		}
+	}
+	return out
+}
+
 // ParsePortList parses a port list as Nomad writes it ("22,80,8000-8010").
 func ParsePortList(spec string) ([]int, error) {
 	var out []int
