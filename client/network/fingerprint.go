@@ -27,20 +27,38 @@ func (m *Manager) Fingerprint() []*structs.NetworkResource {
 	if ok {
 		out = append(out, &structs.NetworkResource{Mode: ModeBridge, Device: m.cfg.BridgeName, CIDR: m.cfg.BridgeSubnet})
 	}
-	files, _ := libcni.ConfFiles(m.cfg.CNIConfigDir, []string{".conflist"})
 	var names []string
 	seen := map[string]bool{}
-	for _, f := range files {
-		list, err := libcni.ConfListFromFile(f)
-		if err != nil || list.Name == "" || seen[list.Name] {
-			continue
+	for _, name := range confNames(m.cfg.CNIConfigDir) {
+		if name != "" && !seen[name] {
+			seen[name] = true
+			names = append(names, name)
 		}
-		seen[list.Name] = true
-		names = append(names, list.Name)
 	}
 	sort.Strings(names)
 	for _, n := range names {
 		out = append(out, &structs.NetworkResource{Mode: ModeCNIPrefix + n})
+	}
+	return out
+}
+
+// confNames are the names of the networks in dir that the attach path
+// (libcni.LoadNetworkConf) can load: .conflist files, and single plugin
+// configurations in .conf and .json files, as in Nomad. Unreadable files
+// are left out.
+func confNames(dir string) []string {
+	var out []string
+	lists, _ := libcni.ConfFiles(dir, []string{".conflist"})
+	for _, f := range lists {
+		if list, err := libcni.ConfListFromFile(f); err == nil {
+			out = append(out, list.Name)
+		}
+	}
+	singles, _ := libcni.ConfFiles(dir, []string{".conf", ".json"})
+	for _, f := range singles {
+		if c, err := libcni.ConfFromFile(f); err == nil && c.Network != nil {
+			out = append(out, c.Network.Name)
+		}
 	}
 	return out
 }
