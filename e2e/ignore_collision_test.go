@@ -72,18 +72,7 @@ func TestIgnoreCollisionE2E(t *testing.T) {
 	// against it (its program would meet theirs bound there, or join
 	// their SO_REUSEPORT group without having asked to): none is placed.
 	run("plain", false)
-	waitFor(t, 30*time.Second, "the plain job's evaluation to block", func() (bool, string) {
-		var evals []*structs.Evaluation
-		if err := getJSON(a.addr()+"/v1/job/plain/evaluations", &evals); err != nil {
-			return false, err.Error()
-		}
-		for _, e := range evals {
-			if e.Status == structs.EvalStatusBlocked {
-				return true, ""
-			}
-		}
-		return false, fmt.Sprintf("%d evals", len(evals))
-	})
+	waitEvalBlocked(t, a, "plain")
 	if n := len(jobAllocs(t, a, "plain")); n != 0 {
 		t.Fatalf("plain static port placed %d allocations beside the sharers, want 0", n)
 	}
@@ -156,4 +145,22 @@ func TestIgnoreCollisionCannotJoinAPlainHoldersPort(t *testing.T) {
 	if n := len(jobAllocs(t, a, "squat")); n != 0 {
 		t.Fatalf("ignore_collision placed %d allocations on a port a plain allocation holds", n)
 	}
+}
+
+// waitEvalBlocked waits for one of the job's evaluations to be blocked:
+// the scheduler found no node for it.
+func waitEvalBlocked(t *testing.T, a *agentProc, jobID string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "an evaluation of "+jobID+" to block", func() (bool, string) {
+		var evals []*structs.Evaluation
+		if err := getJSON(a.addr()+"/v1/job/"+jobID+"/evaluations", &evals); err != nil {
+			return false, err.Error()
+		}
+		for _, e := range evals {
+			if e.Status == structs.EvalStatusBlocked {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d evals", len(evals))
+	})
 }

@@ -308,6 +308,7 @@ func (c canon) group(job *structs.Job, tg *structs.TaskGroup) {
 		}
 		c.str(&tg.Disconnect.Reconcile, "best_score")
 	}
+	foldTaskNetworks(tg)
 	for _, n := range tg.Networks {
 		if n != nil {
 			c.str(&n.Mode, "host")

@@ -80,6 +80,10 @@ type FieldRow struct {
 	// why, on a Refused field, gives a message depending on the value
 	// (a CSI volume versus a host volume); "" falls back to Msg.
 	why func(v any) string
+	// docsLater: the block's fields are documented where the block's type
+	// is reached otherwise (a task-level network is folded into the
+	// group's, whose rows describe it).
+	docsLater bool
 }
 
 func works(hcl string, tests ...string) FieldRow {
@@ -105,6 +109,9 @@ func (r FieldRow) refusingIn(note string, f func(v any, job *structs.Job) string
 	r.refuseIn, r.Note = f, note
 	return r
 }
+
+// documentedElsewhere sets FieldRow.docsLater.
+func (r FieldRow) documentedElsewhere() FieldRow { r.docsLater = true; return r }
 
 // because words a Refused row's message from the value (FieldRow.why).
 func (r FieldRow) because(f func(v any) string) FieldRow { r.why = f; return r }
@@ -198,8 +205,11 @@ func (w *fieldWalker) walkStruct(v reflect.Value, path string, trail []any) {
 		}
 		if msg != "" {
 			at := fv.Addr().Interface()
-			if fi.blocks && fv.Kind() == reflect.Pointer {
+			switch {
+			case fi.blocks && fv.Kind() == reflect.Pointer:
 				at = elemAddr(fv) // the block, where the decoder recorded it
+			case fi.blocks && fv.Kind() == reflect.Slice:
+				at = elemAddr(fv.Index(0)) // a list of blocks: its first
 			}
 			w.add(joinPath(path, fi.name), msg, append(trail[:len(trail):len(trail)], at))
 			continue

@@ -18,7 +18,8 @@ type docRow struct {
 
 // docRows walks the model from structs.Job depth-first, in field order, so
 // the generated page reads like a job file. Blocks below refused fields
-// are listed last, each type once, where nothing working reaches them.
+// (and rows marked docsLater) are listed last, each type once, where
+// nothing working reaches them.
 func docRows() []docRow {
 	var out []docRow
 	seen := map[reflect.Type]bool{}
@@ -53,7 +54,7 @@ func docRows() []docRow {
 			if !isModelType(ft) {
 				continue
 			}
-			if row.State == Refused {
+			if row.State == Refused || row.docsLater {
 				later = append(later, pending{ft, r.where, r.api + suffix})
 				continue
 			}

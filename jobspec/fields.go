@@ -257,7 +257,7 @@ var fieldTable = map[string]FieldRow{
 	"Resources.MemoryMB":    works("memory", "TestResourceDimensionsPacked", "TestOOMKilled"),
 	"Resources.MemoryMaxMB": works("memory_max", "TestMemoryMaxIsHardLimit"),
 	"Resources.DiskMB":      works("disk", "TestLegacyTaskDisk", "TestResourceDimensionsPacked"),
-	"Resources.Networks":    refused("network", "task-level network blocks are not supported; declare the network in the group"),
+	"Resources.Networks":    works("network", "TestTaskLevelNetworkE2E", "TestTaskNetworkFolded").refusingIn("folded into the group's network (mode host): mbits and port only; refused when that would change its meaning", taskNetworkRefusal).documentedElsewhere(),
 	"Resources.Devices":     works("device", "TestDevicesAssignedByInstance", "TestDeviceConstraintsAndMissingDevice", "TestGPUDevicesGrantedE2E"),
 	"Resources.NUMA":        refused("numa", "NUMA-aware scheduling "+msgEnterprise),
 	"Resources.SecretsMB":   works("secrets", "TestSecretsDirIsSizedTmpfs", "TestSecretsTmpfsE2E", "TestResourceDimensionsPacked"),
