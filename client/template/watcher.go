@@ -7,7 +7,6 @@ package template
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -38,9 +37,15 @@ type Watcher struct {
 
 	mu   sync.Mutex
 	deps map[string]*depEntry
-	// resetCh interrupts the call in flight when a dependency is added,
-	// so its first result comes at once.
-	resetCh chan struct{}
+	// A dependency added while a call is in flight cancels that call
+	// (cancel), so its first result comes at once; dirty tells Run the
+	// call's request no longer covers every dependency. Both are guarded
+	// by mu together with deps, so no addition can fall between building
+	// a request and the call's cancel becoming reachable.
+	cancel context.CancelFunc
+	dirty  bool
+	// wake ends Run's idle or back-off wait when a dependency is added.
+	wake chan struct{}
 }
 
 type depEntry struct {
@@ -63,7 +68,7 @@ func NewWatcher(src Source, logger *slog.Logger) *Watcher {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Watcher{src: src, logger: logger.With("component", "template-watcher"),
-		deps: map[string]*depEntry{}, resetCh: make(chan struct{}, 1)}
+		deps: map[string]*depEntry{}, wake: make(chan struct{}, 1)}
 }
 
 // Subscribe returns a subscription with no dependencies yet.
@@ -114,9 +119,15 @@ func (w *Watcher) Release(sub *Subscription, keep map[string]bool) {
 	}
 }
 
+// reset (with mu held) makes Run ask again at once: the call in flight
+// was built without the dependency just added.
 func (w *Watcher) reset() {
+	w.dirty = true
+	if w.cancel != nil {
+		w.cancel()
+	}
 	select {
-	case w.resetCh <- struct{}{}:
+	case w.wake <- struct{}{}:
 	default:
 	}
 }
@@ -125,54 +136,70 @@ func (w *Watcher) reset() {
 func (w *Watcher) Run(ctx context.Context) {
 	retry := time.Duration(0)
 	for ctx.Err() == nil {
-		req := w.request()
+		callCtx, cancel := context.WithCancel(ctx)
+		req := w.request(cancel)
 		if len(req.Deps) == 0 {
-			select {
-			case <-ctx.Done():
+			w.endCall()
+			cancel()
+			if !w.sleep(ctx, 0) {
 				return
-			case <-w.resetCh:
 			}
 			continue
 		}
-		callCtx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-w.resetCh:
-				cancel()
-			case <-done:
-			}
-		}()
 		resp, err := w.src.WatchTemplateData(callCtx, req)
-		close(done)
-		reset := callCtx.Err() != nil && ctx.Err() == nil
+		dirty := w.endCall()
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
-		case reset:
+		case err == nil:
 			retry = 0
-			continue // a dependency was added: ask again at once
-		case err != nil:
+			w.apply(resp.Results) // valid even when a dependency was added meanwhile
+		case dirty:
+			retry = 0 // cancelled because a dependency was added: ask again at once
+		default:
 			retry = min(max(2*retry, 250*time.Millisecond), maxWatchRetry)
-			if !errors.Is(err, context.Canceled) {
-				w.logger.Warn("watching template data", "error", err, "retry_in", retry)
-			}
-			select {
-			case <-ctx.Done():
+			w.logger.Warn("watching template data", "error", err, "retry_in", retry)
+			if !w.sleep(ctx, retry) {
 				return
-			case <-time.After(retry):
 			}
-			continue
 		}
-		retry = 0
-		w.apply(resp.Results)
 	}
 }
 
-func (w *Watcher) request() *structs.TemplateWatchRequest {
+// sleep waits d (0: until woken) or until a dependency is added; false
+// when ctx ended.
+func (w *Watcher) sleep(ctx context.Context, d time.Duration) bool {
+	var timer <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-w.wake:
+	case <-timer:
+	}
+	return true
+}
+
+// endCall forgets the finished call's cancel and reports whether a
+// dependency was added while it was in flight.
+func (w *Watcher) endCall() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.cancel = nil
+	return w.dirty
+}
+
+// request builds the call for every current dependency and makes cancel
+// the way an added dependency interrupts it.
+func (w *Watcher) request(cancel context.CancelFunc) *structs.TemplateWatchRequest {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cancel, w.dirty = cancel, false
 	req := &structs.TemplateWatchRequest{MaxWait: watchWait, Deps: make([]*structs.TemplateDepState, 0, len(w.deps))}
 	for _, e := range w.deps {
 		st := &structs.TemplateDepState{Dep: e.dep}
