@@ -78,7 +78,12 @@ func (c *contactTransport) watch(rpc *raft.RPC) {
 	mine := make(chan raft.RPCResponse, 1)
 	rpc.RespChan = mine
 	go func() {
-		resp := <-mine
+		var resp raft.RPCResponse
+		select {
+		case resp = <-mine:
+		case <-c.done: // Raft shut down without answering
+			return
+		}
 		ok := false
 		switch r := resp.Response.(type) {
 		case *raft.AppendEntriesResponse:
@@ -87,10 +92,24 @@ func (c *contactTransport) watch(rpc *raft.RPC) {
 			ok = r.Success
 		}
 		if ok && resp.Error == nil {
-			c.last.Store(max(int64(time.Since(c.base)), 1))
+			c.noteContact(max(int64(time.Since(c.base)), 1))
 		}
 		orig <- resp
 	}()
+}
+
+// noteContact records a leader's contact at ns after base. Answers are
+// watched by one goroutine each, which may finish out of order; storing
+// an earlier time over a later one would overstate this server's silence,
+// the unsafe direction for a client's proof that no leader can mark it
+// down.
+func (c *contactTransport) noteContact(ns int64) {
+	for {
+		old := c.last.Load()
+		if old >= ns || c.last.CompareAndSwap(old, ns) {
+			return
+		}
+	}
 }
 
 // lastLeaderContact is when a leader last reached this server (zero: not

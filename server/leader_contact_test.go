@@ -228,3 +228,16 @@ func TestContactAnswersNodesTheReplicaLacks(t *testing.T) {
 		t.Fatalf("probe with a wrong secret: %v", err)
 	}
 }
+
+// Contacts noted out of order (each answer is watched by its own
+// goroutine) never move the last contact back: an earlier time would
+// overstate this server's silence.
+func TestContactNotedOutOfOrderKeepsTheLatest(t *testing.T) {
+	c := &contactTransport{base: time.Now()}
+	for _, ns := range []int64{5, 9, 7, 3, 9, 8} {
+		c.noteContact(ns)
+	}
+	if got := c.last.Load(); got != 9 {
+		t.Fatalf("last contact %d ns after base, want 9", got)
+	}
+}
