@@ -241,7 +241,7 @@ func (s *Server) write(fn writeFunc) http.HandlerFunc {
 		}
 		out, idx, err := fn(w, r)
 		if err != nil {
-			writeError(w, err)
+			writeError(w, writeErrorFor(r, err))
 			return
 		}
 		if idx > 0 {
@@ -253,6 +253,19 @@ func (s *Server) write(fn writeFunc) http.HandlerFunc {
 		}
 		writeJSON(w, r, http.StatusOK, out)
 	}
+}
+
+// writeErrorFor is the answer to a write that failed with err. A 503
+// (this server lost leadership under the write, the keyring is not ready)
+// means the write was not applied; once the caller's deadline has passed
+// that is the 504 "not applied" every other late write gets, so a caller
+// who gave up learns the outcome the same way whichever way it failed.
+func writeErrorFor(r *http.Request, err error) error {
+	var sc StatusCoder
+	if r.Context().Err() != nil && errors.As(err, &sc) && sc.StatusCode() == http.StatusServiceUnavailable {
+		return errDeadlinePassed
+	}
+	return err
 }
 
 // noContent is a write's result that answers 204 with no body.

@@ -147,3 +147,25 @@ func TestForwardPastItsDeadlineIsNotAcknowledged(t *testing.T) {
 		t.Fatalf("forward past its deadline: %d %q", resp.StatusCode, out)
 	}
 }
+
+// A write that failed as not applied (503: leadership lost under it, say)
+// after its caller's deadline answers the 504 "not applied" other late
+// writes get; before the deadline, and for other failures, the error
+// stands.
+func TestLateWriteNotAppliedIs504(t *testing.T) {
+	notLeader := codedErr(http.StatusServiceUnavailable, "not the cluster leader")
+	other := codedErr(http.StatusInternalServerError, "boom")
+	late, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	lateReq := httptest.NewRequest("PUT", "/v1/jobs", nil).WithContext(late)
+	liveReq := httptest.NewRequest("PUT", "/v1/jobs", nil)
+	if got := writeErrorFor(lateReq, notLeader); got != errDeadlinePassed {
+		t.Fatalf("late 503: %v", got)
+	}
+	if got := writeErrorFor(liveReq, notLeader); got != notLeader {
+		t.Fatalf("live 503: %v", got)
+	}
+	if got := writeErrorFor(lateReq, other); got != other {
+		t.Fatalf("late 500: %v", got)
+	}
+}
