@@ -103,6 +103,13 @@ func TestSandboxNotAdoptedFromAStranger(t *testing.T) {
 	if ns, _, err := d.CreateNetwork(ctx, alloc, ""); err == nil {
 		t.Fatalf("a stranger's container was adopted as the sandbox: namespace %s", ns)
 	}
+	// Nor is it removed when the allocation's network is torn down.
+	if err := d.DestroyNetwork(ctx, alloc); err == nil {
+		t.Fatal("tearing down the allocation's network did not refuse the stranger's container")
+	}
+	if _, err := d.client.ContainerInspect(ctx, resp.ID); err != nil {
+		t.Fatalf("the stranger's container was removed with the allocation's network: %v", err)
+	}
 
 	own := structs.GenerateUUID()
 	t.Cleanup(func() { _ = d.DestroyNetwork(context.Background(), own) })

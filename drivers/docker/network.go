@@ -100,9 +100,15 @@ func (d *Driver) createSandbox(ctx context.Context, allocID, name, hostname stri
 	return resp.ID, nil
 }
 
-// DestroyNetwork removes the allocation's sandbox container.
+// DestroyNetwork removes the allocation's sandbox container, and only
+// that: a container with the sandbox's name that this driver did not make
+// (findSandbox refused it) is left to its owner.
 func (d *Driver) DestroyNetwork(ctx context.Context, allocID string) error {
-	err := d.client.ContainerRemove(ctx, sandboxName(allocID), container.RemoveOptions{Force: true})
+	id, err := d.findSandbox(ctx, allocID, sandboxName(allocID))
+	if err != nil || id == "" {
+		return err
+	}
+	err = d.client.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("removing sandbox of allocation %s: %w", allocID, err)
 	}
