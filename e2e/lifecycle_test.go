@@ -55,7 +55,9 @@ func childrenOf(t *testing.T, a *agentProc, parent string) []*structs.JobListStu
 // first launch to the last has one child, each child ran once on the
 // client, and the tick that fell while there was no leader was caught up.
 // A second job, every second with a 3-second task and prohibit_overlap,
-// never has two instances running at once.
+// never has two instances running at once. (Its lock is dropped when the
+// task is stopped: the client stops its allocations when it cannot prove,
+// during the outage, that no leader could mark it down.)
 func TestPeriodicOncePerTickAcrossLeaderKill(t *testing.T) {
 	var servers []*agentProc
 	first := newIP()
@@ -113,7 +115,7 @@ job "solo" {
       driver = "raw_exec"
       config {
         command = "/bin/sh"
-        args    = ["-c", "mkdir %[1]s.lock || echo overlap >> %[2]s; sleep 3; rmdir %[1]s.lock"]
+        args    = ["-c", "trap 'rmdir %[1]s.lock; exit 0' TERM INT; mkdir %[1]s.lock || echo overlap >> %[2]s; sleep 3 & wait $!; rmdir %[1]s.lock"]
       }
       resources {
         cpu    = 20
